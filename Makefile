@@ -1,0 +1,70 @@
+# netvsc-patch
+#   make             build build/netvsc-patch
+#   make check       build and run every test (unit, hive mode, images)
+#   make demo        install deps, build, patch a sample Windows-like VHD
+#   make deps        install build/test dependencies (root, apt-get)
+
+VERSION   := 0.1.0
+CC        ?= cc
+PKGS      := libguestfs hivex
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 -Wall -Wextra -Werror=implicit-function-declaration \
+             -D_GNU_SOURCE -DNETVSC_PATCH_VERSION='"$(VERSION)"' -Iinclude
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS   = $(shell pkg-config --libs check)
+
+B := build
+# Modules that know nothing of the command line: shared by the tool
+# and the unit tests.
+CORE := status size format hive match plan apply hostfile image job report
+CORE_OBJS := $(CORE:%=$(B)/%.o)
+
+PREFIX ?= /usr/local
+
+.PHONY: all check unit-check hive-check image-check demo deps clean install bench
+
+all: $(B)/netvsc-patch
+
+$(B)/%.o: src/%.c $(wildcard include/*.h) | $(B)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(B)/netvsc-patch: $(B)/main.o $(CORE_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B):
+	mkdir -p $(B) $(B)/tests
+
+# --- tests ---------------------------------------------------------------
+$(B)/tests/mkhive: tests/mkhive.c | $(B)
+	$(CC) -std=c11 -Wall -Wextra -O2 -o $@ $<
+
+$(B)/tests/unit: tests/unit/*.c $(CORE_OBJS) | $(B)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -o $@ tests/unit/*.c $(CORE_OBJS) \
+	  $(PKG_LIBS) $(CHECK_LIBS)
+
+FIXTURES := $(B)/fixtures
+
+$(FIXTURES)/hives.stamp: $(B)/tests/mkhive tests/make-fixture-hives.sh testdata/hives/*.reg
+	mkdir -p $(FIXTURES)/hives
+	sh tests/make-fixture-hives.sh $(B)/tests/mkhive $(FIXTURES)/hives
+	touch $@
+
+deps:
+	sh scripts/install-deps.sh
+
+check: deps all $(B)/tests/unit $(FIXTURES)/hives.stamp
+	FIXTURES=$(abspath $(FIXTURES)) $(B)/tests/unit
+	FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(B)/netvsc-patch) \
+	  sh tests/run-tests.sh
+
+demo: deps all $(B)/tests/mkhive
+	sh tests/demo.sh
+
+install: all
+	install -D -m 755 $(B)/netvsc-patch $(DESTDIR)$(PREFIX)/bin/netvsc-patch
+	install -D -m 644 man/netvsc-patch.1 $(DESTDIR)$(PREFIX)/share/man/man1/netvsc-patch.1
+
+clean:
+	rm -rf $(B)

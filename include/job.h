@@ -1,0 +1,44 @@
+/* netvsc-patch: one target (an image or a hive file) taken through
+ * the whole pipeline, and what came of it. */
+#ifndef NETVSC_PATCH_JOB_H
+#define NETVSC_PATCH_JOB_H
+
+#include <limits.h>
+
+#include "options.h"
+#include "plan.h"
+
+enum outcome_status {
+  ST_PATCHED,        /* changes written and verified */
+  ST_UNCHANGED,      /* every value already as requested */
+  ST_WOULD_PATCH,    /* --dry-run with changes to make */
+  ST_CHECK_DIFFERS,  /* --check: values not in place */
+  ST_LISTED,         /* --list */
+  ST_NO_ADAPTER,     /* nothing matched */
+  ST_REFUSED,        /* unsafe to write */
+  ST_ERROR,
+};
+
+struct outcome {
+  const char *target;          /* as the user named it */
+  int is_image;
+  const char *format;          /* images: qemu format */
+  char root[64];               /* images: Windows volume device */
+  char hive_path[256];         /* images: guest path of SYSTEM */
+  const char *written_to;      /* hive mode: the file written */
+  char backup[PATH_MAX];       /* --backup: where the original went */
+  enum outcome_status status;
+  int exit_code;
+  char message[1024];          /* the one-line error, if any */
+  struct control_sets cs;
+  struct plan plan;
+  int have_plan;
+};
+
+void job_run_hive (const struct options *o, const char *hive, struct outcome *out);
+void job_run_image (const struct options *o, const char *image, struct outcome *out);
+void outcome_free (struct outcome *out);
+
+const char *outcome_status_name (enum outcome_status s);
+
+#endif

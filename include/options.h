@@ -1,0 +1,34 @@
+/* netvsc-patch: the parsed command line, the program's only shared state. */
+#ifndef NETVSC_PATCH_OPTIONS_H
+#define NETVSC_PATCH_OPTIONS_H
+
+#include "hive.h"
+#include "match.h"
+#include "plan.h"
+
+enum run_mode {
+  RUN_PATCH,     /* plan and apply (the default) */
+  RUN_DRY,       /* --dry-run: plan and report */
+  RUN_CHECK,     /* --check: exit 0 if nothing would change */
+  RUN_LIST,      /* --list: show every network instance */
+};
+
+struct options {
+  enum run_mode mode;
+  struct request request;       /* values to set or remove */
+  int remove;                   /* --remove */
+  const char *format;           /* --format, canonical; NULL: detect */
+  struct cs_request control_set;
+  struct match_spec match;
+  const char *root;             /* --root DEVICE */
+  const char *hive;             /* --hive FILE: hive mode */
+  const char *output;           /* -o FILE (hive mode) */
+  const char *backup_dir;       /* --backup DIR */
+  int json;
+  int verbose;
+  int quiet;
+  char **images;
+  int n_images;
+};
+
+#endif

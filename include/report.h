@@ -1,0 +1,15 @@
+/* netvsc-patch: what the user sees: human text or JSON, both read off
+ * the plan and the outcome. */
+#ifndef NETVSC_PATCH_REPORT_H
+#define NETVSC_PATCH_REPORT_H
+
+#include <stdio.h>
+
+#include "job.h"
+
+/* The error line (stderr) and the report (stdout) for one target. */
+void report_outcome (FILE *fp, const struct options *o, const struct outcome *out);
+/* One JSON object on one line. */
+void report_json (FILE *fp, const struct options *o, const struct outcome *out);
+
+#endif

@@ -1,0 +1,33 @@
+/* netvsc-patch: exit codes and the error record every module fills in.
+ *
+ * Modules return 0 / -1 (or NULL) and describe the failure in a
+ * struct np_error; the caller, which knows the file the user named,
+ * prints the single line.  The code travels with the message so that
+ * the process exit status is decided where the failure is understood.
+ */
+#ifndef NETVSC_PATCH_STATUS_H
+#define NETVSC_PATCH_STATUS_H
+
+enum np_exit {
+  NP_EXIT_OK = 0,          /* patched, or nothing needed */
+  NP_EXIT_RUNTIME = 1,     /* cannot open image, no Windows volume, hive unreadable;
+                              with --check: values not (all) in place */
+  NP_EXIT_USAGE = 2,       /* bad option or value */
+  NP_EXIT_NO_ADAPTER = 3,  /* no class instance matched */
+  NP_EXIT_UNSAFE = 4,      /* refused: dirty hive, hibernated Windows, ... */
+};
+
+struct np_error {
+  int code;                /* one of enum np_exit */
+  char msg[1024];
+};
+
+/* Record an error (printf-style).  Returns -1 so callers can
+ * `return np_error_set (...)`. */
+int np_error_set (struct np_error *err, int code, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+
+/* Fold a possibly multi-line message from a library into one line. */
+void np_one_line (char *s);
+
+#endif

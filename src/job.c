@@ -1,0 +1,356 @@
+/* netvsc-patch: the pipeline for one target.
+ *
+ *   image:  format -> preflight -> appliance -> Windows volume -> fetch
+ *           SYSTEM -> plan -> apply + verify (host temp file) -> put back
+ *   hive:   plan -> apply + verify (temp file beside it) -> rename
+ *
+ * Both modes share plan_hive() and write_patched(): the hive logic
+ * never knows whether an image was involved. */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "format.h"
+#include "hostfile.h"
+#include "image.h"
+#include "job.h"
+
+static void
+fail (struct outcome *out, const struct np_error *err)
+{
+  out->exit_code = err->code;
+  out->status = err->code == NP_EXIT_UNSAFE ? ST_REFUSED : ST_ERROR;
+  snprintf (out->message, sizeof out->message, "%s", err->msg);
+}
+
+/* Base block check, open, control sets, adapters, plan.  On a dirty
+ * hive, fails with NP_EXIT_UNSAFE and a message the caller completes
+ * with what it knows of the log files. */
+static int
+plan_hive (const struct options *o, const char *path, const char *name,
+           struct hive *hv, struct outcome *out, struct np_error *err)
+{
+  struct base_block bb;
+  struct adapter_list adapters;
+
+  if (hive_read_base_block (path, &bb, err) == -1)
+    goto rename_error;
+  if (base_block_is_dirty (&bb)) {
+    char why[128];
+    base_block_describe (&bb, why, sizeof why);
+    return np_error_set (err, NP_EXIT_UNSAFE,
+                         "%s: refused: the hive is dirty (%s): Windows would replay its "
+                         "transaction logs over the change", name, why);
+  }
+  if (hive_open (hv, path, o->mode == RUN_PATCH, err) == -1)
+    goto rename_error;
+  if (hive_control_sets (hv, &o->control_set, &out->cs, err) == -1 ||
+      adapters_enumerate (hv, &out->cs, &o->match, &adapters, err) == -1)
+    goto rename_error;
+  if (plan_build (&out->plan, &adapters, &o->request) == -1)
+    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  out->have_plan = 1;
+  return 0;
+
+ rename_error:
+  /* Messages name the file we read; for an image, name the image and
+   * the hive inside it instead of our temporary copy. */
+  if (strcmp (path, name) != 0) {
+    size_t plen = strlen (path);
+    if (strncmp (err->msg, path, plen) == 0) {
+      char rest[sizeof err->msg];
+      snprintf (rest, sizeof rest, "%s", err->msg + plen);
+      snprintf (err->msg, sizeof err->msg, "%s%s", name, rest);
+    }
+  }
+  return -1;
+}
+
+/* Decide the outcome of a plan that will not be written. */
+static int
+settle_without_write (const struct options *o, struct outcome *out)
+{
+  if (o->mode == RUN_LIST) {
+    out->status = ST_LISTED;
+    return 1;
+  }
+  if (out->plan.n_matched == 0) {
+    out->status = ST_NO_ADAPTER;
+    out->exit_code = NP_EXIT_NO_ADAPTER;
+    snprintf (out->message, sizeof out->message,
+              "%s: no network adapter matches '%s' (%zu network instance%s found)%s",
+              out->target, o->match.kind == MATCH_NETVSC ? "netvsc" : o->match.arg,
+              out->plan.adapters.n, out->plan.adapters.n == 1 ? "" : "s",
+              o->match.kind == MATCH_NETVSC
+              ? "; the Hyper-V adapter is created when Windows first boots on Hyper-V" : "");
+    return 1;
+  }
+  if (out->plan.n_writes == 0) {
+    out->status = ST_UNCHANGED;
+    return 1;
+  }
+  if (o->mode == RUN_DRY) {
+    out->status = ST_WOULD_PATCH;
+    return 1;
+  }
+  if (o->mode == RUN_CHECK) {
+    out->status = ST_CHECK_DIFFERS;
+    out->exit_code = NP_EXIT_RUNTIME;
+    return 1;
+  }
+  return 0;
+}
+
+/* Apply the plan to HV, committing to TMP, and verify TMP. */
+static int
+write_patched (struct hive *hv, const struct outcome *out, const char *tmp,
+               struct np_error *err)
+{
+  struct hive_census before;
+
+  if (hive_census_take (hv, &before, err) == -1 ||
+      apply_plan (hv, &out->plan, tmp, err) == -1 ||
+      verify_written (tmp, &out->plan, &before, err) == -1)
+    return -1;
+  return 0;
+}
+
+/* --backup: copy ORIGINAL into the backup directory under a name made
+ * from the target's absolute path, so that images with the same file
+ * name in different directories do not collide. */
+static int
+backup_original (const struct options *o, const char *original, struct outcome *out,
+                 struct np_error *err)
+{
+  char *abs = realpath (out->target, NULL);
+  char flat[PATH_MAX];
+  size_t j = 0;
+
+  if (abs == NULL)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", out->target, strerror (errno));
+  for (const char *p = abs + 1; *p && j < sizeof flat - 1; p++)
+    flat[j++] = *p == '/' ? '_' : *p;
+  flat[j] = '\0';
+  free (abs);
+
+  for (int n = 0; n < 1000; n++) {
+    if (n == 0)
+      snprintf (out->backup, sizeof out->backup, "%s/%s.SYSTEM", o->backup_dir, flat);
+    else
+      snprintf (out->backup, sizeof out->backup, "%s/%s.%d.SYSTEM", o->backup_dir, flat, n);
+    if (access (out->backup, F_OK) == 0)
+      continue;
+    if (hostfile_copy (original, out->backup, err) == -1) {
+      out->backup[0] = '\0';
+      return -1;
+    }
+    return 0;
+  }
+  out->backup[0] = '\0';
+  return np_error_set (err, NP_EXIT_RUNTIME, "%s: too many backups already", o->backup_dir);
+}
+
+static void
+describe_host_logs (const char *hive, char *buf, size_t len)
+{
+  char l1[PATH_MAX], l2[PATH_MAX];
+  int h1, h2;
+
+  snprintf (l1, sizeof l1, "%s.LOG1", hive);
+  snprintf (l2, sizeof l2, "%s.LOG2", hive);
+  h1 = access (l1, F_OK) == 0;
+  h2 = access (l2, F_OK) == 0;
+  if (h1 && h2)
+    snprintf (buf, len, "%s.LOG1 and .LOG2 exist beside it", hive);
+  else if (h1 || h2)
+    snprintf (buf, len, "only %s exists beside it", h1 ? l1 : l2);
+  else
+    snprintf (buf, len, "no .LOG1/.LOG2 files beside it");
+}
+
+static void
+append_message (struct np_error *err, const char *extra)
+{
+  size_t used = strlen (err->msg);
+  snprintf (err->msg + used, sizeof err->msg - used, "; %s", extra);
+}
+
+void
+job_run_hive (const struct options *o, const char *path, struct outcome *out)
+{
+  struct hive hv = { NULL, path };
+  struct np_error err = { 0, "" };
+  const char *dest = o->output ? o->output : path;
+  char *tmp = NULL;
+  struct stat st;
+
+  memset (out, 0, sizeof *out);
+  out->target = path;
+
+  if (stat (path, &st) == -1) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "%s: %s", path, strerror (errno));
+    goto failed;
+  }
+  if (!S_ISREG (st.st_mode)) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "%s: not a regular file", path);
+    goto failed;
+  }
+  if (plan_hive (o, path, path, &hv, out, &err) == -1) {
+    if (err.code == NP_EXIT_UNSAFE) {
+      char logs[PATH_MAX + 64];
+      describe_host_logs (path, logs, sizeof logs);
+      append_message (&err, logs);
+    }
+    goto failed;
+  }
+  if (settle_without_write (o, out))
+    goto done;
+
+  if (hostfile_temp_beside (dest, &tmp, &err) == -1 ||
+      write_patched (&hv, out, tmp, &err) == -1 ||
+      (o->backup_dir && backup_original (o, path, out, &err) == -1) ||
+      hostfile_replace (tmp, dest, path, &err) == -1)
+    goto failed;
+  free (tmp);
+  tmp = NULL;
+  out->written_to = dest;
+  out->status = ST_PATCHED;
+  goto done;
+
+ failed:
+  fail (out, &err);
+ done:
+  if (tmp) {
+    unlink (tmp);
+    free (tmp);
+  }
+  hive_close (&hv);
+}
+
+static int
+remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+  (void) sb; (void) flag; (void) ftw;
+  return remove (path);
+}
+
+void
+job_run_image (const struct options *o, const char *path, struct outcome *out)
+{
+  struct image im = { 0 };
+  struct hive hv = { NULL, NULL };
+  struct np_error err = { 0, "" };
+  char tmpdir[] = "/tmp/netvsc-patch.XXXXXX";
+  char local[sizeof tmpdir + 32], patched[sizeof tmpdir + 32], scratch[sizeof tmpdir + 32];
+  char name[PATH_MAX + 300];
+  int have_tmpdir = 0, opened = 0;
+  const char *tmpenv = getenv ("TMPDIR");
+  char tmpbuf[PATH_MAX];
+
+  memset (out, 0, sizeof *out);
+  out->target = path;
+  out->is_image = 1;
+
+  if (o->format) {
+    if (format_check (path, o->format, &err) == -1)
+      goto failed;
+    out->format = o->format;
+  }
+  else if ((out->format = format_detect (path, &err)) == NULL)
+    goto failed;
+
+  if (image_preflight (path, out->format, o->mode != RUN_PATCH, &err) == -1)
+    goto failed;
+
+  /* The hive is staged on the host: verification reads it there. */
+  if (tmpenv && *tmpenv && strlen (tmpenv) < sizeof tmpbuf - 32) {
+    snprintf (tmpbuf, sizeof tmpbuf, "%s/netvsc-patch.XXXXXX", tmpenv);
+    if (mkdtemp (tmpbuf) == NULL) {
+      np_error_set (&err, NP_EXIT_RUNTIME, "%s: %s", tmpenv, strerror (errno));
+      goto failed;
+    }
+  }
+  else if (mkdtemp (tmpdir) == NULL) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "/tmp: %s", strerror (errno));
+    goto failed;
+  }
+  else
+    snprintf (tmpbuf, sizeof tmpbuf, "%s", tmpdir);
+  have_tmpdir = 1;
+  snprintf (local, sizeof local, "%.*s/SYSTEM", (int) (sizeof local - 8), tmpbuf);
+  snprintf (patched, sizeof patched, "%.*s/SYSTEM.new", (int) (sizeof patched - 12), tmpbuf);
+  snprintf (scratch, sizeof scratch, "%.*s/readback", (int) (sizeof scratch - 12), tmpbuf);
+
+  if (o->verbose && !o->quiet)
+    fprintf (stderr, "netvsc-patch: %s: launching the appliance (%s)\n", path, out->format);
+  if (image_open (&im, path, out->format, o->mode != RUN_PATCH, o->verbose, o->quiet,
+                  &err) == -1)
+    goto failed;
+  opened = 1;
+  if (image_find_windows (&im, o->root, &err) == -1)
+    goto failed;
+  snprintf (out->root, sizeof out->root, "%s", im.root);
+  snprintf (out->hive_path, sizeof out->hive_path, "%s", im.system_path);
+  if (image_fetch_hive (&im, local, &err) == -1)
+    goto failed;
+
+  snprintf (name, sizeof name, "%s:%s:%s", path, im.root, im.system_path);
+  if (plan_hive (o, local, name, &hv, out, &err) == -1) {
+    if (err.code == NP_EXIT_UNSAFE) {
+      char logs[128];
+      image_describe_logs (&im, logs, sizeof logs);
+      append_message (&err, logs);
+    }
+    goto failed;
+  }
+  if (!settle_without_write (o, out)) {
+    if (write_patched (&hv, out, patched, &err) == -1 ||
+        (o->backup_dir && backup_original (o, local, out, &err) == -1) ||
+        image_put_hive (&im, patched, scratch, &err) == -1)
+      goto failed;
+    out->status = ST_PATCHED;
+  }
+  opened = 0;
+  if (image_close (&im, &err) == -1)
+    goto failed;
+  goto done;
+
+ failed:
+  fail (out, &err);
+  if (opened)
+    image_abort (&im);
+ done:
+  hive_close (&hv);
+  if (have_tmpdir)
+    nftw (tmpbuf, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+void
+outcome_free (struct outcome *out)
+{
+  if (out->have_plan)
+    plan_free (&out->plan);
+  control_sets_free (&out->cs);
+  out->have_plan = 0;
+}
+
+const char *
+outcome_status_name (enum outcome_status s)
+{
+  switch (s) {
+  case ST_PATCHED: return "patched";
+  case ST_UNCHANGED: return "unchanged";
+  case ST_WOULD_PATCH: return "would-patch";
+  case ST_CHECK_DIFFERS: return "differs";
+  case ST_LISTED: return "listed";
+  case ST_NO_ADAPTER: return "no-adapter";
+  case ST_REFUSED: return "refused";
+  case ST_ERROR: return "error";
+  }
+  return "?";
+}

@@ -1,0 +1,222 @@
+/* netvsc-patch: set the Hyper-V synthetic NIC's VMBus buffer sizes in
+ * an offline Windows image or SYSTEM hive.
+ *
+ * This file parses the command line, runs each target through the
+ * pipeline (job.c) and turns the outcomes into an exit status. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+#include "job.h"
+#include "report.h"
+#include "size.h"
+
+#ifndef NETVSC_PATCH_VERSION
+#define NETVSC_PATCH_VERSION "0.1.0"
+#endif
+
+static void
+usage (FILE *fp)
+{
+  fputs (
+"Usage: netvsc-patch [OPTIONS] IMAGE...\n"
+"       netvsc-patch [OPTIONS] --hive FILE\n"
+"Set ReceiveBufferSize/SendBufferSize of the Hyper-V network adapter (netvsc)\n"
+"in the SYSTEM hive of offline Windows disk images, or of a hive file.\n"
+"\n"
+"Values (at least one, unless --list or --remove):\n"
+"  -r, --receive-buffer SIZE  receive buffer; a bare number is KB (0x800 = 2 MB),\n"
+"                             or with K/KB/KiB or M/MB/MiB (1024-based): 4M\n"
+"  -s, --send-buffer SIZE     send buffer, same syntax\n"
+"      --remove               delete both values (back to the driver's defaults)\n"
+"\n"
+"What to work on:\n"
+"      --hive FILE            a SYSTEM hive file on this host (no image, no appliance)\n"
+"  -o, --output FILE          with --hive: write the result to FILE, not in place\n"
+"      --format FMT           image format: raw, vpc (vhd), vhdx, qcow2, vmdk\n"
+"                             (default: detected from the file's magic bytes)\n"
+"      --root DEVICE          the Windows volume, if an image holds several\n"
+"      --control-set SET      current, default, all or a number (default: the\n"
+"                             sets Select\\Current and Select\\Default name)\n"
+"      --match SPEC           which adapters: netvsc (default), service:NAME,\n"
+"                             desc:TEXT, or a device id glob (pci\\ven_8086*)\n"
+"\n"
+"How:\n"
+"  -n, --dry-run              show what would change, write nothing\n"
+"      --check                exit 0 if the values are already set, 1 if not\n"
+"      --list                 list the network adapters and their values\n"
+"      --backup DIR           save each original hive in DIR before writing\n"
+"      --json                 one JSON object per target on stdout\n"
+"  -v, --verbose              say more (twice: libguestfs debug output)\n"
+"  -q, --quiet                print only errors\n"
+"  -V, --version              print the version\n"
+"  -h, --help                 this help\n"
+"\n"
+"Exit status: 0 patched or nothing to do; 1 runtime error (or --check found\n"
+"differences); 2 usage error; 3 no matching adapter; 4 refused as unsafe\n"
+"(dirty hive, hibernated Windows).  With several images, the highest.\n"
+"Never run it on the image of a running VM.  See netvsc-patch(1).\n",
+         fp);
+}
+
+static int
+usage_error (const char *fmt, const char *arg, const char *why)
+{
+  fprintf (stderr, "netvsc-patch: ");
+  fprintf (stderr, fmt, arg, why);
+  fprintf (stderr, "\nTry 'netvsc-patch --help' for more information.\n");
+  return NP_EXIT_USAGE;
+}
+
+enum {
+  OPT_FORMAT = 256, OPT_CONTROL_SET, OPT_MATCH, OPT_LIST, OPT_JSON, OPT_HIVE,
+  OPT_ROOT, OPT_CHECK, OPT_REMOVE, OPT_BACKUP,
+};
+
+static const struct option long_options[] = {
+  { "receive-buffer", required_argument, NULL, 'r' },
+  { "send-buffer", required_argument, NULL, 's' },
+  { "remove", no_argument, NULL, OPT_REMOVE },
+  { "hive", required_argument, NULL, OPT_HIVE },
+  { "output", required_argument, NULL, 'o' },
+  { "format", required_argument, NULL, OPT_FORMAT },
+  { "root", required_argument, NULL, OPT_ROOT },
+  { "control-set", required_argument, NULL, OPT_CONTROL_SET },
+  { "match", required_argument, NULL, OPT_MATCH },
+  { "dry-run", no_argument, NULL, 'n' },
+  { "check", no_argument, NULL, OPT_CHECK },
+  { "list", no_argument, NULL, OPT_LIST },
+  { "backup", required_argument, NULL, OPT_BACKUP },
+  { "json", no_argument, NULL, OPT_JSON },
+  { "verbose", no_argument, NULL, 'v' },
+  { "quiet", no_argument, NULL, 'q' },
+  { "version", no_argument, NULL, 'V' },
+  { "help", no_argument, NULL, 'h' },
+  { NULL, 0, NULL, 0 },
+};
+
+/* Returns -1 to go on, or an exit status. */
+static int
+parse_options (int argc, char **argv, struct options *o)
+{
+  uint32_t receive_kb = 0, send_kb = 0;
+  int have_receive = 0, have_send = 0, modes = 0, c;
+  const char *why;
+
+  memset (o, 0, sizeof *o);
+  o->control_set.mode = CS_SELECTED;
+  o->match.kind = MATCH_NETVSC;
+
+  while ((c = getopt_long (argc, argv, "r:s:o:nvqVh", long_options, NULL)) != -1) {
+    switch (c) {
+    case 'r':
+      if (size_parse_kb (optarg, &receive_kb, &why) == -1)
+        return usage_error ("--receive-buffer '%s': %s", optarg, why);
+      have_receive = 1;
+      break;
+    case 's':
+      if (size_parse_kb (optarg, &send_kb, &why) == -1)
+        return usage_error ("--send-buffer '%s': %s", optarg, why);
+      have_send = 1;
+      break;
+    case OPT_REMOVE: o->remove = 1; break;
+    case OPT_HIVE: o->hive = optarg; break;
+    case 'o': o->output = optarg; break;
+    case OPT_FORMAT:
+      o->format = format_canonical (optarg);
+      if (o->format == NULL)
+        return usage_error ("--format '%s': %s", optarg,
+                            "expected raw, vpc (or vhd), vhdx, qcow2 or vmdk");
+      break;
+    case OPT_ROOT: o->root = optarg; break;
+    case OPT_CONTROL_SET:
+      if (cs_request_parse (optarg, &o->control_set) == -1)
+        return usage_error ("--control-set '%s': %s", optarg,
+                            "expected current, default, all or a number from 1 to 999");
+      break;
+    case OPT_MATCH:
+      if (match_parse (optarg, &o->match, &why) == -1)
+        return usage_error ("--match '%s': %s", optarg, why);
+      break;
+    case 'n': o->mode = RUN_DRY; modes++; break;
+    case OPT_CHECK: o->mode = RUN_CHECK; modes++; break;
+    case OPT_LIST: o->mode = RUN_LIST; modes++; break;
+    case OPT_BACKUP: o->backup_dir = optarg; break;
+    case OPT_JSON: o->json = 1; break;
+    case 'v': o->verbose++; break;
+    case 'q': o->quiet = 1; break;
+    case 'V':
+      printf ("netvsc-patch %s\n", NETVSC_PATCH_VERSION);
+      return NP_EXIT_OK;
+    case 'h':
+      usage (stdout);
+      return NP_EXIT_OK;
+    default:
+      fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
+      return NP_EXIT_USAGE;
+    }
+  }
+  o->images = argv + optind;
+  o->n_images = argc - optind;
+
+  if (modes > 1)
+    return usage_error ("%s%s", "--dry-run, --check and --list exclude each other", "");
+  if (o->remove && (have_receive || have_send))
+    return usage_error ("%s%s", "--remove cannot be combined with -r/-s", "");
+  if (o->mode != RUN_LIST && !o->remove && !have_receive && !have_send)
+    return usage_error ("%s%s", "nothing to do: give -r/--receive-buffer and/or "
+                        "-s/--send-buffer (or --list, --remove)", "");
+  if (o->hive && o->n_images > 0)
+    return usage_error ("%s%s", "--hive takes no image arguments", "");
+  if (!o->hive && o->n_images == 0)
+    return usage_error ("%s%s", "no image given (or use --hive FILE)", "");
+  if (o->output && !o->hive)
+    return usage_error ("%s%s", "-o/--output goes with --hive", "");
+  if (o->output && o->n_images > 1)
+    return usage_error ("%s%s", "-o/--output takes one hive", "");
+  if (o->hive && (o->format || o->root))
+    return usage_error ("%s%s", "--format and --root are for images, not --hive", "");
+
+  if (o->remove || have_receive) {
+    struct request_value *v = &o->request.v[o->request.n++];
+    v->name = VALUE_RECEIVE;
+    v->remove = o->remove;
+    v->kb = receive_kb;
+  }
+  if (o->remove || have_send) {
+    struct request_value *v = &o->request.v[o->request.n++];
+    v->name = VALUE_SEND;
+    v->remove = o->remove;
+    v->kb = send_kb;
+  }
+  return -1;
+}
+
+int
+main (int argc, char **argv)
+{
+  struct options o;
+  struct outcome out;
+  int r = parse_options (argc, argv, &o), worst = NP_EXIT_OK;
+
+  if (r != -1)
+    return r;
+
+  if (o.hive) {
+    job_run_hive (&o, o.hive, &out);
+    report_outcome (stdout, &o, &out);
+    outcome_free (&out);
+    return out.exit_code;
+  }
+  for (int i = 0; i < o.n_images; i++) {
+    job_run_image (&o, o.images[i], &out);
+    report_outcome (stdout, &o, &out);
+    fflush (stdout);
+    if (out.exit_code > worst)
+      worst = out.exit_code;
+    outcome_free (&out);
+  }
+  return worst;
+}

@@ -1,0 +1,261 @@
+/* netvsc-patch: text and JSON reports. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "report.h"
+
+/* --- text ----------------------------------------------------------- */
+
+static void
+describe_value (FILE *fp, const struct value_state *vs)
+{
+  if (!vs->present)
+    fputs ("(not set)", fp);
+  else if (vs->is_dword)
+    fprintf (fp, "0x%" PRIx32 " (%" PRIu32 " KB)", vs->dword, vs->dword);
+  else
+    fprintf (fp, "%s \"%s\"", hive_type_name (vs->type), vs->text);
+}
+
+static const char *
+id_of (const struct adapter *a)
+{
+  return a->matching_id ? a->matching_id : a->component_id ? a->component_id : "-";
+}
+
+static void
+text_list (FILE *fp, const struct outcome *out)
+{
+  const struct adapter_list *l = &out->plan.adapters;
+
+  if (l->n == 0) {
+    fputs ("  (no network class instances)\n", fp);
+    return;
+  }
+  fprintf (fp, "  %-13s  %-5s  %-5s  %-12s  %-12s  %s\n", "CONTROL SET", "INDEX",
+           "MATCH", "RECEIVE", "SEND", "DESCRIPTION [DEVICE ID]");
+  for (size_t i = 0; i < l->n; i++) {
+    const struct adapter *a = &l->v[i];
+    char rx[32], tx[32];
+    snprintf (rx, sizeof rx, "%s", !a->receive.present ? "-" : a->receive.text);
+    snprintf (tx, sizeof tx, "%s", !a->send.present ? "-" : a->send.text);
+    fprintf (fp, "  %-13s  %-5s  %-5s  %-12s  %-12s  %s [%s]\n", a->control_set, a->index,
+             a->matched ? "yes" : "no", rx, tx, a->desc ? a->desc : "?", id_of (a));
+  }
+}
+
+static void
+text_changes (FILE *fp, const struct outcome *out)
+{
+  size_t last = (size_t) -1;
+
+  for (size_t i = 0; i < out->plan.n_changes; i++) {
+    const struct change *c = &out->plan.changes[i];
+    const struct adapter *a = &out->plan.adapters.v[c->adapter];
+    if (c->adapter != last) {
+      fprintf (fp, "  %s\\Control\\Class\\{4d36e972-...}\\%s  %s\n", a->control_set,
+               a->index, a->desc ? a->desc : "?");
+      last = c->adapter;
+    }
+    fprintf (fp, "    %-18s ", c->want->name);
+    describe_value (fp, c->old);
+    switch (c->action) {
+    case CHANGE_KEEP:
+      fputs ("  unchanged\n", fp);
+      break;
+    case CHANGE_DELETE:
+      fputs (" -> (removed)\n", fp);
+      break;
+    default:
+      fprintf (fp, " -> 0x%" PRIx32 " (%" PRIu32 " KB)%s\n", c->want->kb, c->want->kb,
+               c->action == CHANGE_RETYPE ? "  [type replaced by REG_DWORD]" : "");
+    }
+  }
+}
+
+static const char *
+headline (const struct outcome *out)
+{
+  switch (out->status) {
+  case ST_PATCHED: return "patched";
+  case ST_UNCHANGED: return "unchanged: the values are already set";
+  case ST_WOULD_PATCH: return "would patch (dry run, nothing written)";
+  case ST_CHECK_DIFFERS: return "check: values differ from the request";
+  case ST_LISTED: return "network adapters";
+  case ST_NO_ADAPTER: return "no matching adapter; found";
+  default: return outcome_status_name (out->status);
+  }
+}
+
+void
+report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
+{
+  if (out->status == ST_ERROR || out->status == ST_REFUSED ||
+      out->status == ST_NO_ADAPTER)
+    fprintf (stderr, "netvsc-patch: %s\n", out->message);
+  if (o->json) {
+    report_json (fp, o, out);
+    return;
+  }
+  if (o->quiet || !out->have_plan)
+    return;
+
+  fprintf (fp, "%s", out->target);
+  if (out->is_image)
+    fprintf (fp, " (%s, %s %s)", out->format, out->root, out->hive_path);
+  fprintf (fp, ": %s", headline (out));
+  if (out->status != ST_LISTED && out->status != ST_NO_ADAPTER)
+    fprintf (fp, ", %zu adapter%s matched", out->plan.n_matched,
+             out->plan.n_matched == 1 ? "" : "s");
+  fputc ('\n', fp);
+  if (out->status == ST_LISTED || out->status == ST_NO_ADAPTER)
+    text_list (fp, out);
+  else
+    text_changes (fp, out);
+  if (out->written_to && out->status == ST_PATCHED && o->output)
+    fprintf (fp, "  written to %s\n", out->written_to);
+  if (out->backup[0])
+    fprintf (fp, "  original saved as %s\n", out->backup);
+}
+
+/* --- JSON ----------------------------------------------------------- */
+
+static void
+json_string (FILE *fp, const char *s)
+{
+  if (s == NULL) {
+    fputs ("null", fp);
+    return;
+  }
+  fputc ('"', fp);
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+    switch (*p) {
+    case '"': fputs ("\\\"", fp); break;
+    case '\\': fputs ("\\\\", fp); break;
+    case '\n': fputs ("\\n", fp); break;
+    case '\r': fputs ("\\r", fp); break;
+    case '\t': fputs ("\\t", fp); break;
+    default:
+      if (*p < 0x20)
+        fprintf (fp, "\\u%04x", *p);
+      else
+        fputc (*p, fp);
+    }
+  }
+  fputc ('"', fp);
+}
+
+static void
+json_value (FILE *fp, const struct value_state *vs)
+{
+  if (!vs->present) {
+    fputs ("null", fp);
+    return;
+  }
+  fputs ("{\"type\":", fp);
+  json_string (fp, hive_type_name (vs->type));
+  if (vs->is_dword)
+    fprintf (fp, ",\"kb\":%" PRIu32, vs->dword);
+  else {
+    fputs (",\"text\":", fp);
+    json_string (fp, vs->text);
+  }
+  fputc ('}', fp);
+}
+
+static void
+json_adapter (FILE *fp, const struct outcome *out, size_t idx)
+{
+  const struct adapter *a = &out->plan.adapters.v[idx];
+  int first = 1;
+
+  fputs ("{\"control_set\":", fp);
+  json_string (fp, a->control_set);
+  fputs (",\"index\":", fp);
+  json_string (fp, a->index);
+  fputs (",\"description\":", fp);
+  json_string (fp, a->desc);
+  fputs (",\"matching_device_id\":", fp);
+  json_string (fp, a->matching_id);
+  fputs (",\"component_id\":", fp);
+  json_string (fp, a->component_id);
+  fputs (",\"service\":", fp);
+  json_string (fp, a->service);
+  fprintf (fp, ",\"matched\":%s", a->matched ? "true" : "false");
+  fputs (",\"receive_buffer\":", fp);
+  json_value (fp, &a->receive);
+  fputs (",\"send_buffer\":", fp);
+  json_value (fp, &a->send);
+  if (a->matched) {
+    fputs (",\"changes\":[", fp);
+    for (size_t i = 0; i < out->plan.n_changes; i++) {
+      const struct change *c = &out->plan.changes[i];
+      if (c->adapter != idx)
+        continue;
+      if (!first)
+        fputc (',', fp);
+      first = 0;
+      fputs ("{\"name\":", fp);
+      json_string (fp, c->want->name);
+      fputs (",\"action\":", fp);
+      json_string (fp, change_action_name (c->action));
+      fputs (",\"old\":", fp);
+      json_value (fp, c->old);
+      if (c->want->remove)
+        fputs (",\"new\":null", fp);
+      else
+        fprintf (fp, ",\"new\":{\"type\":\"REG_DWORD\",\"kb\":%" PRIu32 "}", c->want->kb);
+      fputc ('}', fp);
+    }
+    fputc (']', fp);
+  }
+  fputc ('}', fp);
+}
+
+void
+report_json (FILE *fp, const struct options *o, const struct outcome *out)
+{
+  (void) o;
+  fputs ("{\"target\":", fp);
+  json_string (fp, out->target);
+  fprintf (fp, ",\"mode\":\"%s\"", out->is_image ? "image" : "hive");
+  if (out->is_image) {
+    fputs (",\"format\":", fp);
+    json_string (fp, out->format);
+    fputs (",\"root\":", fp);
+    json_string (fp, out->root[0] ? out->root : NULL);
+    fputs (",\"hive\":", fp);
+    json_string (fp, out->hive_path[0] ? out->hive_path : NULL);
+  }
+  fputs (",\"status\":", fp);
+  json_string (fp, outcome_status_name (out->status));
+  fprintf (fp, ",\"exit_code\":%d", out->exit_code);
+  fputs (",\"error\":", fp);
+  json_string (fp, out->message[0] ? out->message : NULL);
+  fputs (",\"control_sets\":[", fp);
+  for (size_t i = 0; i < out->cs.n; i++) {
+    fputs (i ? ",{\"name\":" : "{\"name\":", fp);
+    json_string (fp, out->cs.v[i].name);
+    fputs (",\"selected_as\":", fp);
+    json_string (fp, out->cs.v[i].why);
+    fputc ('}', fp);
+  }
+  fputc (']', fp);
+  if (out->have_plan) {
+    fprintf (fp, ",\"matched\":%zu,\"writes\":%zu,\"written\":%s", out->plan.n_matched,
+             out->plan.n_writes, out->status == ST_PATCHED ? "true" : "false");
+    fputs (",\"adapters\":[", fp);
+    for (size_t i = 0; i < out->plan.adapters.n; i++) {
+      if (i)
+        fputc (',', fp);
+      json_adapter (fp, out, i);
+    }
+    fputc (']', fp);
+  }
+  fputs (",\"output\":", fp);
+  json_string (fp, out->written_to);
+  fputs (",\"backup\":", fp);
+  json_string (fp, out->backup[0] ? out->backup : NULL);
+  fputs ("}\n", fp);
+}

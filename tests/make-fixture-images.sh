@@ -1,0 +1,208 @@
+#!/bin/sh
+# make-fixture-images.sh HIVEDIR OUTDIR
+#
+# Build the disk-image fixtures from the hives made by
+# make-fixture-hives.sh (HIVEDIR/ws2019.hive, multi.hive, w2008r2.hive,
+# software.hive).  All partitioned images are made in ONE guestfish
+# launch; the other formats are converted from win.raw with qemu-img,
+# without the appliance.
+#
+#   win.raw      64 MiB, MBR, 1 NTFS partition: Windows tree, SYSTEM = ws2019
+#   sysres.raw  128 MiB, MBR: p1 32 MiB NTFS "System Reserved" (/bootmgr,
+#                /Boot/BCD), p2 NTFS Windows tree, SYSTEM = multi
+#   nowin.raw    32 MiB, MBR, 1 NTFS partition with files but no Windows
+#   twowin.raw  128 MiB, MBR: p1 Windows tree (SYSTEM = ws2019),
+#                p2 Windows tree (SYSTEM = w2008r2)
+#   nopart.raw   32 MiB of zeros, no partition table
+#   win-dyn.vhd win-fixed.vhd win.vhdx win.qcow2 win.vmdk  (from win.raw)
+#
+# A "Windows tree" is what libguestfs inspection needs to call the
+# filesystem a Windows root (/Windows/System32/config and a PE32+
+# /Windows/System32/cmd.exe: its architecture is read with file(1)), plus
+# the SOFTWARE hive inspection reads the product name from:
+#   /Windows/System32/config/{SYSTEM,SOFTWARE,SYSTEM.LOG1,SYSTEM.LOG2}
+#   /Windows/System32/cmd.exe, /Windows/System32/drivers/netvsc.sys,
+#   /Windows/explorer.exe, /Program Files/, /Users/
+# (SYSTEM.LOG1/LOG2 are empty.)
+#
+# The caller decides how libguestfs runs (e.g. LIBGUESTFS_BACKEND_SETTINGS=
+# force_tcg where KVM does not work); this script does not force it.
+# Outputs are overwritten.
+set -eu
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 HIVEDIR OUTDIR" >&2
+    exit 2
+fi
+hivedir=$1
+outdir=$2
+
+for h in ws2019 multi w2008r2 software; do
+    if [ ! -f "$hivedir/$h.hive" ]; then
+        echo "$0: $hivedir/$h.hive missing (run make-fixture-hives.sh)" >&2
+        exit 1
+    fi
+done
+for tool in guestfish qemu-img; do
+    command -v "$tool" >/dev/null 2>&1 || {
+        echo "$0: $tool not found" >&2
+        exit 1
+    }
+done
+case $hivedir$outdir in
+    *'"'*|*'\'*) echo "$0: paths must not contain \" or \\" >&2; exit 2 ;;
+esac
+
+mkdir -p "$outdir"
+hivedir=$(cd "$hivedir" && pwd)
+outdir=$(cd "$outdir" && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/fixture-images.XXXXXX")
+trap 'rm -rf "$work"; rm -f "$outdir"/.tmp-*.raw' EXIT
+trap 'exit 1' HUP INT TERM
+
+t0=$(date +%s)
+
+# --- dummy PE32+ x86-64 files (file(1) must say "PE32+ executable") ---
+poke() { printf "$3" | dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none; }
+mkpe() {    # mkpe FILE SUBSYSTEM-DIGIT (1 native, 2 GUI, 3 console)
+    dd if=/dev/zero of="$1" bs=1024 count=1 status=none
+    poke "$1" 0 'MZ\220\000\003'        # DOS header
+    poke "$1" 0x18 '\100'               # e_lfarlc >= 0x40: "new" executable
+    poke "$1" 0x3c '\200'               # e_lfanew = 0x80
+    poke "$1" 0x80 'PE\000\000\144\206' # signature, machine AMD64 (0x8664)
+    poke "$1" 0x94 '\360\000\042\000'   # optional header size, characteristics
+    poke "$1" 0x98 '\013\002'           # optional header magic: PE32+
+    poke "$1" 0xdc "\\00$2"             # subsystem
+}
+mkpe "$work/cmd.exe" 3
+mkpe "$work/explorer.exe" 2
+mkpe "$work/netvsc.sys" 1
+printf 'fixture placeholder for bootmgr\r\n' > "$work/bootmgr"
+printf 'fixture placeholder for the BCD store\r\n' > "$work/BCD"
+printf 'Quarterly numbers.\r\n' > "$work/report.txt"
+printf 'not a Windows system volume\r\n' > "$work/readme.txt"
+: > "$work/empty"
+
+# Commands that fill the filesystem mounted at / with a Windows tree
+# whose SYSTEM hive is $1.
+wintree() {
+    cat <<EOF
+mkdir-p /Windows/System32/config
+mkdir-p /Windows/System32/drivers
+upload "$hivedir/$1.hive" /Windows/System32/config/SYSTEM
+upload "$hivedir/software.hive" /Windows/System32/config/SOFTWARE
+upload "$work/empty" /Windows/System32/config/SYSTEM.LOG1
+upload "$work/empty" /Windows/System32/config/SYSTEM.LOG2
+upload "$work/cmd.exe" /Windows/System32/cmd.exe
+upload "$work/netvsc.sys" /Windows/System32/drivers/netvsc.sys
+upload "$work/explorer.exe" /Windows/explorer.exe
+mkdir "/Program Files"
+mkdir "/Program Files (x86)"
+mkdir-p /Users/Public
+EOF
+}
+
+# Partitioned images are built under temporary names and renamed only
+# when guestfish succeeded.
+for n in win sysres nowin twowin; do
+    rm -f "$outdir/.tmp-$n.raw"
+done
+
+t1=$(date +%s)
+{
+    cat <<EOF
+sparse "$outdir/.tmp-win.raw" 64M
+sparse "$outdir/.tmp-sysres.raw" 128M
+sparse "$outdir/.tmp-nowin.raw" 32M
+sparse "$outdir/.tmp-twowin.raw" 128M
+run
+
+part-init /dev/sda mbr
+part-add /dev/sda p 2048 -2048
+part-set-mbr-id /dev/sda 1 0x07
+part-set-bootable /dev/sda 1 true
+mkfs ntfs /dev/sda1 label:Windows
+mount /dev/sda1 /
+EOF
+    wintree ws2019
+    cat <<EOF
+umount /
+
+part-init /dev/sdb mbr
+part-add /dev/sdb p 2048 67583
+part-add /dev/sdb p 67584 -2048
+part-set-mbr-id /dev/sdb 1 0x07
+part-set-mbr-id /dev/sdb 2 0x07
+part-set-bootable /dev/sdb 1 true
+mkfs ntfs /dev/sdb1 "label:System Reserved"
+mkfs ntfs /dev/sdb2 label:Windows
+mount /dev/sdb1 /
+mkdir /Boot
+upload "$work/BCD" /Boot/BCD
+upload "$work/bootmgr" /bootmgr
+umount /
+mount /dev/sdb2 /
+EOF
+    wintree multi
+    cat <<EOF
+umount /
+
+part-init /dev/sdc mbr
+part-add /dev/sdc p 2048 -2048
+part-set-mbr-id /dev/sdc 1 0x07
+mkfs ntfs /dev/sdc1 label:Data
+mount /dev/sdc1 /
+mkdir-p /Documents
+mkdir-p /Backup
+upload "$work/report.txt" /Documents/report.txt
+upload "$work/readme.txt" /readme.txt
+umount /
+
+part-init /dev/sdd mbr
+part-add /dev/sdd p 2048 131071
+part-add /dev/sdd p 131072 -2048
+part-set-mbr-id /dev/sdd 1 0x07
+part-set-mbr-id /dev/sdd 2 0x07
+part-set-bootable /dev/sdd 1 true
+mkfs ntfs /dev/sdd1 label:Windows
+mkfs ntfs /dev/sdd2 label:Windows2
+mount /dev/sdd1 /
+EOF
+    wintree ws2019
+    cat <<EOF
+umount /
+mount /dev/sdd2 /
+EOF
+    wintree w2008r2
+    cat <<EOF
+umount /
+sync
+shutdown
+EOF
+} > "$work/script.gf"
+
+guestfish -f "$work/script.gf"
+t2=$(date +%s)
+
+for n in win sysres nowin twowin; do
+    mv -f "$outdir/.tmp-$n.raw" "$outdir/$n.raw"
+done
+
+rm -f "$outdir/nopart.raw"
+truncate -s 32M "$outdir/nopart.raw"
+
+# --- other container formats, converted without the appliance ---
+raw=$outdir/win.raw
+conv() {    # conv OUT FORMAT [OPTIONS]
+    rm -f "$outdir/$1"
+    qemu-img convert -f raw -O "$2" ${3:+-o "$3"} "$raw" "$outdir/$1"
+}
+conv win-dyn.vhd vpc subformat=dynamic
+conv win-fixed.vhd vpc subformat=fixed,force_size=on
+conv win.vhdx vhdx
+conv win.qcow2 qcow2
+conv win.vmdk vmdk
+t3=$(date +%s)
+
+echo "make-fixture-images: guestfish (1 launch) $((t2 - t1))s," \
+     "qemu-img $((t3 - t2))s, total $((t3 - t0))s; images in $outdir"
