@@ -33,15 +33,15 @@ $(B)/%.o: src/%.c $(wildcard include/*.h) | $(B)
 $(B)/netvsc-patch: $(B)/main.o $(CORE_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B):
-	mkdir -p $(B) $(B)/tests
+$(B) $(B)/tests:
+	mkdir -p $@
 
 # --- tests ---------------------------------------------------------------
-$(B)/tests/mkhive: tests/mkhive.c | $(B)
+$(B)/tests/mkhive: tests/mkhive.c | $(B)/tests
 	$(CC) -std=c11 -Wall -Wextra -O2 -o $@ $<
 
-$(B)/tests/unit: tests/unit/*.c $(CORE_OBJS) | $(B)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -o $@ tests/unit/*.c $(CORE_OBJS) \
+$(B)/tests/unit: tests/unit/*.c tests/unit/*.h $(CORE_OBJS) | $(B)/tests
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ tests/unit/*.c $(CORE_OBJS) \
 	  $(PKG_LIBS) $(CHECK_LIBS)
 
 FIXTURES := $(B)/fixtures

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,10 +15,10 @@ const char *const format_names[] = { "raw", "vpc", "vhdx", "qcow2", "vmdk", NULL
 const char *
 format_canonical (const char *name)
 {
-  if (strcmp (name, "vhd") == 0)
+  if (strcasecmp (name, "vhd") == 0)
     return "vpc";
   for (size_t i = 0; format_names[i]; i++)
-    if (strcmp (name, format_names[i]) == 0)
+    if (strcasecmp (name, format_names[i]) == 0)
       return format_names[i];
   return NULL;
 }

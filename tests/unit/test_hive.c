@@ -1,0 +1,276 @@
+/* Unit tests: base block, control sets and adapter enumeration on the
+ * suite's own fixture hives. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "hive.h"
+#include "match.h"
+
+static void
+poke32 (const char *path, off_t off, uint32_t v)
+{
+  int fd = open (path, O_RDWR);
+  unsigned char b[4] = { v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24 };
+
+  ck_assert_int_ne (fd, -1);
+  ck_assert_int_eq (pwrite (fd, b, 4, off), 4);
+  close (fd);
+}
+
+START_TEST (test_base_block_clean)
+{
+  struct base_block bb;
+  struct np_error err;
+
+  ck_assert_msg (hive_read_base_block (fixture_hive ("ws2019"), &bb, &err) == 0, "%s", err.msg);
+  ck_assert (!base_block_is_dirty (&bb));
+  ck_assert_uint_eq (bb.seq_primary, bb.seq_secondary);
+  ck_assert_uint_eq (bb.checksum, bb.checksum_computed);
+}
+END_TEST
+
+START_TEST (test_base_block_dirty)
+{
+  char *copy = fixture_copy ("ws2019");
+  struct base_block bb;
+  struct np_error err;
+  char why[128];
+
+  /* secondary sequence number behind: Windows would replay the logs */
+  poke32 (copy, 8, 0x655);
+  poke32 (copy, 4, 0x656);
+  ck_assert_int_eq (hive_read_base_block (copy, &bb, &err), 0);
+  ck_assert (base_block_is_dirty (&bb));
+  base_block_describe (&bb, why, sizeof why);
+  ck_assert_str_eq (why, "sequence numbers differ (0x656 / 0x655)");
+
+  /* equal sequence numbers but a wrong checksum */
+  poke32 (copy, 8, 0x656);
+  poke32 (copy, 508, 0x12345678);
+  ck_assert_int_eq (hive_read_base_block (copy, &bb, &err), 0);
+  ck_assert (base_block_is_dirty (&bb));
+  base_block_describe (&bb, why, sizeof why);
+  ck_assert_ptr_nonnull (strstr (why, "checksum is wrong"));
+  unlink (copy);
+  free (copy);
+}
+END_TEST
+
+START_TEST (test_not_a_hive)
+{
+  struct base_block bb;
+  struct np_error err;
+  char *copy = fixture_copy ("ws2019");
+
+  ck_assert_int_eq (hive_read_base_block ("/etc/passwd", &bb, &err), -1);
+  ck_assert_ptr_nonnull (strstr (err.msg, "not a registry hive"));
+  ck_assert_int_eq (hive_read_base_block ("/nonexistent", &bb, &err), -1);
+  ck_assert_ptr_nonnull (strstr (err.msg, "/nonexistent: cannot open"));
+  poke32 (copy, 28, 1);         /* file type 1: a transaction log */
+  ck_assert_int_eq (hive_read_base_block (copy, &bb, &err), -1);
+  ck_assert_ptr_nonnull (strstr (err.msg, "not a primary hive file"));
+  unlink (copy);
+  free (copy);
+}
+END_TEST
+
+static void
+control_sets_of (const char *fixture, const char *arg, struct control_sets *cs,
+                 int expect_ok, struct np_error *err)
+{
+  struct hive hv;
+  struct cs_request req = { CS_SELECTED, 0 };
+
+  if (arg)
+    ck_assert_int_eq (cs_request_parse (arg, &req), 0);
+  ck_assert_msg (hive_open (&hv, fixture_hive (fixture), 0, err) == 0, "%s", err->msg);
+  ck_assert_int_eq (hive_control_sets (&hv, &req, cs, err), expect_ok ? 0 : -1);
+  hive_close (&hv);
+}
+
+START_TEST (test_control_sets)
+{
+  struct control_sets cs;
+  struct np_error err;
+
+  control_sets_of ("ws2019", NULL, &cs, 1, &err);
+  ck_assert_uint_eq (cs.n, 1);
+  ck_assert_str_eq (cs.v[0].name, "ControlSet001");
+  ck_assert_str_eq (cs.v[0].why, "current, default");
+  control_sets_free (&cs);
+
+  control_sets_of ("split-cs", NULL, &cs, 1, &err);
+  ck_assert_uint_eq (cs.n, 2);
+  ck_assert_str_eq (cs.v[0].name, "ControlSet002");
+  ck_assert_str_eq (cs.v[0].why, "current");
+  ck_assert_str_eq (cs.v[1].name, "ControlSet001");
+  ck_assert_str_eq (cs.v[1].why, "default");
+  control_sets_free (&cs);
+
+  control_sets_of ("split-cs", "current", &cs, 1, &err);
+  ck_assert_uint_eq (cs.n, 1);
+  ck_assert_str_eq (cs.v[0].name, "ControlSet002");
+  control_sets_free (&cs);
+
+  control_sets_of ("split-cs", "default", &cs, 1, &err);
+  ck_assert_uint_eq (cs.n, 1);
+  ck_assert_str_eq (cs.v[0].name, "ControlSet001");
+  control_sets_free (&cs);
+
+  control_sets_of ("split-cs", "all", &cs, 1, &err);
+  ck_assert_uint_eq (cs.n, 3);
+  control_sets_free (&cs);
+
+  control_sets_of ("split-cs", "3", &cs, 1, &err);
+  ck_assert_uint_eq (cs.n, 1);
+  ck_assert_str_eq (cs.v[0].name, "ControlSet003");
+  control_sets_free (&cs);
+
+  control_sets_of ("split-cs", "ControlSet001", &cs, 1, &err);
+  ck_assert_str_eq (cs.v[0].name, "ControlSet001");
+  control_sets_free (&cs);
+
+  control_sets_of ("split-cs", "7", &cs, 0, &err);
+  ck_assert_ptr_nonnull (strstr (err.msg, "ControlSet007 does not exist"));
+  control_sets_free (&cs);
+}
+END_TEST
+
+START_TEST (test_control_set_errors)
+{
+  struct control_sets cs;
+  struct np_error err;
+  struct cs_request req;
+
+  control_sets_of ("no-select", NULL, &cs, 0, &err);
+  ck_assert_ptr_nonnull (strstr (err.msg, "no Select key"));
+  ck_assert_int_eq (err.code, NP_EXIT_RUNTIME);
+  control_sets_free (&cs);
+  /* but an explicit set works without Select */
+  control_sets_of ("no-select", "all", &cs, 1, &err);
+  ck_assert_uint_eq (cs.n, 1);
+  control_sets_free (&cs);
+
+  control_sets_of ("bad-select", NULL, &cs, 0, &err);
+  ck_assert_ptr_nonnull (strstr (err.msg, "Select\\Current points at ControlSet005, which does not exist"));
+  control_sets_free (&cs);
+
+  ck_assert_int_eq (cs_request_parse ("0", &req), -1);
+  ck_assert_int_eq (cs_request_parse ("1000", &req), -1);
+  ck_assert_int_eq (cs_request_parse ("x", &req), -1);
+  ck_assert_int_eq (cs_request_parse ("-1", &req), -1);
+  ck_assert_int_eq (cs_request_parse ("", &req), -1);
+}
+END_TEST
+
+/* Enumerate FIXTURE's adapters in the selected control sets with SPEC. */
+static void
+enumerate (const char *fixture, const char *cs_arg, const char *spec,
+           struct adapter_list *list)
+{
+  struct hive hv;
+  struct control_sets cs;
+  struct cs_request req = { CS_SELECTED, 0 };
+  struct match_spec m;
+  struct np_error err;
+  const char *why;
+
+  if (cs_arg)
+    ck_assert_int_eq (cs_request_parse (cs_arg, &req), 0);
+  ck_assert_int_eq (match_parse (spec, &m, &why), 0);
+  ck_assert_msg (hive_open (&hv, fixture_hive (fixture), 0, &err) == 0, "%s", err.msg);
+  ck_assert_msg (hive_control_sets (&hv, &req, &cs, &err) == 0, "%s", err.msg);
+  ck_assert_msg (adapters_enumerate (&hv, &cs, &m, list, &err) == 0, "%s", err.msg);
+  control_sets_free (&cs);
+  hive_close (&hv);
+}
+
+/* "0001,0011" for the matched instances. */
+static void
+matched_indexes (const struct adapter_list *l, char *buf, size_t len)
+{
+  buf[0] = '\0';
+  for (size_t i = 0; i < l->n; i++)
+    if (l->v[i].matched)
+      snprintf (buf + strlen (buf), len - strlen (buf), "%s%s:%s", buf[0] ? "," : "",
+                l->v[i].control_set + 10, l->v[i].index);
+}
+
+START_TEST (test_enumerate)
+{
+  struct adapter_list l;
+  char got[256];
+
+  enumerate ("ws2019", NULL, "netvsc", &l);
+  matched_indexes (&l, got, sizeof got);
+  ck_assert_str_eq (got, "001:0001");
+  ck_assert_ptr_nonnull (strstr (l.v[1].desc, "Hyper-V"));
+  ck_assert (!l.v[1].receive.present);
+  for (size_t i = 0; i < l.n; i++)  /* "Properties" is not an instance */
+    ck_assert_uint_eq (strlen (l.v[i].index), 4);
+  adapters_free (&l);
+
+  enumerate ("w2008r2", NULL, "netvsc", &l);
+  matched_indexes (&l, got, sizeof got);
+  ck_assert_str_eq (got, "001:0007");
+  adapters_free (&l);
+
+  enumerate ("multi", NULL, "netvsc", &l);
+  matched_indexes (&l, got, sizeof got);
+  ck_assert_str_eq (got, "001:0001,001:0011");
+  adapters_free (&l);
+
+  enumerate ("multi", NULL, "service:e1000", &l);
+  matched_indexes (&l, got, sizeof got);
+  ck_assert_str_eq (got, "001:0003");
+  adapters_free (&l);
+
+  enumerate ("split-cs", NULL, "netvsc", &l);
+  matched_indexes (&l, got, sizeof got);
+  ck_assert_str_eq (got, "002:0002,001:0001");
+  adapters_free (&l);
+
+  enumerate ("split-cs", "all", "netvsc", &l);
+  matched_indexes (&l, got, sizeof got);
+  ck_assert_str_eq (got, "001:0001,002:0002,003:0001");
+  adapters_free (&l);
+
+  enumerate ("no-netvsc", NULL, "netvsc", &l);
+  matched_indexes (&l, got, sizeof got);
+  ck_assert_str_eq (got, "");
+  ck_assert_uint_gt (l.n, 0);
+  adapters_free (&l);
+
+  enumerate ("regsz", NULL, "netvsc", &l);
+  for (size_t i = 0; i < l.n; i++)
+    if (l.v[i].matched) {
+      ck_assert (l.v[i].receive.present);
+      ck_assert (!l.v[i].receive.is_dword);
+      ck_assert_int_eq (l.v[i].receive.type, hive_t_REG_SZ);
+      ck_assert_str_eq (l.v[i].receive.text, "1024");
+      ck_assert (l.v[i].send.is_dword);
+      ck_assert_uint_eq (l.v[i].send.dword, 0x400);
+    }
+  adapters_free (&l);
+}
+END_TEST
+
+Suite *
+hive_suite (void)
+{
+  Suite *s = suite_create ("hive");
+  TCase *tc = tcase_create ("read");
+
+  tcase_add_test (tc, test_base_block_clean);
+  tcase_add_test (tc, test_base_block_dirty);
+  tcase_add_test (tc, test_not_a_hive);
+  tcase_add_test (tc, test_control_sets);
+  tcase_add_test (tc, test_control_set_errors);
+  tcase_add_test (tc, test_enumerate);
+  suite_add_tcase (s, tc);
+  return s;
+}

@@ -1,0 +1,20 @@
+/* netvsc-patch unit tests: one suite per module. */
+#ifndef NETVSC_PATCH_UNIT_H
+#define NETVSC_PATCH_UNIT_H
+
+#include <check.h>
+
+Suite *size_suite (void);
+Suite *format_suite (void);
+Suite *match_suite (void);
+Suite *hive_suite (void);
+Suite *plan_suite (void);
+
+/* Path of fixture hive NAME (built by tests/make-fixture-hives.sh into
+ * $FIXTURES/hives) in a static buffer. */
+const char *fixture_hive (const char *name);
+/* Copy fixture NAME to a fresh temporary file; returns its path
+ * (malloc'd). */
+char *fixture_copy (const char *name);
+
+#endif
