@@ -105,7 +105,7 @@ hive_open (struct hive *hv, const char *path, int writable, struct np_error *err
   hv->path = path;
   hv->h = hivex_open (path, writable ? HIVEX_OPEN_WRITE : 0);
   if (hv->h == NULL)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: hivex cannot open the hive: %s",
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: damaged or unsupported registry hive (hivex: %s)",
                          path, strerror (errno));
   return 0;
 }

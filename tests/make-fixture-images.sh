@@ -50,7 +50,7 @@ for tool in guestfish qemu-img; do
     }
 done
 case $hivedir$outdir in
-    *'"'*|*'\'*) echo "$0: paths must not contain \" or \\" >&2; exit 2 ;;
+    *\"*|*\\*) echo "$0: paths must not contain \" or \\" >&2; exit 2 ;;
 esac
 
 mkdir -p "$outdir"
@@ -63,6 +63,7 @@ trap 'exit 1' HUP INT TERM
 t0=$(date +%s)
 
 # --- dummy PE32+ x86-64 files (file(1) must say "PE32+ executable") ---
+# shellcheck disable=SC2059 # $3 is a printf format of octal escapes
 poke() { printf "$3" | dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none; }
 mkpe() {    # mkpe FILE SUBSYSTEM-DIGIT (1 native, 2 GUI, 3 console)
     dd if=/dev/zero of="$1" bs=1024 count=1 status=none

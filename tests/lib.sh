@@ -1,0 +1,101 @@
+# netvsc-patch shell test library: sourced by tests/t-*.sh.
+#
+# Each test file calls `check NAME CMD...` per case; the case passes when
+# CMD (a shell function) returns 0.  Results are counted and the runner
+# prints "N passed, N failed".  Verification never trusts the tool: hives
+# are read back with hivexget/hivexregedit (hivex) and regfexport
+# (libregf, an independent implementation).
+
+set -u
+: "${NETVSC_PATCH:?set NETVSC_PATCH to the binary}"
+: "${FIXTURES:?set FIXTURES to the fixture directory}"
+N=$NETVSC_PATCH
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${SHARED:-$(dirname "$TOP")/shared}
+RESULTS=${RESULTS:-/dev/null}
+CLASS='ControlSet001\Control\Class\{4d36e972-e325-11ce-bfc1-08002be10318}'
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/netvsc-test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+_pass=0 _fail=0 _skip=0
+
+check () {
+  name=$1; shift
+  out=$WORK/case.log
+  # Not inside `if`: errexit is ignored in a tested context, and each
+  # case relies on it to stop at its first failing assertion.
+  ( set -e; "$@" ) >"$out" 2>&1
+  if [ $? -eq 0 ]; then
+    _pass=$((_pass + 1)); echo "PASS: $name"; echo pass >>"$RESULTS"
+  else
+    _fail=$((_fail + 1)); echo "FAIL: $name"; sed 's/^/    | /' "$out" | tail -25
+    echo fail >>"$RESULTS"
+  fi
+}
+
+skip () {
+  _skip=$((_skip + 1)); echo "SKIP: $1 ($2)"; echo skip >>"$RESULTS"
+}
+
+finish () {
+  echo "$(basename "$0"): $_pass passed, $_fail failed, $_skip skipped"
+  [ "$_fail" -eq 0 ]
+}
+
+# run EXPECTED_EXIT CMD...: run, keep stdout/stderr in $WORK/out, $WORK/err.
+run () {
+  want=$1; shift
+  set +e
+  "$@" >"$WORK/out" 2>"$WORK/err"
+  got=$?
+  set -e
+  if [ "$got" -ne "$want" ]; then
+    echo "exit $got, expected $want: $*"; echo "stdout:"; cat "$WORK/out"
+    echo "stderr:"; cat "$WORK/err"; return 1
+  fi
+}
+
+# Assertions on the last run's output.
+out_has () { grep -qF -- "$1" "$WORK/out" || { echo "stdout lacks: $1"; cat "$WORK/out"; return 1; }; }
+err_has () { grep -qF -- "$1" "$WORK/err" || { echo "stderr lacks: $1"; cat "$WORK/err"; return 1; }; }
+err_lines () {
+  n=$(wc -l <"$WORK/err")
+  [ "$n" -eq "$1" ] || { echo "stderr has $n lines, expected $1:"; cat "$WORK/err"; return 1; }
+}
+
+# A fresh copy of fixture hive NAME at $WORK/NAME.hive (path on stdout).
+hive_copy () {
+  cp "$FIXTURES/hives/$1.hive" "$WORK/$1.hive"; echo "$WORK/$1.hive"
+}
+
+sum () { sha256sum "$1" | cut -d' ' -f1; }
+same_bytes () {
+  [ "$(sum "$1")" = "$(sum "$2")" ] || { echo "$1 and $2 differ"; return 1; }
+}
+
+# hivexget FILE KEYPATH VALUE -> value as hivexget prints it.
+hget () { hivexget "$1" "\\$2" "$3"; }
+
+# regf_value FILE KEYPATH VALUE -> "TYPE DATA" read by libregf's regfexport.
+regf_value () {
+  regfexport -K "$2" "$1" 2>/dev/null | awk -v name="$3" '
+    $1 == "Value:" { hit = ($3 == name && NF == 3) }
+    hit && $1 == "Type:" { t = $NF; gsub(/[()]/, "", t) }
+    hit && $1 == "Data:" { print t, $2; exit }'
+}
+
+# The lines that differ between the full exports of two hives.
+export_diff () {
+  hivexregedit --export "$1" '\' >"$WORK/a.reg"
+  hivexregedit --export "$2" '\' >"$WORK/b.reg"
+  diff "$WORK/a.reg" "$WORK/b.reg" | grep '^[<>]' || true
+}
+
+# hget_absent FILE KEYPATH VALUE: the value must not exist.  (A bare
+# `! cmd` never stops a case under errexit, so it is not used.)
+hget_absent () {
+  if hivexget "$1" "\\$2" "$3" >/dev/null 2>&1; then
+    echo "$2 $3 exists in $1, expected absent"; return 1
+  fi
+}

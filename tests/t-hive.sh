@@ -1,0 +1,301 @@
+#!/bin/bash
+# Hive mode (--hive FILE): no image, no appliance.  Every result is read
+# back with hivex tools and libregf's regfexport.
+. "$(dirname "$0")/lib.sh"
+
+KEY1="$CLASS\\0001"
+
+patch_ws2019 () {
+  h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
+  run 0 "$N" --hive "$h" -r 2M -s 0x800
+  out_has "patched, 1 adapter matched"
+  out_has "Microsoft Hyper-V Network Adapter"
+  [ "$(hget "$h" "$KEY1" ReceiveBufferSize)" = 2048 ]
+  [ "$(hget "$h" "$KEY1" SendBufferSize)" = 2048 ]
+  [ "$(regf_value "$h" "$KEY1" ReceiveBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
+  [ "$(regf_value "$h" "$KEY1" SendBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
+  # everything else in the hive is as it was
+  export_diff "$WORK/orig" "$h" >"$WORK/diff"
+  cat >"$WORK/want" <<'W'
+> "ReceiveBufferSize"=dword:00000800
+> "SendBufferSize"=dword:00000800
+W
+  diff "$WORK/want" "$WORK/diff"
+  # and the file is a clean hive: equal sequence numbers
+  [ "$(od -An -tu4 -j4 -N4 "$h")" = "$(od -An -tu4 -j8 -N4 "$h")" ]
+}
+
+unchanged_writes_nothing () {
+  h=$(hive_copy ws2019)
+  run 0 "$N" --hive "$h" -r 2048 -s 2048
+  cp "$h" "$WORK/once"
+  touch -d '2001-01-01' "$h"
+  run 0 "$N" --hive "$h" -r 2M -s 2M
+  out_has "unchanged"
+  same_bytes "$h" "$WORK/once"
+  [ "$(stat -c %Y "$h")" = "$(date -d 2001-01-01 +%s)" ]
+}
+
+dry_run () {
+  h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
+  run 0 "$N" --hive "$h" -r 4M --dry-run
+  out_has "would patch"
+  out_has "ReceiveBufferSize  (not set) -> 0x1000 (4096 KB)"
+  same_bytes "$h" "$WORK/orig"
+  [ -z "$(ls -A "$WORK" | grep netvsc-patch || true)" ]
+}
+
+check_mode () {
+  h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
+  run 1 "$N" --hive "$h" -r 2M -s 2M --check
+  same_bytes "$h" "$WORK/orig"
+  run 0 "$N" --hive "$h" -r 2M -s 2M
+  run 0 "$N" --hive "$h" -r 2M -s 2M --check
+  run 1 "$N" --hive "$h" -r 4M --check
+}
+
+only_receive () {
+  h=$(hive_copy ws2019)
+  run 0 "$N" --hive "$h" -r 1M
+  [ "$(hget "$h" "$KEY1" ReceiveBufferSize)" = 1024 ]
+  hget_absent "$h" "$KEY1" SendBufferSize
+}
+
+no_adapter () {
+  h=$(hive_copy no-netvsc); cp "$h" "$WORK/orig"
+  run 3 "$N" --hive "$h" -r 2M -s 2M
+  err_has "no network adapter matches 'netvsc'"
+  err_has "$h"
+  err_lines 1
+  out_has "Intel(R) PRO/1000 MT Network Connection"
+  same_bytes "$h" "$WORK/orig"
+}
+
+retype_reg_sz () {
+  h=$(hive_copy regsz)
+  run 0 "$N" --hive "$h" -r 2M -s 1M
+  out_has 'REG_SZ "1024" -> 0x800 (2048 KB)  [type replaced by REG_DWORD]'
+  out_has "SendBufferSize     0x400 (1024 KB)  unchanged"
+  [ "$(regf_value "$h" "$KEY1" ReceiveBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
+}
+
+w2008r2 () {
+  h=$(hive_copy w2008r2)
+  run 0 "$N" --hive "$h" -r 2M -s 2M
+  out_has "Microsoft Virtual Machine Bus Network Adapter"
+  [ "$(hget "$h" "$CLASS\\0007" ReceiveBufferSize)" = 2048 ]
+}
+
+two_adapters () {
+  h=$(hive_copy multi); cp "$h" "$WORK/orig"
+  run 0 "$N" --hive "$h" -r 2M -s 2M
+  out_has "2 adapters matched"
+  [ "$(hget "$h" "$CLASS\\0001" ReceiveBufferSize)" = 2048 ]
+  [ "$(hget "$h" "$CLASS\\0011" SendBufferSize)" = 2048 ]
+  hget_absent "$h" "$CLASS\\0003" ReceiveBufferSize
+  # 0011 already had ReceiveBufferSize=0x800: three values added in all
+  [ "$(export_diff "$WORK/orig" "$h" | wc -l)" -eq 3 ]
+}
+
+control_sets () {
+  h=$(hive_copy split-cs)
+  run 0 "$N" --hive "$h" -r 2M
+  [ "$(hget "$h" 'ControlSet001\Control\Class\{4d36e972-e325-11ce-bfc1-08002be10318}\0001' ReceiveBufferSize)" = 2048 ]
+  [ "$(hget "$h" 'ControlSet002\Control\Class\{4d36e972-e325-11ce-bfc1-08002be10318}\0002' ReceiveBufferSize)" = 2048 ]
+  hget_absent "$h" 'ControlSet003\Control\Class\{4d36e972-e325-11ce-bfc1-08002be10318}\0001' ReceiveBufferSize
+  run 0 "$N" --hive "$h" -r 2M --control-set all
+  [ "$(hget "$h" 'ControlSet003\Control\Class\{4d36e972-e325-11ce-bfc1-08002be10318}\0001' ReceiveBufferSize)" = 2048 ]
+  h2=$(hive_copy split-cs)
+  run 0 "$N" --hive "$h2" -r 2M --control-set current
+  hget_absent "$h2" 'ControlSet001\Control\Class\{4d36e972-e325-11ce-bfc1-08002be10318}\0001' ReceiveBufferSize
+  [ "$(hget "$h2" 'ControlSet002\Control\Class\{4d36e972-e325-11ce-bfc1-08002be10318}\0002' ReceiveBufferSize)" = 2048 ]
+}
+
+output_elsewhere () {
+  h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
+  run 0 "$N" --hive "$h" -r 2M -o "$WORK/new.hive"
+  same_bytes "$h" "$WORK/orig"
+  [ "$(hget "$WORK/new.hive" "$KEY1" ReceiveBufferSize)" = 2048 ]
+}
+
+list_mode () {
+  h=$(hive_copy multi); cp "$h" "$WORK/orig"
+  run 0 "$N" --hive "$h" --list
+  out_has "ControlSet001  0001   yes"
+  out_has "ControlSet001  0003   no"
+  out_has "ControlSet001  0011   yes    0x800"
+  same_bytes "$h" "$WORK/orig"
+}
+
+json_report () {
+  h=$(hive_copy multi)
+  run 0 "$N" --hive "$h" -r 2M -s 2M --json
+  python3 - "$WORK/out" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, lines
+o = json.loads(lines[0])
+assert o["mode"] == "hive" and o["status"] == "patched" and o["exit_code"] == 0, o
+assert o["matched"] == 2 and o["writes"] == 3 and o["written"] is True, o
+m = [a for a in o["adapters"] if a["matched"]]
+assert [a["index"] for a in m] == ["0001", "0011"], m
+acts = {(a["index"], c["name"]): c["action"] for a in m for c in a["changes"]}
+assert acts[("0011", "ReceiveBufferSize")] == "unchanged", acts
+assert acts[("0001", "SendBufferSize")] == "add", acts
+assert m[1]["changes"][0]["old"] == {"type": "REG_DWORD", "kb": 2048}, m[1]
+assert o["control_sets"] == [{"name": "ControlSet001", "selected_as": "current, default"}]
+PY
+  h=$(hive_copy no-netvsc)
+  run 3 "$N" --hive "$h" -r 2M --json
+  python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["status"]=="no-adapter" and o["exit_code"]==3 and o["error"], o' "$WORK/out"
+}
+
+match_other_drivers () {
+  h=$(hive_copy multi)
+  run 0 "$N" --hive "$h" --match 'pci\ven_8086&dev_100f' -r 512
+  [ "$(hget "$h" "$CLASS\\0003" ReceiveBufferSize)" = 512 ]
+  hget_absent "$h" "$CLASS\\0001" ReceiveBufferSize
+  run 0 "$N" --hive "$h" --match service:e1000 -s 512
+  [ "$(hget "$h" "$CLASS\\0003" SendBufferSize)" = 512 ]
+  run 3 "$N" --hive "$h" --match desc:Realtek -s 512
+}
+
+remove_values () {
+  h=$(hive_copy regsz); cp "$h" "$WORK/orig"
+  run 0 "$N" --hive "$h" --remove
+  hget_absent "$h" "$KEY1" ReceiveBufferSize
+  hget_absent "$h" "$KEY1" SendBufferSize
+  [ "$(export_diff "$WORK/orig" "$h" | wc -l)" -eq 2 ]
+  cp "$h" "$WORK/removed"
+  run 0 "$N" --hive "$h" --remove
+  out_has unchanged
+  same_bytes "$h" "$WORK/removed"
+}
+
+backup () {
+  h=$(hive_copy ws2019); cp "$h" "$WORK/orig"; mkdir "$WORK/bk"
+  run 0 "$N" --hive "$h" -r 2M --backup "$WORK/bk"
+  b=$(ls "$WORK/bk")
+  [ "$(echo "$b" | wc -l)" -eq 1 ]
+  same_bytes "$WORK/bk/$b" "$WORK/orig"
+  out_has "original saved as"
+  run 0 "$N" --hive "$h" -r 4M --backup "$WORK/bk"
+  [ "$(ls "$WORK/bk" | wc -l)" -eq 2 ]
+}
+
+keeps_permissions () {
+  h=$(hive_copy ws2019); chmod 640 "$h"
+  run 0 "$N" --hive "$h" -r 2M
+  [ "$(stat -c %a "$h")" = 640 ]
+  [ -z "$(ls -A "$WORK" | grep '\.netvsc-patch\.' || true)" ]
+}
+
+# --- refusals and bad input: message, exit code, bytes unchanged -----------
+
+dirty_hive () {
+  h=$(hive_copy ws2019)
+  printf '\x57\x06\x00\x00\x56\x06\x00\x00' | dd of="$h" bs=1 seek=4 conv=notrunc 2>/dev/null
+  cp "$h" "$WORK/orig"
+  run 4 "$N" --hive "$h" -r 2M
+  err_has "$h: refused: the hive is dirty (sequence numbers differ (0x657 / 0x656))"
+  err_has "no .LOG1/.LOG2 files beside it"
+  err_lines 1
+  : >"$h.LOG1"; : >"$h.LOG2"
+  run 4 "$N" --hive "$h" -r 2M --dry-run
+  err_has ".LOG1 and .LOG2 exist beside it"
+  same_bytes "$h" "$WORK/orig"
+}
+
+bad_checksum () {
+  h=$(hive_copy ws2019)
+  printf '\x01\x02\x03\x04' | dd of="$h" bs=1 seek=508 conv=notrunc 2>/dev/null
+  cp "$h" "$WORK/orig"
+  run 4 "$N" --hive "$h" -r 2M
+  err_has "base block checksum is wrong"
+  same_bytes "$h" "$WORK/orig"
+}
+
+bad_inputs () {
+  : >"$WORK/empty"
+  head -c 65536 /dev/urandom >"$WORK/random"
+  printf 'regf' >"$WORK/short"
+  head -c 20000 "$FIXTURES/hives/ws2019.hive" >"$WORK/truncated"
+  mkdir "$WORK/dir"
+  for f in "$WORK/missing" "$WORK/dir" "$WORK/empty" "$WORK/random" "$WORK/short" \
+           "$WORK/truncated" /etc/passwd; do
+    [ -e "$f" ] && [ -f "$f" ] && cp "$f" "$WORK/before"
+    run 1 "$N" --hive "$f" -r 2M
+    err_has "netvsc-patch: $f: "
+    err_lines 1
+    if [ -f "$f" ]; then same_bytes "$f" "$WORK/before"; fi
+  done
+  run 1 "$N" --hive "$WORK/missing" -r 2M; err_has "No such file"
+  run 1 "$N" --hive "$WORK/dir" -r 2M; err_has "not a regular file"
+  run 1 "$N" --hive "$WORK/random" -r 2M; err_has "not a registry hive"
+  [ -z "$(ls -A "$WORK" | grep '\.netvsc-patch\.' || true)" ]
+}
+
+no_select () {
+  h=$(hive_copy no-select); cp "$h" "$WORK/orig"
+  run 1 "$N" --hive "$h" -r 2M
+  err_has "no Select key"
+  same_bytes "$h" "$WORK/orig"
+  run 0 "$N" --hive "$h" -r 2M --control-set 1
+  h=$(hive_copy bad-select); cp "$h" "$WORK/orig"
+  run 1 "$N" --hive "$h" -r 2M
+  err_has "Select\\Current points at ControlSet005, which does not exist"
+  same_bytes "$h" "$WORK/orig"
+}
+
+usage_errors () {
+  h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
+  for args in "" "-r" "-r 0" "-r -1" "-r 1.5M" "-r 5G" "-r 4294967296" "-r abc" \
+              "-r 2M --format iso" "-r 2M --match e1000" "-r 2M --control-set x" \
+              "-r 2M --dry-run --check" "--remove -r 2M" "-r 2M --bogus" "-r 2M extra.img"; do
+    # shellcheck disable=SC2086
+    run 2 "$N" --hive "$h" $args
+    err_has "netvsc-patch: "
+  done
+  run 2 "$N" -r 2M
+  err_has "no image given"
+  run 2 "$N" -r 2M -o x img
+  same_bytes "$h" "$WORK/orig"
+}
+
+help_version () {
+  run 0 "$N" --help
+  out_has "Usage: netvsc-patch"
+  for o in --receive-buffer --send-buffer --remove --hive --output --format --root \
+           --control-set --match --dry-run --check --list --backup --json --verbose \
+           --quiet --version; do
+    out_has "$o"
+    grep -qF -- "$(echo "$o" | sed 's/-/\\-/g')" "$TOP/man/netvsc-patch.1" || { echo "man page lacks $o"; exit 1; }
+  done
+  run 0 "$N" --version
+  out_has "netvsc-patch "
+}
+
+check "patch ws2019, only two values differ" patch_ws2019
+check "second run: unchanged, file untouched" unchanged_writes_nothing
+check "--dry-run writes nothing" dry_run
+check "--check exit codes" check_mode
+check "only -r sets only ReceiveBufferSize" only_receive
+check "no netvsc adapter: exit 3, lists what was found" no_adapter
+check "REG_SZ value replaced by REG_DWORD" retype_reg_sz
+check "2008 R2 adapter (upper-case id)" w2008r2
+check "two netvsc adapters, Intel untouched" two_adapters
+check "Current and Default control sets; --control-set" control_sets
+check "-o writes elsewhere, original untouched" output_elsewhere
+check "--list" list_mode
+check "--json" json_report
+check "--match for other drivers" match_other_drivers
+check "--remove" remove_values
+check "--backup" backup
+check "permissions kept, no temp files left" keeps_permissions
+check "dirty hive refused (exit 4)" dirty_hive
+check "bad checksum refused (exit 4)" bad_checksum
+check "bad input files (exit 1, bytes unchanged)" bad_inputs
+check "missing or broken Select" no_select
+check "usage errors (exit 2)" usage_errors
+check "--help, --version and the man page list every option" help_version
+finish
