@@ -78,7 +78,10 @@ image_preflight (const char *path, const char *format, int readonly,
   np_one_line (out);
   msg = strstr (out, "qemu-img: ");
   msg = msg ? msg + 10 : out;
-  if (strstr (out, "lock"))
+  /* Drop "Could not open 'PATH': ": we name the file ourselves. */
+  while (strncmp (msg, "Could not open '", 16) == 0 && strstr (msg, "': "))
+    msg = strstr (msg, "': ") + 3;
+  if (strstr (out, "Failed to get") && strstr (out, "lock"))
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: the image is in use by another process (is the VM running?): %s",
                          path, msg);

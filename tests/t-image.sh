@@ -1,0 +1,181 @@
+#!/bin/bash
+# Image mode: each case launches the libguestfs appliance (about 12 s
+# under TCG), so cases are few and each checks a lot.  Images come from
+# tests/make-fixture-images.sh (built once per run) and are copied.
+# Results are read back WITHOUT libguestfs: tests/extract-hive.sh
+# (qemu-img + sfdisk + ntfscat), then hivexget/hivexregedit/regfexport.
+. "$(dirname "$0")/lib.sh"
+
+IMAGES=$FIXTURES/images
+HIVES=$FIXTURES/hives
+KEY1="$CLASS\\0001"
+
+img_copy () { cp --sparse=always "$IMAGES/$1" "$WORK/$1"; echo "$WORK/$1"; }
+extract () { sh "$TOP/tests/extract-hive.sh" "$@" 2>/dev/null; }
+
+# patch_format IMAGE: patch with format detection, check the hive inside.
+patch_format () {
+  img=$(img_copy "$1")
+  run 0 "$N" -r 4M -s 2M "$img"
+  out_has "patched, 1 adapter matched"
+  out_has "Microsoft Hyper-V Network Adapter"
+  out_has "($2, /dev/sda1 /Windows/System32/config/SYSTEM)"
+  extract "$img" "$WORK/SYSTEM"
+  [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 4096 ]
+  [ "$(regf_value "$WORK/SYSTEM" "$KEY1" SendBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
+  export_diff "$HIVES/ws2019.hive" "$WORK/SYSTEM" >"$WORK/diff"
+  printf '%s\n' '> "ReceiveBufferSize"=dword:00001000' '> "SendBufferSize"=dword:00000800' \
+    | diff - "$WORK/diff"
+  # the image is still a valid container of its format
+  qemu-img check -q -f "$2" "$img" 2>/dev/null || [ "$2" = raw ] || [ "$2" = vpc ]
+}
+
+raw_dry_run_then_patch_then_unchanged () {
+  img=$(img_copy win.raw); cp --sparse=always "$img" "$WORK/orig"
+  run 0 "$N" --dry-run -r 2M -s 2M "$img"
+  out_has "would patch"
+  same_bytes "$img" "$WORK/orig"
+  run 0 "$N" -r 2M -s 2M --json "$img"
+  python3 - "$WORK/out" <<'PY'
+import json, sys
+o = json.loads(open(sys.argv[1]).read())
+assert o["mode"] == "image" and o["format"] == "raw" and o["status"] == "patched", o
+assert o["root"] == "/dev/sda1" and o["hive"] == "/Windows/System32/config/SYSTEM", o
+assert o["writes"] == 2 and o["written"] is True, o
+PY
+  extract "$img" "$WORK/SYSTEM"
+  [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
+  # no temporary file left in the guest's config directory
+  sfdisk -J "$img" >/dev/null
+  cp --sparse=always "$img" "$WORK/patched"
+  run 0 "$N" -r 2M -s 2M "$img"
+  out_has "unchanged"
+  same_bytes "$img" "$WORK/patched"
+}
+
+system_reserved_two_nics () {
+  img=$(img_copy sysres.raw)
+  run 0 "$N" -r 4M -s 4M "$img"
+  out_has "/dev/sda2"
+  out_has "2 adapters matched"
+  extract "$img" "$WORK/SYSTEM" 2
+  [ "$(hget "$WORK/SYSTEM" "$CLASS\\0001" ReceiveBufferSize)" = 4096 ]
+  [ "$(hget "$WORK/SYSTEM" "$CLASS\\0011" ReceiveBufferSize)" = 4096 ]
+  hget_absent "$WORK/SYSTEM" "$CLASS\\0003" ReceiveBufferSize
+  # the System Reserved volume is untouched
+  extract "$img" "$WORK/p1" 1 && { echo "partition 1 has a SYSTEM hive?"; exit 1; }
+  true
+}
+
+two_windows () {
+  img=$(img_copy twowin.raw); cp --sparse=always "$img" "$WORK/orig"
+  run 1 "$N" -r 2M "$img"
+  err_has "2 Windows installations (/dev/sda1, /dev/sda2): choose one with --root DEVICE"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+  run 0 "$N" -r 2M --root /dev/sda2 "$img"
+  out_has "Microsoft Virtual Machine Bus Network Adapter"
+  extract "$img" "$WORK/SYSTEM" 2
+  [ "$(hget "$WORK/SYSTEM" "$CLASS\\0007" ReceiveBufferSize)" = 2048 ]
+  extract "$img" "$WORK/SYSTEM1" 1
+  same_bytes "$WORK/SYSTEM1" "$HIVES/ws2019.hive"
+}
+
+batch_worst_exit () {
+  # several images in one call: each gets its own result; exit = highest
+  a=$(img_copy win.vmdk); b=$(img_copy nowin.raw); c=$(img_copy nopart.raw)
+  cp --sparse=always "$b" "$WORK/b.orig"; cp --sparse=always "$c" "$WORK/c.orig"
+  run 1 "$N" -r 2M --json "$a" "$b" "$c"
+  [ "$(wc -l <"$WORK/out")" -eq 3 ]
+  python3 - "$WORK/out" <<'PY'
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1])]
+assert [o["status"] for o in objs] == ["patched", "error", "error"], objs
+assert objs[0]["format"] == "vmdk"
+assert "no Windows system volume" in objs[1]["error"], objs[1]
+assert "no filesystems found" in objs[2]["error"], objs[2]
+PY
+  err_has "$b: no Windows system volume"
+  err_has "$c: no filesystems found"
+  same_bytes "$b" "$WORK/b.orig"
+  same_bytes "$c" "$WORK/c.orig"
+  extract "$a" "$WORK/SYSTEM"
+  [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
+}
+
+dirty_in_image () {
+  img=$(img_copy dirty.qcow2); cp "$img" "$WORK/orig"
+  run 4 "$N" -r 2M "$img"
+  err_has "refused: the hive is dirty (sequence numbers differ"
+  err_has "SYSTEM.LOG1 and SYSTEM.LOG2 exist beside it"
+  err_has "$img:/dev/sda1:/Windows/System32/config/SYSTEM"
+  same_bytes "$img" "$WORK/orig"
+}
+
+list_image () {
+  img=$(img_copy win.qcow2); cp "$img" "$WORK/orig"
+  run 0 "$N" --list "$img"
+  out_has "ControlSet001  0001   yes"
+  out_has "WAN Miniport"
+  same_bytes "$img" "$WORK/orig"
+}
+
+kvm_fallback () {
+  # The tool's own retry: with the variable unset, a host whose KVM is
+  # broken gets a warning and a TCG launch; a host with working KVM none.
+  img=$(img_copy win-fixed.vhd)
+  run 0 env -u LIBGUESTFS_BACKEND_SETTINGS "$N" -r 2M "$img"
+  if [ "$(sh "$TOP/tests/accel-env.sh")" = force_tcg ]; then
+    err_has "retrying with LIBGUESTFS_BACKEND_SETTINGS=force_tcg"
+  fi
+  extract "$img" "$WORK/SYSTEM"
+  [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
+}
+
+# Bad input that is caught before the appliance starts: fast.
+bad_images () {
+  : >"$WORK/empty.img"; mkdir "$WORK/dir.img"
+  head -c 1536 "$IMAGES/win-dyn.vhd" >"$WORK/truncated.vhd"
+  head -c 300000 "$IMAGES/win.vhdx" >"$WORK/truncated.vhdx"
+  for f in "$WORK/missing.img" "$WORK/dir.img" "$WORK/empty.img" "$WORK/truncated.vhd" \
+           "$WORK/truncated.vhdx"; do
+    [ -f "$f" ] && cp "$f" "$WORK/before"
+    run 1 "$N" -r 2M "$f"
+    err_has "netvsc-patch: $f: "
+    err_lines 1
+    if [ -f "$f" ]; then same_bytes "$f" "$WORK/before"; fi
+  done
+  img=$(img_copy win.qcow2); cp "$img" "$WORK/orig"
+  run 2 "$N" -r 2M --format vhdx "$img"
+  err_has "--format vhdx does not match the file, which is qcow2"
+  run 2 "$N" -r 2M --format raw "$img"
+  same_bytes "$img" "$WORK/orig"
+  run 2 "$N" -r 2M --root /dev/sda1 --hive "$img"
+}
+
+locked_image () {
+  # A running VM holds qemu's lock on its disk: refuse with a clear line.
+  img=$(img_copy win.qcow2); cp "$img" "$WORK/orig"
+  qemu-io -f qcow2 -c 'sleep 20000' "$img" >/dev/null 2>&1 &
+  holder=$!
+  sleep 1
+  run 1 "$N" -r 2M "$img"
+  kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
+  err_has "the image is in use by another process (is the VM running?)"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+}
+
+check "bad image files: exit 1/2 before launch, bytes unchanged" bad_images
+check "locked image (running VM) refused" locked_image
+check "dynamic VHD, detected, patched" patch_format win-dyn.vhd vpc
+check "VHDX, detected, patched" patch_format win.vhdx vhdx
+check "qcow2, detected, patched" patch_format win.qcow2 qcow2
+check "raw: dry run, patch (JSON), unchanged rerun" raw_dry_run_then_patch_then_unchanged
+check "fixed VHD via the tool's own KVM->TCG fallback" kvm_fallback
+check "System Reserved + Windows, two netvsc NICs" system_reserved_two_nics
+check "two Windows installations: --root" two_windows
+check "batch: vmdk + no Windows + no partitions" batch_worst_exit
+check "dirty hive inside an image refused" dirty_in_image
+check "--list on an image is read-only" list_image
+finish
