@@ -51,13 +51,17 @@ $(FIXTURES)/hives.stamp: $(B)/tests/mkhive tests/make-fixture-hives.sh testdata/
 	sh tests/make-fixture-hives.sh $(B)/tests/mkhive $(FIXTURES)/hives
 	touch $@
 
+$(FIXTURES)/images.stamp: $(FIXTURES)/hives.stamp tests/make-fixture-images.sh
+	sh tests/with-accel.sh sh tests/make-fixture-images.sh $(FIXTURES)/hives $(FIXTURES)/images
+	touch $@
+
 deps:
 	sh scripts/install-deps.sh
 
-check: deps all $(B)/tests/unit $(FIXTURES)/hives.stamp
+check: deps all $(B)/tests/unit $(FIXTURES)/hives.stamp $(FIXTURES)/images.stamp
 	FIXTURES=$(abspath $(FIXTURES)) $(B)/tests/unit
 	FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(B)/netvsc-patch) \
-	  sh tests/run-tests.sh
+	  sh tests/with-accel.sh sh tests/run-tests.sh
 
 demo: deps all $(B)/tests/mkhive
 	sh tests/demo.sh

@@ -43,7 +43,7 @@ for h in ws2019 multi w2008r2 software; do
         exit 1
     fi
 done
-for tool in guestfish qemu-img; do
+for tool in guestfish qemu-img sfdisk truncate; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "$0: $tool not found" >&2
         exit 1
@@ -87,10 +87,11 @@ printf 'not a Windows system volume\r\n' > "$work/readme.txt"
 # Commands that fill the filesystem mounted at / with a Windows tree
 # whose SYSTEM hive is $1.
 wintree() {
+    case $1 in */*) hive=$1 ;; *) hive=$hivedir/$1.hive ;; esac
     cat <<EOF
 mkdir-p /Windows/System32/config
 mkdir-p /Windows/System32/drivers
-upload "$hivedir/$1.hive" /Windows/System32/config/SYSTEM
+upload "$hive" /Windows/System32/config/SYSTEM
 upload "$hivedir/software.hive" /Windows/System32/config/SOFTWARE
 upload "$work/empty" /Windows/System32/config/SYSTEM.LOG1
 upload "$work/empty" /Windows/System32/config/SYSTEM.LOG2
@@ -104,24 +105,44 @@ EOF
 }
 
 # Partitioned images are built under temporary names and renamed only
-# when guestfish succeeded.
-for n in win sysres nowin twowin; do
-    rm -f "$outdir/.tmp-$n.raw"
-done
+# when guestfish succeeded.  The MBR partition tables are written here with
+# sfdisk (parted inside the TCG appliance costs ~0.8 s per call, ~15 s in
+# all); the appliance only makes the filesystems and copies files in.
+# Fixed disk identifiers keep the layout reproducible.
+mkdisk() {  # mkdisk NAME SIZE DISK-ID PARTITION-LINE...
+    f=$outdir/.tmp-$1.raw
+    rm -f "$f"
+    truncate -s "$2" "$f"
+    id=$3
+    shift 3
+    { printf 'label: dos\nlabel-id: %s\nunit: sectors\n\n' "$id"
+      for p in "$@"; do printf '%s\n' "$p"; done
+    } | sfdisk -q --no-reread --no-tell-kernel "$f" >/dev/null
+}
+#                                (512-byte sectors; no size = to the end)
+mkdisk win    64M  0x4e560001 'start=2048, type=7, bootable'
+mkdisk sysres 128M 0x4e560002 'start=2048, size=65536, type=7, bootable' \
+                              'start=67584, type=7'
+mkdisk nowin  32M  0x4e560003 'start=2048, type=7'
+mkdisk twowin 128M 0x4e560004 'start=2048, size=129024, type=7, bootable' \
+                              'start=131072, type=7'
+mkdisk dirty  32M  0x4e560005 'start=2048, type=7, bootable'
+
+# A dirty hive: primary sequence number ahead of the secondary, as Windows
+# leaves it when SYSTEM.LOG1/LOG2 hold changes not yet in the file.
+cp "$hivedir/ws2019.hive" "$work/dirty.hive"
+poke "$work/dirty.hive" 4 '\021\000\000\000\020\000\000\000'
 
 t1=$(date +%s)
 {
     cat <<EOF
-sparse "$outdir/.tmp-win.raw" 64M
-sparse "$outdir/.tmp-sysres.raw" 128M
-sparse "$outdir/.tmp-nowin.raw" 32M
-sparse "$outdir/.tmp-twowin.raw" 128M
+add "$outdir/.tmp-win.raw" format:raw
+add "$outdir/.tmp-sysres.raw" format:raw
+add "$outdir/.tmp-nowin.raw" format:raw
+add "$outdir/.tmp-twowin.raw" format:raw
+add "$outdir/.tmp-dirty.raw" format:raw
 run
 
-part-init /dev/sda mbr
-part-add /dev/sda p 2048 -2048
-part-set-mbr-id /dev/sda 1 0x07
-part-set-bootable /dev/sda 1 true
 mkfs ntfs /dev/sda1 label:Windows
 mount /dev/sda1 /
 EOF
@@ -129,12 +150,6 @@ EOF
     cat <<EOF
 umount /
 
-part-init /dev/sdb mbr
-part-add /dev/sdb p 2048 67583
-part-add /dev/sdb p 67584 -2048
-part-set-mbr-id /dev/sdb 1 0x07
-part-set-mbr-id /dev/sdb 2 0x07
-part-set-bootable /dev/sdb 1 true
 mkfs ntfs /dev/sdb1 "label:System Reserved"
 mkfs ntfs /dev/sdb2 label:Windows
 mount /dev/sdb1 /
@@ -148,9 +163,6 @@ EOF
     cat <<EOF
 umount /
 
-part-init /dev/sdc mbr
-part-add /dev/sdc p 2048 -2048
-part-set-mbr-id /dev/sdc 1 0x07
 mkfs ntfs /dev/sdc1 label:Data
 mount /dev/sdc1 /
 mkdir-p /Documents
@@ -159,12 +171,6 @@ upload "$work/report.txt" /Documents/report.txt
 upload "$work/readme.txt" /readme.txt
 umount /
 
-part-init /dev/sdd mbr
-part-add /dev/sdd p 2048 131071
-part-add /dev/sdd p 131072 -2048
-part-set-mbr-id /dev/sdd 1 0x07
-part-set-mbr-id /dev/sdd 2 0x07
-part-set-bootable /dev/sdd 1 true
 mkfs ntfs /dev/sdd1 label:Windows
 mkfs ntfs /dev/sdd2 label:Windows2
 mount /dev/sdd1 /
@@ -175,6 +181,13 @@ umount /
 mount /dev/sdd2 /
 EOF
     wintree w2008r2
+    cat <<EOF
+umount /
+
+mkfs ntfs /dev/sde1 label:Windows
+mount /dev/sde1 /
+EOF
+    wintree "$work/dirty.hive"
     cat <<EOF
 umount /
 sync
@@ -203,6 +216,9 @@ conv win-fixed.vhd vpc subformat=fixed,force_size=on
 conv win.vhdx vhdx
 conv win.qcow2 qcow2
 conv win.vmdk vmdk
+rm -f "$outdir/dirty.qcow2"
+qemu-img convert -f raw -O qcow2 "$outdir/.tmp-dirty.raw" "$outdir/dirty.qcow2"
+rm -f "$outdir/.tmp-dirty.raw"
 t3=$(date +%s)
 
 echo "make-fixture-images: guestfish (1 launch) $((t2 - t1))s," \
