@@ -24,6 +24,7 @@ struct options {
   const char *hive;             /* --hive FILE: hive mode */
   const char *output;           /* -o FILE (hive mode) */
   const char *backup_dir;       /* --backup DIR */
+  int direct;                   /* --direct: qemu-nbd + libntfs-3g, no appliance */
   int json;
   int verbose;
   int quiet;

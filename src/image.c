@@ -1,20 +1,34 @@
-/* netvsc-patch: the libguestfs session for one image. */
+/* netvsc-patch: the appliance backend.  The image is opened by
+ * libguestfs, whose appliance (a small VM) parses the guest's
+ * filesystems, so a hostile image cannot reach the host's kernel or this
+ * process through NTFS. */
 #include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "image.h"
+#include <guestfs.h>
+
+#include "disk.h"
 #include "hostfile.h"
 
-extern char **environ;
+/* Suffix of the temporary file written beside the one it replaces. */
+#define TMP_SUFFIX ".netvsc-patch.tmp"
 
-#define TMP_NAME ".netvsc-patch.tmp"
+struct image {
+  guestfs_h *g;
+  const char *path;            /* host path of the image (borrowed) */
+  const char *format;          /* qemu format name (borrowed) */
+  int readonly;
+  int verbose;
+  int quiet;
+  char *root;                  /* device of the Windows system volume */
+  char *system_path;           /* guest path of the SYSTEM hive */
+  char *config_dir;            /* guest path of its directory */
+  int mounted_rw;
+};
 
 static int
 guest_error (struct image *im, struct np_error *err, int code, const char *what)
@@ -22,75 +36,6 @@ guest_error (struct image *im, struct np_error *err, int code, const char *what)
   const char *e = guestfs_last_error (im->g);
   return np_error_set (err, code, "%s: %s: %s", im->path, what,
                        e ? e : "unknown libguestfs error");
-}
-
-/* --- preflight ---------------------------------------------------- */
-
-/* Run qemu-img with ARGV, capturing its stderr into BUF. */
-static int
-run_capture (char *const argv[], char *buf, size_t len)
-{
-  int pipefd[2], status;
-  posix_spawn_file_actions_t fa;
-  pid_t pid;
-  size_t used = 0;
-  ssize_t n;
-
-  buf[0] = '\0';
-  if (pipe2 (pipefd, O_CLOEXEC) == -1)
-    return -1;
-  posix_spawn_file_actions_init (&fa);
-  posix_spawn_file_actions_adddup2 (&fa, pipefd[1], 2);
-  posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
-  if (posix_spawnp (&pid, argv[0], &fa, NULL, argv, environ) != 0) {
-    posix_spawn_file_actions_destroy (&fa);
-    close (pipefd[0]);
-    close (pipefd[1]);
-    snprintf (buf, len, "cannot run %s", argv[0]);
-    return -1;
-  }
-  posix_spawn_file_actions_destroy (&fa);
-  close (pipefd[1]);
-  while ((n = read (pipefd[0], buf + used, len - 1 - used)) > 0)
-    used += (size_t) n;
-  buf[used] = '\0';
-  close (pipefd[0]);
-  if (waitpid (pid, &status, 0) == -1)
-    return -1;
-  return WIFEXITED (status) && WEXITSTATUS (status) == 0 ? 0 : -1;
-}
-
-int
-image_preflight (const char *path, const char *format, int readonly,
-                 struct np_error *err)
-{
-  char out[4096];
-  char *argv[] = {
-    "qemu-img", "info", "-f", (char *) format, "--output=json",
-    (char *) path, NULL
-  };
-  const char *msg;
-
-  (void) readonly;
-  if (run_capture (argv, out, sizeof out) == 0)
-    return 0;
-  /* qemu-img prints "qemu-img: Could not open 'X': reason". */
-  np_one_line (out);
-  msg = strstr (out, "qemu-img: ");
-  msg = msg ? msg + 10 : out;
-  /* Drop "Could not open 'PATH': ": we name the file ourselves. */
-  while (strncmp (msg, "Could not open '", 16) == 0 && strstr (msg, "': "))
-    msg = strstr (msg, "': ") + 3;
-  if (strstr (out, "Failed to get") && strstr (out, "lock"))
-    return np_error_set (err, NP_EXIT_RUNTIME,
-                         "%s: the image is in use by another process (is the VM running?): %s",
-                         path, msg);
-  if (strstr (out, "backing") || strstr (out, "parent"))
-    return np_error_set (err, NP_EXIT_RUNTIME,
-                         "%s: cannot open the parent of this differencing image: %s",
-                         path, msg);
-  return np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu cannot open the image as %s: %s",
-                       path, format, *msg ? msg : "qemu-img info failed");
 }
 
 /* --- launch --------------------------------------------------------- */
@@ -121,24 +66,30 @@ configure (struct image *im, int force_tcg, struct np_error *err)
   return 0;
 }
 
-int
-image_open (struct image *im, const char *path, const char *format,
-            int readonly, int verbose, int quiet, struct np_error *err)
+static void image_abort (struct disk *d);
+
+static struct disk *
+image_open (const struct disk_request *req, struct np_error *err)
 {
+  struct image *im = calloc (1, sizeof *im);
   char first_error[512];
   const char *e;
+  const char *path = req->path;
 
-  memset (im, 0, sizeof *im);
-  im->path = path;
-  im->format = format;
-  im->readonly = readonly;
-  im->verbose = verbose;
-  im->quiet = quiet;
+  if (im == NULL) {
+    np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+    return NULL;
+  }
+  im->path = req->path;
+  im->format = req->format;
+  im->readonly = req->readonly;
+  im->verbose = req->verbose;
+  im->quiet = req->quiet;
 
   if (configure (im, 0, err) == -1)
     goto fail;
   if (guestfs_launch (im->g) == 0)
-    return 0;
+    return (struct disk *) im;
 
   e = guestfs_last_error (im->g);
   snprintf (first_error, sizeof first_error, "%s", e ? e : "unknown error");
@@ -150,7 +101,7 @@ image_open (struct image *im, const char *path, const char *format,
   }
   /* Some hosts expose /dev/kvm but qemu aborts under it; software
    * emulation is slow but works. */
-  if (!quiet)
+  if (!im->quiet)
     fprintf (stderr, "netvsc-patch: warning: %s: the appliance failed to start with "
              "hardware acceleration; retrying with LIBGUESTFS_BACKEND_SETTINGS=force_tcg "
              "(software emulation, slower)\n", path);
@@ -163,11 +114,11 @@ image_open (struct image *im, const char *path, const char *format,
                  "(also with force_tcg)");
     goto fail;
   }
-  return 0;
+  return (struct disk *) im;
 
  fail:
-  image_abort (im);
-  return -1;
+  image_abort ((struct disk *) im);
+  return NULL;
 }
 
 /* --- the Windows volume --------------------------------------------- */
@@ -198,9 +149,10 @@ free_strings (char **v)
   free (v);
 }
 
-int
-image_find_windows (struct image *im, const char *want_root, struct np_error *err)
+static int
+image_find_windows (struct disk *d, const char *want_root, struct np_error *err)
 {
+  struct image *im = (struct image *) d;
   char **fs = guestfs_list_filesystems (im->g);
   char found[512] = "", seen[512] = "";
   size_t n_found = 0, n_fs = 0;
@@ -274,35 +226,46 @@ image_find_windows (struct image *im, const char *want_root, struct np_error *er
   return r;
 }
 
-void
-image_describe_logs (struct image *im, char *buf, size_t len)
+/* Guest path of NAME in the hive's directory if it exists there
+ * (case-insensitively), else NULL. */
+static char *
+config_file (struct image *im, const char *name)
 {
-  const char *names[] = { "SYSTEM.LOG1", "SYSTEM.LOG2" };
-  int have[2] = { 0, 0 };
+  char *p, *q;
 
-  for (int i = 0; i < 2; i++) {
-    char *p, *q;
-    if (asprintf (&p, "%s/%s", im->config_dir, names[i]) == -1)
-      continue;
-    q = guestfs_case_sensitive_path (im->g, p);
-    have[i] = q && guestfs_is_file (im->g, q) == 1;
+  if (asprintf (&p, "%s/%s", im->config_dir, name) == -1)
+    return NULL;
+  q = guestfs_case_sensitive_path (im->g, p);
+  free (p);
+  if (q && guestfs_is_file (im->g, q) != 1) {
     free (q);
-    free (p);
+    q = NULL;
   }
-  if (have[0] && have[1])
-    snprintf (buf, len, "SYSTEM.LOG1 and SYSTEM.LOG2 exist beside it");
-  else if (have[0] || have[1])
-    snprintf (buf, len, "only %s exists beside it", have[0] ? names[0] : names[1]);
-  else
-    snprintf (buf, len, "no SYSTEM.LOG1/SYSTEM.LOG2 beside it");
+  return q;
 }
 
-int
-image_fetch_hive (struct image *im, const char *local, struct np_error *err)
+static int
+image_exists (struct disk *d, const char *name)
 {
-  if (guestfs_download (im->g, im->system_path, local) == -1)
-    return guest_error (im, err, NP_EXIT_RUNTIME, "cannot read the SYSTEM hive");
-  return 0;
+  char *p = config_file ((struct image *) d, name);
+  free (p);
+  return p != NULL;
+}
+
+static int
+image_fetch (struct disk *d, const char *name, const char *local, struct np_error *err)
+{
+  struct image *im = (struct image *) d;
+  char *p = config_file (im, name);
+  int r = 0;
+
+  if (p == NULL)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s/%s does not exist",
+                         im->path, im->config_dir, name);
+  if (guestfs_download (im->g, p, local) == -1)
+    r = guest_error (im, err, NP_EXIT_RUNTIME, "cannot copy a file out of the guest");
+  free (p);
+  return r;
 }
 
 /* --- write-back ----------------------------------------------------- */
@@ -357,20 +320,26 @@ copy_ntfs_metadata (struct image *im, const char *from, const char *to)
   }
 }
 
-int
-image_put_hive (struct image *im, const char *local, const char *scratch,
-                struct np_error *err)
+static int
+image_replace (struct disk *d, const char *name, const char *local,
+               const char *scratch, struct np_error *err)
 {
-  char *tmp = NULL;
+  struct image *im = (struct image *) d;
+  char *tmp = NULL, *target = NULL;
   int same, r = -1;
 
   if (remount_rw (im, err) == -1)
     return -1;
-  if (asprintf (&tmp, "%s/SYSTEM%s", im->config_dir, TMP_NAME) == -1)
+  target = config_file (im, name);
+  if (target == NULL && asprintf (&target, "%s/%s", im->config_dir, name) == -1)
+    target = NULL;
+  if (target == NULL || asprintf (&tmp, "%s%s", target, TMP_SUFFIX) == -1) {
+    free (target);
     return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  }
 
   if (guestfs_upload (im->g, local, tmp) == -1) {
-    guest_error (im, err, NP_EXIT_RUNTIME, "cannot upload the patched hive");
+    guest_error (im, err, NP_EXIT_RUNTIME, "cannot copy the new file into the guest");
     goto fail;
   }
   if (guestfs_sync (im->g) == -1) {
@@ -380,20 +349,21 @@ image_put_hive (struct image *im, const char *local, const char *scratch,
   /* Read back what the guest filesystem holds before trusting it. */
   unlink (scratch);
   if (guestfs_download (im->g, tmp, scratch) == -1) {
-    guest_error (im, err, NP_EXIT_RUNTIME, "cannot read back the uploaded hive");
+    guest_error (im, err, NP_EXIT_RUNTIME, "cannot read back the new file");
     goto fail;
   }
   same = hostfile_same (local, scratch);
   unlink (scratch);
   if (same != 0) {
     np_error_set (err, NP_EXIT_RUNTIME,
-                  "%s: the uploaded hive does not read back identically; original left in place",
-                  im->path);
+                  "%s: %s does not read back identically; original left in place",
+                  im->path, tmp);
     goto fail;
   }
-  copy_ntfs_metadata (im, im->system_path, tmp);
-  if (guestfs_rename (im->g, tmp, im->system_path) == -1) {
-    guest_error (im, err, NP_EXIT_RUNTIME, "cannot rename the patched hive over SYSTEM");
+  if (guestfs_is_file (im->g, target) == 1)
+    copy_ntfs_metadata (im, target, tmp);
+  if (guestfs_rename (im->g, tmp, target) == -1) {
+    guest_error (im, err, NP_EXIT_RUNTIME, "cannot rename the new file into place");
     goto fail;
   }
   if (guestfs_sync (im->g) == -1) {
@@ -408,6 +378,7 @@ image_put_hive (struct image *im, const char *local, const char *scratch,
   guestfs_rm_f (im->g, tmp);
  out:
   free (tmp);
+  free (target);
   return r;
 }
 
@@ -419,32 +390,56 @@ image_free (struct image *im)
   free (im->root);
   free (im->system_path);
   free (im->config_dir);
-  im->root = im->system_path = im->config_dir = NULL;
+  free (im);
 }
 
-int
-image_close (struct image *im, struct np_error *err)
+static int
+image_close (struct disk *d, struct np_error *err)
 {
+  struct image *im = (struct image *) d;
   int r = 0;
 
-  if (im->g == NULL)
-    return 0;
   if (guestfs_umount_all (im->g) == -1)
     r = guest_error (im, err, NP_EXIT_RUNTIME, "cannot unmount the Windows volume");
   else if (guestfs_shutdown (im->g) == -1)
     r = guest_error (im, err, NP_EXIT_RUNTIME,
                      "the appliance did not shut down cleanly; writes may not be on disk");
   guestfs_close (im->g);
-  im->g = NULL;
   image_free (im);
   return r;
 }
 
-void
-image_abort (struct image *im)
+static void
+image_abort (struct disk *d)
 {
+  struct image *im = (struct image *) d;
+
   if (im->g)
     guestfs_close (im->g);
-  im->g = NULL;
   image_free (im);
 }
+
+static const char *
+image_root (struct disk *d)
+{
+  return ((struct image *) d)->root;
+}
+
+static const char *
+image_hive_path (struct disk *d)
+{
+  return ((struct image *) d)->system_path;
+}
+
+const struct disk_backend appliance_backend = {
+  .name = "appliance",
+  .open = image_open,
+  .find_windows = image_find_windows,
+  .root = image_root,
+  .hive_path = image_hive_path,
+  .exists = image_exists,
+  .fetch = image_fetch,
+  .replace = image_replace,
+  .close = image_close,
+  .abort = image_abort,
+};

@@ -17,7 +17,7 @@
 #include "apply.h"
 #include "format.h"
 #include "hostfile.h"
-#include "image.h"
+#include "disk.h"
 #include "job.h"
 
 static void
@@ -239,18 +239,32 @@ remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw
   return remove (path);
 }
 
+/* Which of the hive's transaction logs exist beside it, for messages. */
+static void
+describe_guest_logs (const struct disk_backend *be, struct disk *d, char *buf, size_t len)
+{
+  int h1 = be->exists (d, "SYSTEM.LOG1"), h2 = be->exists (d, "SYSTEM.LOG2");
+
+  if (h1 && h2)
+    snprintf (buf, len, "SYSTEM.LOG1 and SYSTEM.LOG2 exist beside it");
+  else if (h1 || h2)
+    snprintf (buf, len, "only SYSTEM.LOG%d exists beside it", h1 ? 1 : 2);
+  else
+    snprintf (buf, len, "no SYSTEM.LOG1/SYSTEM.LOG2 beside it");
+}
+
 void
 job_run_image (const struct options *o, const char *path, struct outcome *out)
 {
-  struct image im = { 0 };
+  const struct disk_backend *be = o->direct ? &direct_backend : &appliance_backend;
+  struct disk *d = NULL;
+  struct disk_request req = { path, NULL, o->mode != RUN_PATCH, o->verbose, o->quiet };
   struct hive hv = { NULL, NULL };
   struct np_error err = { 0, "" };
-  char tmpdir[] = "/tmp/netvsc-patch.XXXXXX";
-  char local[sizeof tmpdir + 32], patched[sizeof tmpdir + 32], scratch[sizeof tmpdir + 32];
-  char name[PATH_MAX + 300];
-  int have_tmpdir = 0, opened = 0;
   const char *tmpenv = getenv ("TMPDIR");
-  char tmpbuf[PATH_MAX];
+  char tmpdir[PATH_MAX], local[PATH_MAX + 16], patched[PATH_MAX + 16], scratch[PATH_MAX + 16];
+  char name[PATH_MAX + 300];
+  int have_tmpdir = 0;
 
   memset (out, 0, sizeof *out);
   out->target = path;
@@ -263,47 +277,42 @@ job_run_image (const struct options *o, const char *path, struct outcome *out)
   }
   else if ((out->format = format_detect (path, &err)) == NULL)
     goto failed;
+  req.format = out->format;
 
-  if (image_preflight (path, out->format, o->mode != RUN_PATCH, &err) == -1)
+  if (disk_preflight (path, out->format, &err) == -1)
     goto failed;
 
-  /* The hive is staged on the host: verification reads it there. */
-  if (tmpenv && *tmpenv && strlen (tmpenv) < sizeof tmpbuf - 32) {
-    snprintf (tmpbuf, sizeof tmpbuf, "%s/netvsc-patch.XXXXXX", tmpenv);
-    if (mkdtemp (tmpbuf) == NULL) {
-      np_error_set (&err, NP_EXIT_RUNTIME, "%s: %s", tmpenv, strerror (errno));
-      goto failed;
-    }
-  }
-  else if (mkdtemp (tmpdir) == NULL) {
-    np_error_set (&err, NP_EXIT_RUNTIME, "/tmp: %s", strerror (errno));
+  /* The hive is staged on the host, where it is planned, patched and
+   * verified exactly as in hive mode. */
+  if (tmpenv == NULL || *tmpenv == '\0' || strlen (tmpenv) > PATH_MAX - 64)
+    tmpenv = "/tmp";
+  snprintf (tmpdir, sizeof tmpdir, "%s/netvsc-patch.XXXXXX", tmpenv);
+  if (mkdtemp (tmpdir) == NULL) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "%s: cannot create a temporary directory: %s",
+                  tmpenv, strerror (errno));
     goto failed;
   }
-  else
-    snprintf (tmpbuf, sizeof tmpbuf, "%s", tmpdir);
   have_tmpdir = 1;
-  snprintf (local, sizeof local, "%.*s/SYSTEM", (int) (sizeof local - 8), tmpbuf);
-  snprintf (patched, sizeof patched, "%.*s/SYSTEM.new", (int) (sizeof patched - 12), tmpbuf);
-  snprintf (scratch, sizeof scratch, "%.*s/readback", (int) (sizeof scratch - 12), tmpbuf);
+  snprintf (local, sizeof local, "%s/SYSTEM", tmpdir);
+  snprintf (patched, sizeof patched, "%s/SYSTEM.new", tmpdir);
+  snprintf (scratch, sizeof scratch, "%s/readback", tmpdir);
 
   if (o->verbose && !o->quiet)
-    fprintf (stderr, "netvsc-patch: %s: launching the appliance (%s)\n", path, out->format);
-  if (image_open (&im, path, out->format, o->mode != RUN_PATCH, o->verbose, o->quiet,
-                  &err) == -1)
+    fprintf (stderr, "netvsc-patch: %s: opening (%s, %s backend)\n", path, out->format,
+             be->name);
+  if ((d = be->open (&req, &err)) == NULL ||
+      be->find_windows (d, o->root, &err) == -1)
     goto failed;
-  opened = 1;
-  if (image_find_windows (&im, o->root, &err) == -1)
-    goto failed;
-  snprintf (out->root, sizeof out->root, "%s", im.root);
-  snprintf (out->hive_path, sizeof out->hive_path, "%s", im.system_path);
-  if (image_fetch_hive (&im, local, &err) == -1)
+  snprintf (out->root, sizeof out->root, "%s", be->root (d));
+  snprintf (out->hive_path, sizeof out->hive_path, "%s", be->hive_path (d));
+  if (be->fetch (d, "SYSTEM", local, &err) == -1)
     goto failed;
 
-  snprintf (name, sizeof name, "%s:%s:%s", path, im.root, im.system_path);
+  snprintf (name, sizeof name, "%s:%s:%s", path, out->root, out->hive_path);
   if (plan_hive (o, local, name, &hv, out, &err) == -1) {
     if (err.code == NP_EXIT_UNSAFE) {
       char logs[128];
-      image_describe_logs (&im, logs, sizeof logs);
+      describe_guest_logs (be, d, logs, sizeof logs);
       append_message (&err, logs);
     }
     goto failed;
@@ -311,23 +320,26 @@ job_run_image (const struct options *o, const char *path, struct outcome *out)
   if (!settle_without_write (o, out)) {
     if (write_patched (&hv, out, patched, &err) == -1 ||
         (o->backup_dir && backup_original (o, local, out, &err) == -1) ||
-        image_put_hive (&im, patched, scratch, &err) == -1)
+        be->replace (d, "SYSTEM", patched, scratch, &err) == -1)
       goto failed;
     out->status = ST_PATCHED;
   }
-  opened = 0;
-  if (image_close (&im, &err) == -1)
-    goto failed;
+  {
+    struct disk *closing = d;
+    d = NULL;
+    if (be->close (closing, &err) == -1)
+      goto failed;
+  }
   goto done;
 
  failed:
   fail (out, &err);
-  if (opened)
-    image_abort (&im);
+  if (d)
+    be->abort (d);
  done:
   hive_close (&hv);
   if (have_tmpdir)
-    nftw (tmpbuf, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    nftw (tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 void

@@ -1,0 +1,70 @@
+/* netvsc-patch: a Windows disk image, whichever backend opens it.
+ *
+ * The appliance backend (image.c) goes through libguestfs: the guest
+ * filesystem is parsed inside a VM, away from the host.  The direct
+ * backend (direct.c) serves the image with qemu-nbd and parses NTFS in
+ * this process: much faster, for images you trust.  job.c sees only
+ * this interface; neither backend knows anything of the registry. */
+#ifndef NETVSC_PATCH_DISK_H
+#define NETVSC_PATCH_DISK_H
+
+#include "status.h"
+
+struct disk;                    /* a backend's private state */
+
+struct disk_request {
+  const char *path;             /* host path of the image */
+  const char *format;           /* qemu format name, never probed */
+  int readonly;                 /* nothing will be written */
+  int verbose;
+  int quiet;
+};
+
+struct disk_backend {
+  const char *name;
+
+  /* Open the image: nothing in it is mounted yet. */
+  struct disk *(*open) (const struct disk_request *req, struct np_error *err);
+
+  /* Find the NTFS volume holding \Windows\System32\config\SYSTEM
+   * (case-insensitively) and make it the volume the calls below use.
+   * WANT_ROOT (e.g. "/dev/sda2") restricts the search to that volume;
+   * without it, several candidates are an error listing them. */
+  int (*find_windows) (struct disk *d, const char *want_root, struct np_error *err);
+  const char *(*root) (struct disk *d);       /* "/dev/sda2" */
+  const char *(*hive_path) (struct disk *d);  /* "/Windows/System32/config/SYSTEM" */
+
+  /* Does NAME exist in the hive's directory (case-insensitively)? */
+  int (*exists) (struct disk *d, const char *name);
+
+  /* Copy NAME from the hive's directory to the host file LOCAL.
+   * Returns 0, or -1 with *err. */
+  int (*fetch) (struct disk *d, const char *name, const char *local,
+                struct np_error *err);
+
+  /* Replace NAME in the hive's directory with the host file LOCAL, never
+   * leaving a half-written NAME: write a temporary file beside it, read
+   * it back and compare (SCRATCH is a host path it may use), keep the
+   * original's NTFS security descriptor and attributes, rename over
+   * NAME, flush.  Refuses (NP_EXIT_UNSAFE) a hibernated or Fast Startup
+   * volume.  Returns 0 or -1 with *err; on failure NAME is unchanged. */
+  int (*replace) (struct disk *d, const char *name, const char *local,
+                  const char *scratch, struct np_error *err);
+
+  /* Flush and release everything; an error here means the writes may
+   * not have reached the image.  Frees D either way. */
+  int (*close) (struct disk *d, struct np_error *err);
+
+  /* Release everything after a failure, ignoring errors.  Frees D. */
+  void (*abort) (struct disk *d);
+};
+
+extern const struct disk_backend appliance_backend;
+extern const struct disk_backend direct_backend;
+
+/* Check the image with qemu-img before any backend opens it: a locked
+ * image (a running VM), a missing parent of a differencing disk or a
+ * truncated container fail here in milliseconds with qemu's reason. */
+int disk_preflight (const char *path, const char *format, struct np_error *err);
+
+#endif
