@@ -18,7 +18,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format hive match plan apply hostfile preflight image direct job report
+CORE := status size format hive match plan apply hostfile interrupt preflight image direct job report
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local

@@ -49,6 +49,9 @@ configure (struct image *im, int force_tcg, struct np_error *err)
                          im->path);
   /* Errors are reported once, as one line, by our caller. */
   guestfs_set_error_handler (im->g, NULL, NULL);
+  /* Keep qemu out of our process group: Ctrl-C is ours to handle
+   * (between steps), not a kill of the appliance mid-write. */
+  guestfs_set_pgroup (im->g, 1);
   if (im->verbose > 1) {
     guestfs_set_verbose (im->g, 1);
     guestfs_set_trace (im->g, 1);

@@ -7,6 +7,7 @@
  * Both modes share plan_hive() and write_patched(): the hive logic
  * never knows whether an image was involved. */
 #include <errno.h>
+#include <signal.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,30 @@
 #include "apply.h"
 #include "format.h"
 #include "hostfile.h"
+#include "interrupt.h"
 #include "disk.h"
 #include "job.h"
+
+static const char *
+sig_name (int sig)
+{
+  static const char *const names[] = { [SIGHUP] = "SIGHUP", [SIGINT] = "SIGINT",
+                                       [SIGTERM] = "SIGTERM" };
+  return sig > 0 && sig <= SIGTERM && names[sig] ? names[sig] : "a signal";
+}
+
+/* Between steps: stop if SIGINT/SIGTERM came in.  Nothing has been
+ * written yet at any of the places this is called. */
+static int
+check_interrupt (const char *target, struct np_error *err)
+{
+  int sig = interrupt_pending ();
+
+  if (sig == 0)
+    return 0;
+  return np_error_set (err, NP_EXIT_RUNTIME, "%s: interrupted by %s; nothing was written, "
+                       "the original is untouched", target, sig_name (sig));
+}
 
 static void
 fail (struct outcome *out, const struct np_error *err)
@@ -200,6 +223,8 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: not a regular file", path);
     goto failed;
   }
+  if (check_interrupt (path, &err) == -1)
+    goto failed;
   if (plan_hive (o, path, path, &hv, out, &err) == -1) {
     if (err.code == NP_EXIT_UNSAFE) {
       char logs[PATH_MAX + 64];
@@ -213,9 +238,17 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
 
   if (hostfile_temp_beside (dest, &tmp, &err) == -1 ||
       write_patched (&hv, out, tmp, &err) == -1 ||
-      (o->backup_dir && backup_original (o, path, out, &err) == -1) ||
-      hostfile_replace (tmp, dest, path, &err) == -1)
+      (o->backup_dir && backup_original (o, path, out, &err) == -1))
     goto failed;
+  /* The rename is not interrupted; a signal that came before it stops
+   * the run with the original in place. */
+  interrupt_defer (1);
+  if (check_interrupt (path, &err) == -1 ||
+      hostfile_replace (tmp, dest, path, &err) == -1) {
+    interrupt_defer (0);
+    goto failed;
+  }
+  interrupt_defer (0);
   free (tmp);
   tmp = NULL;
   out->written_to = dest;
@@ -264,7 +297,7 @@ job_run_image (const struct options *o, const char *path, struct outcome *out)
   const char *tmpenv = getenv ("TMPDIR");
   char tmpdir[PATH_MAX], local[PATH_MAX + 16], patched[PATH_MAX + 16], scratch[PATH_MAX + 16];
   char name[PATH_MAX + 300];
-  int have_tmpdir = 0;
+  int have_tmpdir = 0, deferred = 0;
 
   memset (out, 0, sizeof *out);
   out->target = path;
@@ -300,12 +333,15 @@ job_run_image (const struct options *o, const char *path, struct outcome *out)
   if (o->verbose && !o->quiet)
     fprintf (stderr, "netvsc-patch: %s: opening (%s, %s backend)\n", path, out->format,
              be->name);
-  if ((d = be->open (&req, &err)) == NULL ||
+  if (check_interrupt (path, &err) == -1 ||
+      (d = be->open (&req, &err)) == NULL ||
+      check_interrupt (path, &err) == -1 ||
       be->find_windows (d, o->root, &err) == -1)
     goto failed;
   snprintf (out->root, sizeof out->root, "%s", be->root (d));
   snprintf (out->hive_path, sizeof out->hive_path, "%s", be->hive_path (d));
-  if (be->fetch (d, "SYSTEM", local, &err) == -1)
+  if (be->fetch (d, "SYSTEM", local, &err) == -1 ||
+      check_interrupt (path, &err) == -1)
     goto failed;
 
   snprintf (name, sizeof name, "%s:%s:%s", path, out->root, out->hive_path);
@@ -319,7 +355,13 @@ job_run_image (const struct options *o, const char *path, struct outcome *out)
   }
   if (!settle_without_write (o, out)) {
     if (write_patched (&hv, out, patched, &err) == -1 ||
-        (o->backup_dir && backup_original (o, local, out, &err) == -1) ||
+        (o->backup_dir && backup_original (o, local, out, &err) == -1))
+      goto failed;
+    /* From here the write runs to its end, through the flush at close:
+     * a signal is acted on only before it starts. */
+    interrupt_defer (1);
+    deferred = 1;
+    if (check_interrupt (path, &err) == -1 ||
         be->replace (d, "SYSTEM", patched, scratch, &err) == -1)
       goto failed;
     out->status = ST_PATCHED;
@@ -333,6 +375,10 @@ job_run_image (const struct options *o, const char *path, struct outcome *out)
   goto done;
 
  failed:
+  /* A step cut short by a signal fails with whatever error it met;
+   * what matters to the user is that nothing was written. */
+  if (!deferred && interrupt_pending ())
+    check_interrupt (path, &err);
   fail (out, &err);
   if (d)
     be->abort (d);
@@ -340,6 +386,12 @@ job_run_image (const struct options *o, const char *path, struct outcome *out)
   hive_close (&hv);
   if (have_tmpdir)
     nftw (tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+  if (deferred) {
+    interrupt_defer (0);
+    if (interrupt_pending () && out->status == ST_PATCHED)
+      fprintf (stderr, "netvsc-patch: %s: interrupted by %s after the new hive was in "
+               "place: the image is patched\n", path, sig_name (interrupt_pending ()));
+  }
 }
 
 void

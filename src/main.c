@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "interrupt.h"
 #include "job.h"
 #include "report.h"
 #include "size.h"
@@ -203,6 +204,7 @@ main (int argc, char **argv)
 
   if (r != -1)
     return r;
+  interrupt_install ();
 
   if (o.hive) {
     job_run_hive (&o, o.hive, &out);
@@ -211,6 +213,11 @@ main (int argc, char **argv)
     return out.exit_code;
   }
   for (int i = 0; i < o.n_images; i++) {
+    if (interrupt_pending ()) {
+      fprintf (stderr, "netvsc-patch: %s: not processed (interrupted)\n", o.images[i]);
+      worst = worst > NP_EXIT_RUNTIME ? worst : NP_EXIT_RUNTIME;
+      continue;
+    }
     job_run_image (&o, o.images[i], &out);
     report_outcome (stdout, &o, &out);
     fflush (stdout);
