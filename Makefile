@@ -23,7 +23,7 @@ CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
 
-.PHONY: all check unit-check hive-check image-check demo deps clean install bench
+.PHONY: all check sanitize-check demo deps clean install bench
 
 all: $(B)/netvsc-patch
 
@@ -55,6 +55,32 @@ $(FIXTURES)/images.stamp: $(FIXTURES)/hives.stamp tests/make-fixture-images.sh
 	sh tests/with-accel.sh sh tests/make-fixture-images.sh $(FIXTURES)/hives $(FIXTURES)/images
 	touch $@
 
+# The same code built with AddressSanitizer and UndefinedBehaviorSanitizer:
+# make check runs the unit tests and the hive-mode tests with it too, and
+# any finding fails the run.
+SAN := $(B)/san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
+           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99
+
+$(SAN)/%.o: src/%.c $(wildcard include/*.h) | $(SAN)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(SAN):
+	mkdir -p $@
+
+$(SAN)/netvsc-patch: $(SAN)/main.o $(CORE:%=$(SAN)/%.o)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(SAN)/unit: tests/unit/*.c tests/unit/*.h $(CORE:%=$(SAN)/%.o)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ \
+	  tests/unit/*.c $(CORE:%=$(SAN)/%.o) $(PKG_LIBS) $(CHECK_LIBS)
+
+sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(FIXTURES)/hives.stamp
+	$(SAN_ENV) CK_FORK=no FIXTURES=$(abspath $(FIXTURES)) $(SAN)/unit
+	$(SAN_ENV) FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(SAN)/netvsc-patch) \
+	  sh tests/run-tests.sh tests/t-hive.sh tests/t-real-hives.sh
+
 deps:
 	sh scripts/install-deps.sh
 
@@ -62,6 +88,7 @@ check: deps all $(B)/tests/unit $(FIXTURES)/hives.stamp $(FIXTURES)/images.stamp
 	FIXTURES=$(abspath $(FIXTURES)) $(B)/tests/unit
 	FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(B)/netvsc-patch) \
 	  sh tests/with-accel.sh sh tests/run-tests.sh
+	$(MAKE) sanitize-check
 
 demo: deps all $(B)/tests/mkhive
 	sh tests/demo.sh

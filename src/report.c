@@ -14,8 +14,10 @@ describe_value (FILE *fp, const struct value_state *vs)
     fputs ("(not set)", fp);
   else if (vs->is_dword)
     fprintf (fp, "0x%" PRIx32 " (%" PRIu32 " KB)", vs->dword, vs->dword);
-  else
+  else if (vs->type == hive_t_REG_SZ || vs->type == hive_t_REG_EXPAND_SZ)
     fprintf (fp, "%s \"%s\"", hive_type_name (vs->type), vs->text);
+  else
+    fprintf (fp, "%s %s", hive_type_name (vs->type), vs->text);
 }
 
 static const char *

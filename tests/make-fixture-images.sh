@@ -15,6 +15,9 @@
 #                p2 Windows tree (SYSTEM = w2008r2)
 #   nopart.raw   32 MiB of zeros, no partition table
 #   win-dyn.vhd win-fixed.vhd win.vhdx win.qcow2 win.vmdk  (from win.raw)
+#   dirty.qcow2  Windows tree whose SYSTEM is dirty (sequence numbers 0x11/0x10)
+#   hiber.qcow2  Windows tree + hiberfil.sys with the "hibr" signature
+#   badhive.qcow2 Windows tree whose SYSTEM is random bytes
 #
 # A "Windows tree" is what libguestfs inspection needs to call the
 # filesystem a Windows root (/Windows/System32/config and a PE32+
@@ -127,6 +130,14 @@ mkdisk nowin  32M  0x4e560003 'start=2048, type=7'
 mkdisk twowin 128M 0x4e560004 'start=2048, size=129024, type=7, bootable' \
                               'start=131072, type=7'
 mkdisk dirty  32M  0x4e560005 'start=2048, type=7, bootable'
+mkdisk hiber  32M  0x4e560006 'start=2048, type=7, bootable'
+mkdisk badhive 32M 0x4e560007 'start=2048, type=7, bootable'
+
+# Hibernated Windows: hiberfil.sys starts with the "hibr" signature,
+# which ntfs-3g checks before a read-write mount.
+{ printf 'hibr'; head -c 8188 /dev/zero; } > "$work/hiberfil.sys"
+# A SYSTEM "hive" that is not one.
+head -c 16384 /dev/urandom > "$work/garbage.hive"
 
 # A dirty hive: primary sequence number ahead of the secondary, as Windows
 # leaves it when SYSTEM.LOG1/LOG2 hold changes not yet in the file.
@@ -141,6 +152,8 @@ add "$outdir/.tmp-sysres.raw" format:raw
 add "$outdir/.tmp-nowin.raw" format:raw
 add "$outdir/.tmp-twowin.raw" format:raw
 add "$outdir/.tmp-dirty.raw" format:raw
+add "$outdir/.tmp-hiber.raw" format:raw
+add "$outdir/.tmp-badhive.raw" format:raw
 run
 
 mkfs ntfs /dev/sda1 label:Windows
@@ -190,6 +203,21 @@ EOF
     wintree "$work/dirty.hive"
     cat <<EOF
 umount /
+
+mkfs ntfs /dev/sdf1 label:Windows
+mount /dev/sdf1 /
+upload "$work/hiberfil.sys" /hiberfil.sys
+EOF
+    wintree ws2019
+    cat <<EOF
+umount /
+
+mkfs ntfs /dev/sdg1 label:Windows
+mount /dev/sdg1 /
+EOF
+    wintree "$work/garbage.hive"
+    cat <<EOF
+umount /
 sync
 shutdown
 EOF
@@ -216,9 +244,11 @@ conv win-fixed.vhd vpc subformat=fixed,force_size=on
 conv win.vhdx vhdx
 conv win.qcow2 qcow2
 conv win.vmdk vmdk
-rm -f "$outdir/dirty.qcow2"
-qemu-img convert -f raw -O qcow2 "$outdir/.tmp-dirty.raw" "$outdir/dirty.qcow2"
-rm -f "$outdir/.tmp-dirty.raw"
+for n in dirty hiber badhive; do
+    rm -f "$outdir/$n.qcow2"
+    qemu-img convert -f raw -O qcow2 "$outdir/.tmp-$n.raw" "$outdir/$n.qcow2"
+    rm -f "$outdir/.tmp-$n.raw"
+done
 t3=$(date +%s)
 
 echo "make-fixture-images: guestfish (1 launch) $((t2 - t1))s," \

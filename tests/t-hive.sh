@@ -79,6 +79,26 @@ retype_reg_sz () {
   [ "$(regf_value "$h" "$KEY1" ReceiveBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
 }
 
+odd_types () {
+  h=$(hive_copy oddtypes); cp "$h" "$WORK/orig"
+  run 0 "$N" --hive "$h" --list
+  out_has "ControlSet001  0000   yes    (4 bytes)     (2 bytes)"
+  out_has "ControlSet001  0002   no"
+  run 0 "$N" --hive "$h" -r 2M -s 2M
+  out_has "2 adapters matched"
+  out_has "ReceiveBufferSize  REG_BINARY (4 bytes) -> 0x800 (2048 KB)  [type replaced by REG_DWORD]"
+  out_has "SendBufferSize     REG_DWORD (2 bytes) -> 0x800 (2048 KB)  [type replaced by REG_DWORD]"
+  out_has "ReceiveBufferSize  REG_QWORD (8 bytes) -> 0x800"
+  for k in 0000 0001; do
+    [ "$(regf_value "$h" "$CLASS\\$k" ReceiveBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
+    [ "$(regf_value "$h" "$CLASS\\$k" SendBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
+  done
+  hget_absent "$h" "$CLASS\\0002" ReceiveBufferSize
+  # replaced values change in place; 0001 gains SendBufferSize
+  export_diff "$WORK/orig" "$h" >"$WORK/diff"
+  [ "$(grep -c '^<' "$WORK/diff")" -eq 3 ] && [ "$(grep -c '^>' "$WORK/diff")" -eq 4 ]
+}
+
 w2008r2 () {
   h=$(hive_copy w2008r2)
   run 0 "$N" --hive "$h" -r 2M -s 2M
@@ -282,6 +302,7 @@ check "--check exit codes" check_mode
 check "only -r sets only ReceiveBufferSize" only_receive
 check "no netvsc adapter: exit 3, lists what was found" no_adapter
 check "REG_SZ value replaced by REG_DWORD" retype_reg_sz
+check "values of unexpected types" odd_types
 check "2008 R2 adapter (upper-case id)" w2008r2
 check "two netvsc adapters, Intel untouched" two_adapters
 check "Current and Default control sets; --control-set" control_sets

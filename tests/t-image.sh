@@ -112,6 +112,48 @@ dirty_in_image () {
   same_bytes "$img" "$WORK/orig"
 }
 
+hibernated () {
+  img=$(img_copy hiber.qcow2); cp "$img" "$WORK/orig"
+  run 4 "$N" -r 2M "$img"
+  err_has "refused: Windows on /dev/sda1 is hibernated or was stopped with Fast Startup"
+  err_has "shutdown /s /t 0"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+}
+
+garbage_hive_in_image () {
+  img=$(img_copy badhive.qcow2); cp "$img" "$WORK/orig"
+  run 1 "$N" -r 2M "$img"
+  err_has "$img:/dev/sda1:/Windows/System32/config/SYSTEM: not a registry hive"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+}
+
+interrupted () {
+  img=$(img_copy win.qcow2); cp "$img" "$WORK/orig"
+  before=$(ls "${TMPDIR:-/tmp}" | grep -c '^netvsc-patch\.' || true)
+  "$N" -r 2M "$img" >"$WORK/out" 2>"$WORK/err" &
+  pid=$!
+  sleep 3
+  kill -INT "$pid"
+  rc=0; wait "$pid" || rc=$?
+  [ "$rc" -eq 1 ] || { echo "exit $rc"; cat "$WORK/err"; exit 1; }
+  err_has "interrupted by SIGINT; nothing was written, the original is untouched"
+  same_bytes "$img" "$WORK/orig"
+  [ "$(ls "${TMPDIR:-/tmp}" | grep -c '^netvsc-patch\.' || true)" -eq "$before" ]
+}
+
+missing_parent () {
+  qemu-img create -q -f qcow2 -b "$IMAGES/win.qcow2" -F qcow2 "$WORK/overlay.qcow2"
+  cp "$IMAGES/win.qcow2" "$WORK/base.qcow2"
+  qemu-img rebase -q -u -b "$WORK/base.qcow2" -F qcow2 "$WORK/overlay.qcow2"
+  rm "$WORK/base.qcow2"; cp "$WORK/overlay.qcow2" "$WORK/orig"
+  run 1 "$N" -r 2M "$WORK/overlay.qcow2"
+  err_has "$WORK/overlay.qcow2: cannot open the parent of this differencing image"
+  err_lines 1
+  same_bytes "$WORK/overlay.qcow2" "$WORK/orig"
+}
+
 list_image () {
   img=$(img_copy win.qcow2); cp "$img" "$WORK/orig"
   run 0 "$N" --list "$img"
@@ -168,6 +210,7 @@ locked_image () {
 
 check "bad image files: exit 1/2 before launch, bytes unchanged" bad_images
 check "locked image (running VM) refused" locked_image
+check "differencing image with a missing parent" missing_parent
 check "dynamic VHD, detected, patched" patch_format win-dyn.vhd vpc
 check "VHDX, detected, patched" patch_format win.vhdx vhdx
 check "qcow2, detected, patched" patch_format win.qcow2 qcow2
@@ -178,4 +221,7 @@ check "two Windows installations: --root" two_windows
 check "batch: vmdk + no Windows + no partitions" batch_worst_exit
 check "dirty hive inside an image refused" dirty_in_image
 check "--list on an image is read-only" list_image
+check "hibernated Windows refused (exit 4)" hibernated
+check "SYSTEM in the image is not a hive" garbage_hive_in_image
+check "SIGINT: clean stop, untouched, no temp files" interrupted
 finish
