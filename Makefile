@@ -23,7 +23,7 @@ CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
 
-.PHONY: all check sanitize-check demo deps clean install bench
+.PHONY: all check sanitize-check fuzz demo deps clean install bench
 
 all: $(B)/netvsc-patch
 
@@ -79,7 +79,33 @@ $(SAN)/unit: tests/unit/*.c tests/unit/*.h $(CORE:%=$(SAN)/%.o)
 sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(FIXTURES)/hives.stamp
 	$(SAN_ENV) CK_FORK=no FIXTURES=$(abspath $(FIXTURES)) $(SAN)/unit
 	$(SAN_ENV) FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(SAN)/netvsc-patch) \
-	  sh tests/run-tests.sh tests/t-hive.sh tests/t-real-hives.sh
+	  sh tests/run-tests.sh tests/t-hive.sh tests/t-real-hives.sh tests/t-fuzz-regressions.sh
+
+# Fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60].  Seeds are
+# the fixture hives; inputs that crashed once live in testdata/fuzz/ and
+# are replayed by make check (tests/t-fuzz-regressions.sh) under the
+# sanitizers, without clang.
+FUZZ := $(B)/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := size options hive
+FUZZ_CC := clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE:%=src/%.c) $(wildcard include/*.h)
+	mkdir -p $(FUZZ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -std=gnu11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) -o $@ \
+	  $< $(CORE:%=src/%.c) $(PKG_LIBS)
+
+fuzz: $(FUZZ_TARGETS:%=$(FUZZ)/fuzz_%) $(FIXTURES)/hives.stamp
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ)/corpus/$$t $(FUZZ)/crashes/$$t testdata/fuzz/$$t; \
+	  if [ $$t = hive ]; then cp $(FIXTURES)/hives/*.hive $(FUZZ)/corpus/$$t/; fi; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=262144 \
+	    -artifact_prefix=$(FUZZ)/crashes/$$t/ -print_final_stats=1 -close_fd_mask=3 \
+	    $(FUZZ)/corpus/$$t testdata/fuzz/$$t 2>&1 | grep -E 'stat::|ERROR|SUMMARY|Done' ; \
+	done
+	@n=$$(find $(FUZZ)/crashes -type f | wc -l); echo "fuzz: $$n crashing inputs in $(FUZZ)/crashes"; [ $$n -eq 0 ]
 
 deps:
 	sh scripts/install-deps.sh
