@@ -34,8 +34,13 @@ static int
 guest_error (struct image *im, struct np_error *err, int code, const char *what)
 {
   const char *e = guestfs_last_error (im->g);
-  return np_error_set (err, code, "%s: %s: %s", im->path, what,
-                       e ? e : "unknown libguestfs error");
+  int r = np_error_set (err, code, "%s: %s: %s", im->path, what,
+                        e ? e : "unknown libguestfs error");
+  /* Keep the line short: drop libguestfs's debugging advice. */
+  char *advice = strstr (err->msg, " This usually means");
+  if (advice)
+    *advice = '\0';
+  return r;
 }
 
 /* --- launch --------------------------------------------------------- */

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,15 +45,43 @@ run_capture (char *const argv[], char *buf, size_t len)
   return WIFEXITED (status) && WEXITSTATUS (status) == 0 ? 0 : -1;
 }
 
+/* Does qemu's message say it could not open a file other than PATH
+ * (the parent of a differencing image)? */
+static int
+names_other_file (const char *msg, const char *path, char *named, size_t len)
+{
+  const char *p = strstr (msg, "Could not open '"), *end;
+  char *real = realpath (path, NULL);
+  int other = 0;
+
+  if (p && real) {
+    p += 16;
+    end = strchr (p, '\'');
+    if (end && (size_t) (end - p) < len) {
+      memcpy (named, p, (size_t) (end - p));
+      named[end - p] = '\0';
+      char *named_real = realpath (named, NULL);
+      other = strcmp (named, path) != 0 && strcmp (named, real) != 0 &&
+        (named_real == NULL || strcmp (named_real, real) != 0);
+      free (named_real);
+    }
+  }
+  free (real);
+  return other;
+}
+
 int
 disk_preflight (const char *path, const char *format, struct np_error *err)
 {
-  char out[4096];
+  char out[4096], parent[4096] = "";
   char *argv[] = {
-    "qemu-img", "info", "-f", (char *) format, "--output=json", (char *) path, NULL
+    "qemu-img", "info", "--backing-chain", "-f", (char *) format, "--output=json",
+    (char *) path, NULL
   };
   const char *msg;
 
+  /* --backing-chain: a differencing image is only usable with its
+   * parents, so open them too. */
   if (run_capture (argv, out, sizeof out) == 0)
     return 0;
   /* qemu-img prints "qemu-img: Could not open 'X': reason". */
@@ -66,6 +95,10 @@ disk_preflight (const char *path, const char *format, struct np_error *err)
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: the image is in use by another process (is the VM running?): %s",
                          path, msg);
+  if (names_other_file (out, path, parent, sizeof parent))
+    return np_error_set (err, NP_EXIT_RUNTIME,
+                         "%s: cannot open the parent of this differencing image (%s): %s",
+                         path, parent, msg);
   if (strstr (out, "backing") || strstr (out, "parent"))
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: cannot open the parent of this differencing image: %s",
