@@ -223,6 +223,13 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: not a regular file", path);
     goto failed;
   }
+  /* Replacing a read-only file would succeed (the directory decides),
+   * but read-only is the owner's way of saying "do not change". */
+  if (o->mode == RUN_PATCH && !o->output && access (path, W_OK) == -1) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "%s: the hive is read-only (%s)", path,
+                  strerror (errno));
+    goto failed;
+  }
   if (check_interrupt (path, &err) == -1)
     goto failed;
   if (plan_hive (o, path, path, &hv, out, &err) == -1) {
@@ -312,6 +319,11 @@ job_run_image (const struct options *o, const char *path, struct outcome *out)
     goto failed;
   req.format = out->format;
 
+  if (o->mode == RUN_PATCH && access (path, W_OK) == -1) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (%s)", path,
+                  strerror (errno));
+    goto failed;
+  }
   if (disk_preflight (path, out->format, &err) == -1)
     goto failed;
 

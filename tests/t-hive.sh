@@ -255,6 +255,25 @@ bad_inputs () {
   [ -z "$(ls -A "$WORK" | grep '\.netvsc-patch\.' || true)" ]
 }
 
+read_only () {
+  # as an unprivileged user, since root may write anything
+  ro=$(mktemp -d /tmp/netvsc-ro.XXXXXX); chmod 755 "$ro"
+  mkdir "$ro/mine"; cp "$FIXTURES/hives/ws2019.hive" "$ro/mine/SYSTEM"
+  chown -R 65534:65534 "$ro/mine"; chmod 444 "$ro/mine/SYSTEM"
+  cp "$ro/mine/SYSTEM" "$WORK/orig"
+  as_nobody () { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+  run 1 as_nobody "$N" --hive "$ro/mine/SYSTEM" -r 2M
+  err_has "$ro/mine/SYSTEM: the hive is read-only (Permission denied)"
+  same_bytes "$ro/mine/SYSTEM" "$WORK/orig"
+  # a writable file in a directory we may not write: no temp file possible
+  mkdir "$ro/theirs"; cp "$WORK/orig" "$ro/theirs/SYSTEM"
+  chown 65534:65534 "$ro/theirs/SYSTEM"; chmod 644 "$ro/theirs/SYSTEM"
+  run 1 as_nobody "$N" --hive "$ro/theirs/SYSTEM" -r 2M
+  err_has "cannot create a temporary file in $ro/theirs: Permission denied"
+  same_bytes "$ro/theirs/SYSTEM" "$WORK/orig"
+  rm -rf "$ro"
+}
+
 no_select () {
   h=$(hive_copy no-select); cp "$h" "$WORK/orig"
   run 1 "$N" --hive "$h" -r 2M
@@ -317,6 +336,7 @@ check "dirty hive refused (exit 4)" dirty_hive
 check "bad checksum refused (exit 4)" bad_checksum
 check "bad input files (exit 1, bytes unchanged)" bad_inputs
 check "missing or broken Select" no_select
+check "read-only hive, read-only directory" read_only
 check "usage errors (exit 2)" usage_errors
 check "--help, --version and the man page list every option" help_version
 finish

@@ -195,6 +195,17 @@ bad_images () {
   run 2 "$N" -r 2M --root /dev/sda1 --hive "$img"
 }
 
+read_only_image () {
+  ro=$(mktemp -d /tmp/netvsc-ro.XXXXXX); chmod 755 "$ro"
+  cp "$IMAGES/win.qcow2" "$ro/win.qcow2"; chown 65534:65534 "$ro/win.qcow2"
+  chmod 444 "$ro/win.qcow2"; cp "$ro/win.qcow2" "$WORK/orig"
+  run 1 setpriv --reuid=65534 --regid=65534 --clear-groups "$N" -r 2M "$ro/win.qcow2"
+  err_has "$ro/win.qcow2: the image is read-only (Permission denied)"
+  err_lines 1
+  same_bytes "$ro/win.qcow2" "$WORK/orig"
+  rm -rf "$ro"
+}
+
 locked_image () {
   # A running VM holds qemu's lock on its disk: refuse with a clear line.
   img=$(img_copy win.qcow2); cp "$img" "$WORK/orig"
@@ -211,6 +222,7 @@ locked_image () {
 check "bad image files: exit 1/2 before launch, bytes unchanged" bad_images
 check "locked image (running VM) refused" locked_image
 check "differencing image with a missing parent" missing_parent
+check "read-only image file (unprivileged user)" read_only_image
 check "dynamic VHD, detected, patched" patch_format win-dyn.vhd vpc
 check "VHDX, detected, patched" patch_format win.vhdx vhdx
 check "qcow2, detected, patched" patch_format win.qcow2 qcow2
