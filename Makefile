@@ -7,6 +7,7 @@
 VERSION   := 0.1.0
 CC        ?= cc
 PKGS      := libguestfs hivex
+THREADS   := -pthread
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror=implicit-function-declaration \
              -D_GNU_SOURCE -DNETVSC_PATCH_VERSION='"$(VERSION)"' -Iinclude
@@ -18,7 +19,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format hive match plan apply hostfile interrupt preflight image direct job report
+CORE := status size format hive match plan apply hostfile interrupt preflight image direct job batch report
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
@@ -31,7 +32,7 @@ $(B)/%.o: src/%.c $(wildcard include/*.h) | $(B)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(B)/netvsc-patch: $(B)/main.o $(CORE_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(THREADS) -o $@ $^ $(PKG_LIBS)
 
 $(B) $(B)/tests:
 	mkdir -p $@
@@ -70,7 +71,7 @@ $(SAN):
 	mkdir -p $@
 
 $(SAN)/netvsc-patch: $(SAN)/main.o $(CORE:%=$(SAN)/%.o)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(THREADS) -o $@ $^ $(PKG_LIBS)
 
 $(SAN)/unit: tests/unit/*.c tests/unit/*.h $(CORE:%=$(SAN)/%.o)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ \

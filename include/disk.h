@@ -10,7 +10,10 @@
 
 #include "status.h"
 
+#include <stddef.h>
+
 struct disk;                    /* a backend's private state */
+struct disk_batch;              /* several disks opened together */
 
 struct disk_request {
   const char *path;             /* host path of the image */
@@ -57,6 +60,19 @@ struct disk_backend {
 
   /* Release everything after a failure, ignoring errors.  Frees D. */
   void (*abort) (struct disk *d);
+
+  /* Optional: several images through one expensive setup (one appliance
+   * launch).  out[i] is the disk of reqs[i], or NULL with errs[i] filled.
+   * Returns NULL if nothing could be opened (every errs[i] filled).
+   * Each disk's close then only detaches it; close_batch, after all of
+   * them, flushes and shuts down: its error concerns every image of the
+   * batch that was written. */
+  struct disk_batch *(*open_batch) (const struct disk_request *reqs, size_t n,
+                                    struct disk **out, struct np_error *errs);
+  int (*close_batch) (struct disk_batch *b, struct np_error *err);
+  void (*abort_batch) (struct disk_batch *b);
+  /* How many images one batch can take. */
+  int (*max_disks) (void);
 };
 
 extern const struct disk_backend appliance_backend;

@@ -6,6 +6,8 @@
 #include <limits.h>
 
 #include "options.h"
+
+struct disk_backend;
 #include "plan.h"
 
 enum outcome_status {
@@ -36,7 +38,14 @@ struct outcome {
 };
 
 void job_run_hive (const struct options *o, const char *hive, struct outcome *out);
-void job_run_image (const struct options *o, const char *image, struct outcome *out);
+/* IMAGE with FORMAT (NULL: detect), alone. */
+void job_run_image (const struct options *o, const char *image, const char *format,
+                    struct outcome *out);
+/* N images through one opening of the backend where it can (one
+ * appliance launch); each gets its own outcome in OUTS[i]. */
+void job_run_batch (const struct options *o, const char *const *paths,
+                    const char *const *formats, size_t n, struct outcome *outs);
+const struct disk_backend *job_backend (const struct options *o);
 void outcome_free (struct outcome *out);
 
 const char *outcome_status_name (enum outcome_status s);

@@ -25,6 +25,9 @@ struct options {
   const char *output;           /* -o FILE (hive mode) */
   const char *backup_dir;       /* --backup DIR */
   int direct;                   /* --direct: qemu-nbd + libntfs-3g, no appliance */
+  const char *from;             /* --from LIST */
+  int jobs;                     /* -j N; 0: default */
+  int isolate;                  /* --isolate: one appliance per image */
   int json;
   int verbose;
   int quiet;

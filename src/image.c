@@ -17,17 +17,33 @@
 /* Suffix of the temporary file written beside the one it replaces. */
 #define TMP_SUFFIX ".netvsc-patch.tmp"
 
-struct image {
+/* One appliance, shared by the images of a batch: launching it is
+ * almost all of the cost, so many images go through one launch. */
+struct disk_batch {
   guestfs_h *g;
+  int verbose;
+  int quiet;
+  const void *mounted_by;      /* the image whose volume is at / */
+  int mounted_rw;
+  size_t n_images;
+  struct image **images;
+};
+
+/* One image of a batch: drive INDEX of the appliance. */
+struct image {
+  struct disk_batch *batch;
+  guestfs_h *g;                /* batch->g */
+  int own_batch;               /* opened alone: close shuts down */
   const char *path;            /* host path of the image (borrowed) */
   const char *format;          /* qemu format name (borrowed) */
   int readonly;
   int verbose;
   int quiet;
-  char *root;                  /* device of the Windows system volume */
+  char device[32];             /* the drive in the appliance: /dev/sdX */
+  char *root;                  /* Windows volume, appliance name (/dev/sdX2) */
+  char root_local[48];         /* the same as if the image were alone (/dev/sda2) */
   char *system_path;           /* guest path of the SYSTEM hive */
   char *config_dir;            /* guest path of its directory */
-  int mounted_rw;
 };
 
 static int
@@ -45,88 +61,151 @@ guest_error (struct image *im, struct np_error *err, int code, const char *what)
 
 /* --- launch --------------------------------------------------------- */
 
-static int
-configure (struct image *im, int force_tcg, struct np_error *err)
+static guestfs_h *
+new_handle (const struct disk_batch *b, int force_tcg)
 {
-  im->g = guestfs_create ();
-  if (im->g == NULL)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot create a libguestfs handle",
-                         im->path);
+  guestfs_h *g = guestfs_create ();
+
+  if (g == NULL)
+    return NULL;
   /* Errors are reported once, as one line, by our caller. */
-  guestfs_set_error_handler (im->g, NULL, NULL);
+  guestfs_set_error_handler (g, NULL, NULL);
   /* Keep qemu out of our process group: Ctrl-C is ours to handle
    * (between steps), not a kill of the appliance mid-write. */
-  guestfs_set_pgroup (im->g, 1);
-  if (im->verbose > 1) {
-    guestfs_set_verbose (im->g, 1);
-    guestfs_set_trace (im->g, 1);
+  guestfs_set_pgroup (g, 1);
+  if (b->verbose > 1) {
+    guestfs_set_verbose (g, 1);
+    guestfs_set_trace (g, 1);
   }
   if (force_tcg) {
     char *settings[] = { "force_tcg", NULL };
-    if (guestfs_set_backend_settings (im->g, settings) == -1)
-      return guest_error (im, err, NP_EXIT_RUNTIME, "cannot set force_tcg");
+    if (guestfs_set_backend_settings (g, settings) == -1) {
+      guestfs_close (g);
+      return NULL;
+    }
   }
-  if (guestfs_add_drive_opts (im->g, im->path,
-                              GUESTFS_ADD_DRIVE_OPTS_FORMAT, im->format,
-                              GUESTFS_ADD_DRIVE_OPTS_READONLY, im->readonly,
-                              -1) == -1)
-    return guest_error (im, err, NP_EXIT_RUNTIME, "cannot add the image");
-  return 0;
+  return g;
 }
 
-static void image_abort (struct disk *d);
+/* Add every drive of the batch and launch.  Returns 0, or -1 with the
+ * libguestfs error in ERRBUF. */
+static int
+launch (struct disk_batch *b, const struct disk_request *reqs, size_t n, int force_tcg,
+        char *errbuf, size_t len)
+{
+  const char *e;
+
+  b->g = new_handle (b, force_tcg);
+  if (b->g == NULL) {
+    snprintf (errbuf, len, "cannot create a libguestfs handle");
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (guestfs_add_drive_opts (b->g, reqs[i].path,
+                                GUESTFS_ADD_DRIVE_OPTS_FORMAT, reqs[i].format,
+                                GUESTFS_ADD_DRIVE_OPTS_READONLY, reqs[i].readonly,
+                                -1) == -1)
+      goto fail;
+  if (guestfs_launch (b->g) == 0)
+    return 0;
+ fail:
+  e = guestfs_last_error (b->g);
+  snprintf (errbuf, len, "%s", e ? e : "unknown libguestfs error");
+  np_one_line (errbuf);
+  /* Drop libguestfs's debugging advice: keep the line short. */
+  char *advice = strstr (errbuf, " This usually means");
+  if (advice)
+    *advice = '\0';
+  guestfs_close (b->g);
+  b->g = NULL;
+  return -1;
+}
+
+static void image_free (struct image *im);
+
+static struct disk_batch *
+image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
+                  struct np_error *errs)
+{
+  struct disk_batch *b = calloc (1, sizeof *b);
+  char error[1024];
+  char **devices = NULL;
+
+  for (size_t i = 0; i < n; i++)
+    out[i] = NULL;
+  if (b == NULL || (b->images = calloc (n, sizeof *b->images)) == NULL) {
+    free (b);
+    for (size_t i = 0; i < n; i++)
+      np_error_set (&errs[i], NP_EXIT_RUNTIME, "out of memory");
+    return NULL;
+  }
+  b->verbose = reqs[0].verbose;
+  b->quiet = reqs[0].quiet;
+
+  if (launch (b, reqs, n, 0, error, sizeof error) == -1) {
+    if (getenv ("LIBGUESTFS_BACKEND_SETTINGS") != NULL)
+      goto fail;
+    /* Some hosts expose /dev/kvm but qemu aborts under it; software
+     * emulation is slow but works. */
+    if (!b->quiet)
+      fprintf (stderr, "netvsc-patch: warning: %s%s: the appliance failed to start with "
+               "hardware acceleration; retrying with LIBGUESTFS_BACKEND_SETTINGS=force_tcg "
+               "(software emulation, slower)\n", reqs[0].path, n > 1 ? " and others" : "");
+    if (launch (b, reqs, n, 1, error, sizeof error) == -1)
+      goto fail;
+  }
+
+  devices = guestfs_list_devices (b->g);
+  for (size_t i = 0; i < n; i++) {
+    struct image *im = calloc (1, sizeof *im);
+    if (im == NULL || devices == NULL || devices[i] == NULL) {
+      free (im);
+      np_error_set (&errs[i], NP_EXIT_RUNTIME, "%s: the appliance does not show the drive",
+                    reqs[i].path);
+      continue;
+    }
+    im->batch = b;
+    im->g = b->g;
+    im->path = reqs[i].path;
+    im->format = reqs[i].format;
+    im->readonly = reqs[i].readonly;
+    im->verbose = reqs[i].verbose;
+    im->quiet = reqs[i].quiet;
+    snprintf (im->device, sizeof im->device, "%s", devices[i]);
+    b->images[b->n_images++] = im;
+    out[i] = (struct disk *) im;
+  }
+  for (size_t i = 0; devices && devices[i]; i++)
+    free (devices[i]);
+  free (devices);
+  return b;
+
+ fail:
+  for (size_t i = 0; i < n; i++)
+    np_error_set (&errs[i], NP_EXIT_RUNTIME, "%s: cannot launch the libguestfs appliance%s: %s",
+                  reqs[i].path, getenv ("LIBGUESTFS_BACKEND_SETTINGS") ? "" : " (also with force_tcg)",
+                  error);
+  free (b->images);
+  free (b);
+  return NULL;
+}
 
 static struct disk *
 image_open (const struct disk_request *req, struct np_error *err)
 {
-  struct image *im = calloc (1, sizeof *im);
-  char first_error[512];
-  const char *e;
-  const char *path = req->path;
+  struct disk *d = NULL;
+  struct disk_batch *b = image_open_batch (req, 1, &d, err);
 
-  if (im == NULL) {
-    np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  if (b == NULL)
+    return NULL;
+  if (d == NULL) {
+    guestfs_close (b->g);
+    free (b->images);
+    free (b);
     return NULL;
   }
-  im->path = req->path;
-  im->format = req->format;
-  im->readonly = req->readonly;
-  im->verbose = req->verbose;
-  im->quiet = req->quiet;
-
-  if (configure (im, 0, err) == -1)
-    goto fail;
-  if (guestfs_launch (im->g) == 0)
-    return (struct disk *) im;
-
-  e = guestfs_last_error (im->g);
-  snprintf (first_error, sizeof first_error, "%s", e ? e : "unknown error");
-  np_one_line (first_error);
-  if (getenv ("LIBGUESTFS_BACKEND_SETTINGS") != NULL) {
-    np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot launch the libguestfs appliance: %s",
-                  path, first_error);
-    goto fail;
-  }
-  /* Some hosts expose /dev/kvm but qemu aborts under it; software
-   * emulation is slow but works. */
-  if (!im->quiet)
-    fprintf (stderr, "netvsc-patch: warning: %s: the appliance failed to start with "
-             "hardware acceleration; retrying with LIBGUESTFS_BACKEND_SETTINGS=force_tcg "
-             "(software emulation, slower)\n", path);
-  guestfs_close (im->g);
-  im->g = NULL;
-  if (configure (im, 1, err) == -1)
-    goto fail;
-  if (guestfs_launch (im->g) == -1) {
-    guest_error (im, err, NP_EXIT_RUNTIME, "cannot launch the libguestfs appliance "
-                 "(also with force_tcg)");
-    goto fail;
-  }
-  return (struct disk *) im;
-
- fail:
-  image_abort ((struct disk *) im);
-  return NULL;
+  ((struct image *) d)->own_batch = 1;
+  return d;
 }
 
 /* --- the Windows volume --------------------------------------------- */
@@ -138,7 +217,8 @@ windows_hive_on (struct image *im, const char *dev)
 {
   char *path = NULL;
 
-  if (guestfs_mount_ro (im->g, dev, "/") == -1)
+  im->batch->mounted_by = NULL;
+  if (guestfs_umount_all (im->g) == -1 || guestfs_mount_ro (im->g, dev, "/") == -1)
     return NULL;
   path = guestfs_case_sensitive_path (im->g, "/windows/system32/config/system");
   if (path && guestfs_is_file (im->g, path) != 1) {
@@ -148,6 +228,35 @@ windows_hive_on (struct image *im, const char *dev)
   guestfs_umount_all (im->g);
   return path;
 }
+
+/* Is DEV (a filesystem the appliance lists) on this image's drive?
+ * /dev/sda1 is on /dev/sda, /dev/sdaa1 is not.  Filesystems are told
+ * apart by device, never by UUID: cloned templates share them. */
+static const char *
+on_my_drive (struct image *im, const char *dev)
+{
+  size_t n = strlen (im->device);
+
+  if (strncmp (dev, im->device, n) != 0)
+    return NULL;
+  for (const char *p = dev + n; *p; p++)
+    if (*p < '0' || *p > '9')
+      return NULL;
+  return dev + n;
+}
+
+/* The name DEV would have if the image were the only drive: what the
+ * user sees and passes to --root, whatever the batch. */
+static void
+local_name (const char *partnum, char *buf, size_t len)
+{
+  snprintf (buf, len, "/dev/sda%s", partnum);
+}
+
+/* Mount this image's Windows volume at / (read-write if RW), unless it
+ * is already. */
+static int
+ensure_mounted (struct image *im, int rw, struct np_error *err);
 
 static void
 free_strings (char **v)
@@ -171,26 +280,31 @@ image_find_windows (struct disk *d, const char *want_root, struct np_error *err)
     return guest_error (im, err, NP_EXIT_RUNTIME, "cannot list filesystems");
 
   for (size_t i = 0; fs[i] && fs[i + 1]; i += 2) {
-    const char *dev = fs[i], *type = fs[i + 1];
+    const char *dev = fs[i], *type = fs[i + 1], *partnum;
+    char local[48];
     char *p;
 
+    if ((partnum = on_my_drive (im, dev)) == NULL)
+      continue;
+    local_name (partnum, local, sizeof local);
     if (strcmp (type, "unknown") == 0 || strcmp (type, "swap") == 0)
       continue;
     n_fs++;
     snprintf (seen + strlen (seen), sizeof seen - strlen (seen), "%s%s (%s)",
-              n_fs > 1 ? ", " : "", dev, type);
+              n_fs > 1 ? ", " : "", local, type);
     if (strcmp (type, "ntfs") != 0)
       continue;
-    if (want_root && strcmp (want_root, dev) != 0)
+    if (want_root && strcmp (want_root, local) != 0)
       continue;
     p = windows_hive_on (im, dev);
     if (p == NULL)
       continue;
     n_found++;
     snprintf (found + strlen (found), sizeof found - strlen (found), "%s%s",
-              n_found > 1 ? ", " : "", dev);
+              n_found > 1 ? ", " : "", local);
     if (n_found == 1) {
       im->root = strdup (dev);
+      snprintf (im->root_local, sizeof im->root_local, "%s", local);
       path = p;
     }
     else
@@ -218,10 +332,8 @@ image_find_windows (struct disk *d, const char *want_root, struct np_error *err)
     goto out;
   }
 
-  if (guestfs_mount_ro (im->g, im->root, "/") == -1) {
-    guest_error (im, err, NP_EXIT_RUNTIME, "cannot mount the Windows volume");
+  if (ensure_mounted (im, 0, err) == -1)
     goto out;
-  }
   im->system_path = path;
   path = NULL;
   im->config_dir = strdup (im->system_path);
@@ -240,7 +352,10 @@ static char *
 config_file (struct image *im, const char *name)
 {
   char *p, *q;
+  struct np_error ignored;
 
+  if (ensure_mounted (im, 0, &ignored) == -1)
+    return NULL;
   if (asprintf (&p, "%s/%s", im->config_dir, name) == -1)
     return NULL;
   q = guestfs_case_sensitive_path (im->g, p);
@@ -279,16 +394,26 @@ image_fetch (struct disk *d, const char *name, const char *local, struct np_erro
 /* --- write-back ----------------------------------------------------- */
 
 static int
-remount_rw (struct image *im, struct np_error *err)
+ensure_mounted (struct image *im, int rw, struct np_error *err)
 {
+  struct disk_batch *b = im->batch;
   const char *e;
 
-  if (im->mounted_rw)
+  if (b->mounted_by == im && (b->mounted_rw || !rw))
     return 0;
+  b->mounted_by = NULL;
   if (guestfs_umount_all (im->g) == -1)
     return guest_error (im, err, NP_EXIT_RUNTIME, "cannot unmount");
+  if (!rw) {
+    if (guestfs_mount_ro (im->g, im->root, "/") == -1)
+      return guest_error (im, err, NP_EXIT_RUNTIME, "cannot mount the Windows volume");
+    b->mounted_by = im;
+    b->mounted_rw = 0;
+    return 0;
+  }
   if (guestfs_mount (im->g, im->root, "/") == 0) {
-    im->mounted_rw = 1;
+    b->mounted_by = im;
+    b->mounted_rw = 1;
     return 0;
   }
   /* ntfs-3g refuses a read-write mount of a hibernated volume or one
@@ -301,7 +426,7 @@ remount_rw (struct image *im, struct np_error *err)
     return np_error_set (err, NP_EXIT_UNSAFE,
                          "%s: refused: Windows on %s is hibernated or was stopped with Fast "
                          "Startup; shut the guest down fully (shutdown /s /t 0, or turn Fast "
-                         "Startup off) and try again", im->path, im->root);
+                         "Startup off) and try again", im->path, im->root_local);
   return guest_error (im, err, NP_EXIT_RUNTIME, "cannot mount the Windows volume read-write");
 }
 
@@ -336,7 +461,7 @@ image_replace (struct disk *d, const char *name, const char *local,
   char *tmp = NULL, *target = NULL;
   int same, r = -1;
 
-  if (remount_rw (im, err) == -1)
+  if (ensure_mounted (im, 1, err) == -1)
     return -1;
   target = config_file (im, name);
   if (target == NULL && asprintf (&target, "%s/%s", im->config_dir, name) == -1)
@@ -401,20 +526,50 @@ image_free (struct image *im)
   free (im);
 }
 
+/* Unmount, shut the appliance down and close: an error here means the
+ * writes of every image in the batch may not be on disk. */
+static int
+image_close_batch (struct disk_batch *b, struct np_error *err)
+{
+  const char *e = NULL;
+  int r = 0;
+
+  if (guestfs_umount_all (b->g) == -1 || guestfs_shutdown (b->g) == -1) {
+    e = guestfs_last_error (b->g);
+    r = np_error_set (err, NP_EXIT_RUNTIME, "the appliance did not shut down cleanly; "
+                      "writes may not be on disk: %s", e ? e : "unknown error");
+  }
+  guestfs_close (b->g);
+  for (size_t i = 0; i < b->n_images; i++)
+    if (b->images[i])
+      image_free (b->images[i]);
+  free (b->images);
+  free (b);
+  return r;
+}
+
+/* Detach one image from its batch (the batch frees it). */
+static void
+image_release (struct image *im)
+{
+  if (im->batch->mounted_by == im) {
+    guestfs_umount_all (im->g);
+    im->batch->mounted_by = NULL;
+  }
+}
+
 static int
 image_close (struct disk *d, struct np_error *err)
 {
   struct image *im = (struct image *) d;
-  int r = 0;
+  struct np_error e2;
 
-  if (guestfs_umount_all (im->g) == -1)
-    r = guest_error (im, err, NP_EXIT_RUNTIME, "cannot unmount the Windows volume");
-  else if (guestfs_shutdown (im->g) == -1)
-    r = guest_error (im, err, NP_EXIT_RUNTIME,
-                     "the appliance did not shut down cleanly; writes may not be on disk");
-  guestfs_close (im->g);
-  image_free (im);
-  return r;
+  image_release (im);
+  if (!im->own_batch)
+    return 0;
+  if (image_close_batch (im->batch, &e2) == -1)
+    return np_error_set (err, e2.code, "%s: %s", im->path, e2.msg);
+  return 0;
 }
 
 static void
@@ -422,15 +577,46 @@ image_abort (struct disk *d)
 {
   struct image *im = (struct image *) d;
 
-  if (im->g)
-    guestfs_close (im->g);
-  image_free (im);
+  image_release (im);
+  if (im->own_batch) {
+    struct disk_batch *b = im->batch;
+    guestfs_close (b->g);
+    for (size_t i = 0; i < b->n_images; i++)
+      image_free (b->images[i]);
+    free (b->images);
+    free (b);
+  }
+}
+
+static void
+image_abort_batch (struct disk_batch *b)
+{
+  guestfs_close (b->g);
+  for (size_t i = 0; i < b->n_images; i++)
+    image_free (b->images[i]);
+  free (b->images);
+  free (b);
+}
+
+static int
+image_max_disks (void)
+{
+  guestfs_h *g = guestfs_create ();
+  int n;
+
+  if (g == NULL)
+    return 1;
+  guestfs_set_error_handler (g, NULL, NULL);
+  n = guestfs_max_disks (g);
+  guestfs_close (g);
+  /* one drive is the appliance's own */
+  return n > 2 ? n - 1 : 1;
 }
 
 static const char *
 image_root (struct disk *d)
 {
-  return ((struct image *) d)->root;
+  return ((struct image *) d)->root_local;
 }
 
 static const char *
@@ -450,4 +636,8 @@ const struct disk_backend appliance_backend = {
   .replace = image_replace,
   .close = image_close,
   .abort = image_abort,
+  .open_batch = image_open_batch,
+  .close_batch = image_close_batch,
+  .abort_batch = image_abort_batch,
+  .max_disks = image_max_disks,
 };

@@ -293,61 +293,90 @@ describe_guest_logs (const struct disk_backend *be, struct disk *d, char *buf, s
     snprintf (buf, len, "no SYSTEM.LOG1/SYSTEM.LOG2 beside it");
 }
 
-void
-job_run_image (const struct options *o, const char *path, struct outcome *out)
+/* One image between the steps of its run. */
+struct image_job {
+  const char *path;
+  struct outcome *out;
+  struct disk_request req;
+  char tmpdir[PATH_MAX];
+  int have_tmpdir;
+  int deferred;                 /* signals blocked for the write */
+};
+
+/* Everything before a backend opens the image: format, writability,
+ * qemu-img preflight, the host directory the hive is staged in.
+ * Returns 0, or -1 with the outcome set. */
+static int
+image_prepare (const struct options *o, struct image_job *job, const char *path,
+               const char *format, struct outcome *out)
 {
-  const struct disk_backend *be = o->direct ? &direct_backend : &appliance_backend;
-  struct disk *d = NULL;
-  struct disk_request req = { path, NULL, o->mode != RUN_PATCH, o->verbose, o->quiet };
-  struct hive hv = { NULL, NULL };
   struct np_error err = { 0, "" };
   const char *tmpenv = getenv ("TMPDIR");
-  char tmpdir[PATH_MAX], local[PATH_MAX + 16], patched[PATH_MAX + 16], scratch[PATH_MAX + 16];
-  char name[PATH_MAX + 300];
-  int have_tmpdir = 0, deferred = 0;
 
+  memset (job, 0, sizeof *job);
   memset (out, 0, sizeof *out);
+  job->path = path;
+  job->out = out;
   out->target = path;
   out->is_image = 1;
 
-  if (o->format) {
-    if (format_check (path, o->format, &err) == -1)
+  if (format) {
+    if (format_check (path, format, &err) == -1)
       goto failed;
-    out->format = o->format;
+    out->format = format;
   }
   else if ((out->format = format_detect (path, &err)) == NULL)
     goto failed;
-  req.format = out->format;
+  job->req = (struct disk_request) { path, out->format, o->mode != RUN_PATCH, o->verbose,
+                                     o->quiet };
 
   if (o->mode == RUN_PATCH && access (path, W_OK) == -1) {
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (%s)", path,
                   strerror (errno));
     goto failed;
   }
-  if (disk_preflight (path, out->format, &err) == -1)
+  if (check_interrupt (path, &err) == -1 ||
+      disk_preflight (path, out->format, &err) == -1)
     goto failed;
 
   /* The hive is staged on the host, where it is planned, patched and
    * verified exactly as in hive mode. */
   if (tmpenv == NULL || *tmpenv == '\0' || strlen (tmpenv) > PATH_MAX - 64)
     tmpenv = "/tmp";
-  snprintf (tmpdir, sizeof tmpdir, "%s/netvsc-patch.XXXXXX", tmpenv);
-  if (mkdtemp (tmpdir) == NULL) {
+  snprintf (job->tmpdir, sizeof job->tmpdir, "%s/netvsc-patch.XXXXXX", tmpenv);
+  if (mkdtemp (job->tmpdir) == NULL) {
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: cannot create a temporary directory: %s",
                   tmpenv, strerror (errno));
     goto failed;
   }
-  have_tmpdir = 1;
-  snprintf (local, sizeof local, "%s/SYSTEM", tmpdir);
-  snprintf (patched, sizeof patched, "%s/SYSTEM.new", tmpdir);
-  snprintf (scratch, sizeof scratch, "%s/readback", tmpdir);
+  job->have_tmpdir = 1;
+  return 0;
 
-  if (o->verbose && !o->quiet)
-    fprintf (stderr, "netvsc-patch: %s: opening (%s, %s backend)\n", path, out->format,
-             be->name);
+ failed:
+  fail (out, &err);
+  return -1;
+}
+
+/* The image's own work once its disk is open: find Windows, fetch the
+ * hive, plan, apply and verify, put it back.  Leaves D open.  Returns 0,
+ * or -1 with the outcome set. */
+static int
+image_work (const struct options *o, const struct disk_backend *be, struct disk *d,
+            struct image_job *job)
+{
+  struct outcome *out = job->out;
+  struct hive hv = { NULL, NULL };
+  struct np_error err = { 0, "" };
+  char local[PATH_MAX + 16], patched[PATH_MAX + 16], scratch[PATH_MAX + 16];
+  char name[PATH_MAX + 300];
+  const char *path = job->path;
+  int r = -1;
+
+  snprintf (local, sizeof local, "%s/SYSTEM", job->tmpdir);
+  snprintf (patched, sizeof patched, "%s/SYSTEM.new", job->tmpdir);
+  snprintf (scratch, sizeof scratch, "%s/readback", job->tmpdir);
+
   if (check_interrupt (path, &err) == -1 ||
-      (d = be->open (&req, &err)) == NULL ||
-      check_interrupt (path, &err) == -1 ||
       be->find_windows (d, o->root, &err) == -1)
     goto failed;
   snprintf (out->root, sizeof out->root, "%s", be->root (d));
@@ -369,41 +398,153 @@ job_run_image (const struct options *o, const char *path, struct outcome *out)
     if (write_patched (&hv, out, patched, &err) == -1 ||
         (o->backup_dir && backup_original (o, local, out, &err) == -1))
       goto failed;
-    /* From here the write runs to its end, through the flush at close:
-     * a signal is acted on only before it starts. */
+    /* From here the write runs to its end, through the flush when the
+     * disk is closed: a signal is acted on only before it starts. */
     interrupt_defer (1);
-    deferred = 1;
+    job->deferred = 1;
     if (check_interrupt (path, &err) == -1 ||
         be->replace (d, "SYSTEM", patched, scratch, &err) == -1)
       goto failed;
     out->status = ST_PATCHED;
   }
-  {
-    struct disk *closing = d;
-    d = NULL;
-    if (be->close (closing, &err) == -1)
-      goto failed;
-  }
+  r = 0;
   goto done;
 
  failed:
   /* A step cut short by a signal fails with whatever error it met;
    * what matters to the user is that nothing was written. */
-  if (!deferred && interrupt_pending ())
+  if (!job->deferred && interrupt_pending ())
     check_interrupt (path, &err);
   fail (out, &err);
-  if (d)
-    be->abort (d);
  done:
   hive_close (&hv);
-  if (have_tmpdir)
-    nftw (tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-  if (deferred) {
+  return r;
+}
+
+static void
+image_finish (struct image_job *job)
+{
+  if (job->have_tmpdir)
+    nftw (job->tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+  job->have_tmpdir = 0;
+  if (job->deferred) {
     interrupt_defer (0);
-    if (interrupt_pending () && out->status == ST_PATCHED)
+    if (interrupt_pending () && job->out->status == ST_PATCHED)
       fprintf (stderr, "netvsc-patch: %s: interrupted by %s after the new hive was in "
-               "place: the image is patched\n", path, sig_name (interrupt_pending ()));
+               "place: the image is patched\n", job->path, sig_name (interrupt_pending ()));
   }
+}
+
+/* A close that failed after a write: the write may not have reached the
+ * image. */
+static void
+close_failed (struct image_job *job, const struct np_error *err)
+{
+  if (job->out->status == ST_PATCHED || job->out->exit_code == 0)
+    fail (job->out, err);
+}
+
+const struct disk_backend *
+job_backend (const struct options *o)
+{
+  return o->direct ? &direct_backend : &appliance_backend;
+}
+
+void
+job_run_image (const struct options *o, const char *path, const char *format,
+               struct outcome *out)
+{
+  const struct disk_backend *be = job_backend (o);
+  struct image_job job;
+  struct np_error err = { 0, "" };
+  struct disk *d;
+
+  if (image_prepare (o, &job, path, format, out) == -1)
+    goto done;
+  if (o->verbose && !o->quiet)
+    fprintf (stderr, "netvsc-patch: %s: opening (%s, %s backend)\n", path, out->format,
+             be->name);
+  if ((d = be->open (&job.req, &err)) == NULL) {
+    if (interrupt_pending ())
+      check_interrupt (path, &err);
+    fail (out, &err);
+    goto done;
+  }
+  if (image_work (o, be, d, &job) == -1 && !job.deferred) {
+    be->abort (d);
+    goto done;
+  }
+  if (be->close (d, &err) == -1)
+    close_failed (&job, &err);
+ done:
+  image_finish (&job);
+}
+
+void
+job_run_batch (const struct options *o, const char *const *paths,
+               const char *const *formats, size_t n, struct outcome *outs)
+{
+  const struct disk_backend *be = job_backend (o);
+  struct image_job *jobs = calloc (n, sizeof *jobs);
+  struct disk_request *reqs = calloc (n, sizeof *reqs);
+  struct disk **disks = calloc (n, sizeof *disks);
+  struct np_error *errs = calloc (n, sizeof *errs);
+  size_t *which = calloc (n, sizeof *which), m = 0;
+  struct disk_batch *b;
+  struct np_error err = { 0, "" };
+  int deferred = 0;
+
+  if (n == 1 || be->open_batch == NULL || !jobs || !reqs || !disks || !errs || !which) {
+    for (size_t i = 0; i < n; i++)
+      job_run_image (o, paths[i], formats[i], &outs[i]);
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (image_prepare (o, &jobs[i], paths[i], formats[i], &outs[i]) == 0) {
+      reqs[m] = jobs[i].req;
+      which[m++] = i;
+    }
+  if (m == 0)
+    goto finish;
+  if (o->verbose && !o->quiet)
+    fprintf (stderr, "netvsc-patch: opening %zu images in one %s\n", m, be->name);
+  b = be->open_batch (reqs, m, disks, errs);
+  if (b == NULL) {
+    /* One image can sink a shared launch: give each its own. */
+    for (size_t k = 0; k < m; k++) {
+      image_finish (&jobs[which[k]]);
+      job_run_image (o, paths[which[k]], formats[which[k]], &outs[which[k]]);
+    }
+    goto out;
+  }
+  for (size_t k = 0; k < m; k++) {
+    struct image_job *job = &jobs[which[k]];
+    if (disks[k] == NULL) {
+      fail (job->out, &errs[k]);
+      continue;
+    }
+    if (image_work (o, be, disks[k], job) == -1 && !job->deferred)
+      be->abort (disks[k]);
+    else if (be->close (disks[k], &err) == -1)
+      close_failed (job, &err);
+    deferred |= job->deferred;
+  }
+  if (be->close_batch (b, &err) == -1)
+    for (size_t k = 0; k < m; k++) {
+      struct np_error e2;
+      np_error_set (&e2, err.code, "%s: %s", paths[which[k]], err.msg);
+      close_failed (&jobs[which[k]], &e2);
+    }
+ finish:
+  for (size_t i = 0; i < n; i++)
+    image_finish (&jobs[i]);
+  (void) deferred;
+ out:
+  free (jobs);
+  free (reqs);
+  free (disks);
+  free (errs);
+  free (which);
 }
 
 void

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "format.h"
 #include "interrupt.h"
 #include "job.h"
@@ -23,6 +24,7 @@ usage (FILE *fp)
 {
   fputs (
 "Usage: netvsc-patch [OPTIONS] IMAGE...\n"
+"       netvsc-patch [OPTIONS] --from LIST\n"
 "       netvsc-patch [OPTIONS] --hive FILE\n"
 "Set ReceiveBufferSize/SendBufferSize of the Hyper-V network adapter (netvsc)\n"
 "in the SYSTEM hive of offline Windows disk images, or of a hive file.\n"
@@ -39,6 +41,8 @@ usage (FILE *fp)
 "      --format FMT           image format: raw, vpc (vhd), vhdx, qcow2, vmdk\n"
 "                             (default: detected from the file's magic bytes)\n"
 "      --root DEVICE          the Windows volume, if an image holds several\n"
+"      --from LIST            images to patch, one per line (- for stdin),\n"
+"                             optionally followed by a tab and the format\n"
 "      --control-set SET      current, default, all or a number (default: the\n"
 "                             sets Select\\Current and Select\\Default name)\n"
 "      --match SPEC           which adapters: netvsc (default), service:NAME,\n"
@@ -49,6 +53,13 @@ usage (FILE *fp)
 "      --check                exit 0 if the values are already set, 1 if not\n"
 "      --list                 list the network adapters and their values\n"
 "      --backup DIR           save each original hive in DIR before writing\n"
+"  -j, --jobs N               appliances run in parallel (default: by cores\n"
+"                             and memory); each takes many images\n"
+"      --isolate              one appliance per image (a hostile image then\n"
+"                             cannot affect the others)\n"
+"      --direct               no appliance: serve the image with qemu-nbd and\n"
+"                             read NTFS in this process (fast; for images you\n"
+"                             built or trust)\n"
 "      --json                 one JSON object per target on stdout\n"
 "  -v, --verbose              say more (twice: libguestfs debug output)\n"
 "  -q, --quiet                print only errors\n"
@@ -73,7 +84,7 @@ usage_error (const char *fmt, const char *arg, const char *why)
 
 enum {
   OPT_FORMAT = 256, OPT_CONTROL_SET, OPT_MATCH, OPT_LIST, OPT_JSON, OPT_HIVE,
-  OPT_ROOT, OPT_CHECK, OPT_REMOVE, OPT_BACKUP,
+  OPT_ROOT, OPT_CHECK, OPT_REMOVE, OPT_BACKUP, OPT_FROM, OPT_ISOLATE, OPT_DIRECT,
 };
 
 static const struct option long_options[] = {
@@ -90,6 +101,10 @@ static const struct option long_options[] = {
   { "check", no_argument, NULL, OPT_CHECK },
   { "list", no_argument, NULL, OPT_LIST },
   { "backup", required_argument, NULL, OPT_BACKUP },
+  { "from", required_argument, NULL, OPT_FROM },
+  { "jobs", required_argument, NULL, 'j' },
+  { "isolate", no_argument, NULL, OPT_ISOLATE },
+  { "direct", no_argument, NULL, OPT_DIRECT },
   { "json", no_argument, NULL, OPT_JSON },
   { "verbose", no_argument, NULL, 'v' },
   { "quiet", no_argument, NULL, 'q' },
@@ -110,7 +125,7 @@ parse_options (int argc, char **argv, struct options *o)
   o->control_set.mode = CS_SELECTED;
   o->match.kind = MATCH_NETVSC;
 
-  while ((c = getopt_long (argc, argv, "r:s:o:nvqVh", long_options, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "r:s:o:j:nvqVh", long_options, NULL)) != -1) {
     switch (c) {
     case 'r':
       if (size_parse_kb (optarg, &receive_kb, &why) == -1)
@@ -145,6 +160,17 @@ parse_options (int argc, char **argv, struct options *o)
     case OPT_CHECK: o->mode = RUN_CHECK; modes++; break;
     case OPT_LIST: o->mode = RUN_LIST; modes++; break;
     case OPT_BACKUP: o->backup_dir = optarg; break;
+    case OPT_FROM: o->from = optarg; break;
+    case 'j': {
+      char *end;
+      long j = strtol (optarg, &end, 10);
+      if (*optarg == '\0' || *end || j < 1 || j > 256)
+        return usage_error ("--jobs '%s': %s", optarg, "expected a number from 1 to 256");
+      o->jobs = (int) j;
+      break;
+    }
+    case OPT_ISOLATE: o->isolate = 1; break;
+    case OPT_DIRECT: o->direct = 1; break;
     case OPT_JSON: o->json = 1; break;
     case 'v': o->verbose++; break;
     case 'q': o->quiet = 1; break;
@@ -169,16 +195,17 @@ parse_options (int argc, char **argv, struct options *o)
   if (o->mode != RUN_LIST && !o->remove && !have_receive && !have_send)
     return usage_error ("%s%s", "nothing to do: give -r/--receive-buffer and/or "
                         "-s/--send-buffer (or --list, --remove)", "");
-  if (o->hive && o->n_images > 0)
+  if (o->hive && (o->n_images > 0 || o->from))
     return usage_error ("%s%s", "--hive takes no image arguments", "");
-  if (!o->hive && o->n_images == 0)
-    return usage_error ("%s%s", "no image given (or use --hive FILE)", "");
+  if (!o->hive && o->n_images == 0 && !o->from)
+    return usage_error ("%s%s", "no image given (or use --from LIST or --hive FILE)", "");
   if (o->output && !o->hive)
     return usage_error ("%s%s", "-o/--output goes with --hive", "");
   if (o->output && o->n_images > 1)
     return usage_error ("%s%s", "-o/--output takes one hive", "");
-  if (o->hive && (o->format || o->root))
-    return usage_error ("%s%s", "--format and --root are for images, not --hive", "");
+  if (o->hive && (o->format || o->root || o->direct || o->jobs || o->isolate))
+    return usage_error ("%s%s", "--format, --root, --jobs, --isolate and --direct are for "
+                        "images, not --hive", "");
 
   if (o->remove || have_receive) {
     struct request_value *v = &o->request.v[o->request.n++];
@@ -212,18 +239,36 @@ main (int argc, char **argv)
     outcome_free (&out);
     return out.exit_code;
   }
-  for (int i = 0; i < o.n_images; i++) {
-    if (interrupt_pending ()) {
-      fprintf (stderr, "netvsc-patch: %s: not processed (interrupted)\n", o.images[i]);
-      worst = worst > NP_EXIT_RUNTIME ? worst : NP_EXIT_RUNTIME;
-      continue;
+  {
+    struct target *targets = NULL;
+    char *from_buf = NULL;
+    size_t n_from = 0, n = 0;
+    struct np_error err;
+
+    if (o.from && targets_read (o.from, &targets, &n_from, &from_buf, &err) == -1) {
+      fprintf (stderr, "netvsc-patch: %s\n", err.msg);
+      free (targets);
+      free (from_buf);
+      return err.code;
     }
-    job_run_image (&o, o.images[i], &out);
-    report_outcome (stdout, &o, &out);
-    fflush (stdout);
-    if (out.exit_code > worst)
-      worst = out.exit_code;
-    outcome_free (&out);
+    struct target *all = calloc ((size_t) o.n_images + n_from + 1, sizeof *all);
+    if (all == NULL) {
+      fprintf (stderr, "netvsc-patch: out of memory\n");
+      return NP_EXIT_RUNTIME;
+    }
+    for (int i = 0; i < o.n_images; i++)
+      all[n++] = (struct target) { o.images[i], NULL };
+    for (size_t i = 0; i < n_from; i++)
+      all[n++] = targets[i];
+    if (n == 0) {
+      fprintf (stderr, "netvsc-patch: --from %s lists no images\n", o.from);
+      worst = NP_EXIT_USAGE;
+    }
+    else
+      worst = batch_run (&o, all, n);
+    free (all);
+    free (targets);
+    free (from_buf);
   }
   return worst;
 }

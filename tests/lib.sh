@@ -28,6 +28,7 @@ check () {
   ( set -e; "$@" ) >"$out" 2>&1
   if [ $? -eq 0 ]; then
     _pass=$((_pass + 1)); echo "PASS: $name"; echo pass >>"$RESULTS"
+    grep '^# ' "$out" || true     # figures a case reports
   else
     _fail=$((_fail + 1)); echo "FAIL: $name"; sed 's/^/    | /' "$out" | tail -25
     echo fail >>"$RESULTS"

@@ -103,6 +103,38 @@ PY
   [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
 }
 
+clones_batch () {
+  # identical clones (same NTFS serials, same disk signature) plus broken
+  # images, in one invocation and one appliance (-j 1), listed via --from
+  for i in 1 2 3; do cp --sparse=always "$IMAGES/win-dyn.vhd" "$WORK/clone$i.vhd"; done
+  cp --sparse=always "$IMAGES/nowin.raw" "$WORK/nowin.raw"
+  head -c 1536 "$IMAGES/win-dyn.vhd" >"$WORK/broken.vhd"
+  cp "$WORK/nowin.raw" "$WORK/nowin.orig"; cp "$WORK/broken.vhd" "$WORK/broken.orig"
+  printf '%s\n' "# template library" "$WORK/clone1.vhd" "$WORK/broken.vhd" "" \
+    "$WORK/clone2.vhd	vpc" "$WORK/nowin.raw raw" "$WORK/clone3.vhd" >"$WORK/list"
+  run 1 "$N" -j 1 -v --json -r 4M -s 4M --from - <"$WORK/list"
+  err_has "5 images, 1 batch of up to 5, 1 worker"
+  err_has "opening 4 images in one appliance"
+  python3 - "$WORK/out" "$WORK" <<'PY'
+import json, sys
+objs = {o["target"].rsplit("/", 1)[1]: o for o in map(json.loads, open(sys.argv[1]))}
+assert len(objs) == 5, objs.keys()
+for c in ("clone1.vhd", "clone2.vhd", "clone3.vhd"):
+    assert objs[c]["status"] == "patched" and objs[c]["root"] == "/dev/sda1", objs[c]
+    assert objs[c]["format"] == "vpc"
+assert objs["broken.vhd"]["status"] == "error" and "truncated" in objs["broken.vhd"]["error"]
+assert objs["nowin.raw"]["status"] == "error"
+assert "no Windows system volume" in objs["nowin.raw"]["error"]
+assert "/dev/sda1 (ntfs)" in objs["nowin.raw"]["error"]
+PY
+  for i in 1 2 3; do
+    sh "$TOP/tests/extract-hive.sh" "$WORK/clone$i.vhd" "$WORK/S$i" 2>/dev/null
+    [ "$(hget "$WORK/S$i" "$KEY1" ReceiveBufferSize)" = 4096 ]
+  done
+  same_bytes "$WORK/nowin.raw" "$WORK/nowin.orig"
+  same_bytes "$WORK/broken.vhd" "$WORK/broken.orig"
+}
+
 dirty_in_image () {
   img=$(img_copy dirty.qcow2); cp "$img" "$WORK/orig"
   run 4 "$N" -r 2M "$img"
@@ -231,6 +263,7 @@ check "fixed VHD via the tool's own KVM->TCG fallback" kvm_fallback
 check "System Reserved + Windows, two netvsc NICs" system_reserved_two_nics
 check "two Windows installations: --root" two_windows
 check "batch: vmdk + no Windows + no partitions" batch_worst_exit
+check "batch: 3 identical clones + 2 broken images, one appliance, --from -" clones_batch
 check "dirty hive inside an image refused" dirty_in_image
 check "--list on an image is read-only" list_image
 check "hibernated Windows refused (exit 4)" hibernated

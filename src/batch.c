@@ -1,0 +1,274 @@
+/* netvsc-patch: batches, workers and progress.
+ *
+ * Images are cut into batches of consecutive targets; each batch goes
+ * through one opening of the backend (one appliance launch), and up to
+ * -j workers run batches in parallel.  Results are reported as each
+ * batch finishes and then freed, so memory does not grow with the
+ * number of images. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "disk.h"
+#include "format.h"
+#include "interrupt.h"
+#include "job.h"
+#include "report.h"
+
+/* --- --from ----------------------------------------------------------- */
+
+int
+targets_read (const char *file, struct target **targets, size_t *n, char **buf,
+              struct np_error *err)
+{
+  FILE *fp = strcmp (file, "-") == 0 ? stdin : fopen (file, "r");
+  size_t cap = 0, len = 0, used = 0;
+  char *text = NULL;
+  ssize_t r;
+
+  *targets = NULL;
+  *n = 0;
+  *buf = NULL;
+  if (fp == NULL)
+    return np_error_set (err, NP_EXIT_USAGE, "--from %s: %s", file, strerror (errno));
+  r = getdelim (&text, &cap, '\0', fp);
+  if (fp != stdin)
+    fclose (fp);
+  if (r == -1) {
+    free (text);
+    return 0;                   /* empty */
+  }
+  len = (size_t) r;
+  *buf = text;
+
+  for (char *line = text, *next; line < text + len; line = next) {
+    char *nl = memchr (line, '\n', (size_t) (text + len - line)), *sep;
+    next = nl ? nl + 1 : text + len;
+    if (nl)
+      *nl = '\0';
+    if (nl && nl > line && nl[-1] == '\r')
+      nl[-1] = '\0';
+    if (*line == '\0' || *line == '#')
+      continue;
+    if (used == *n) {
+      size_t want = used ? used * 2 : 64;
+      struct target *grown = realloc (*targets, want * sizeof **targets);
+      if (grown == NULL)
+        return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+      *targets = grown;
+      used = want;
+    }
+    struct target *t = &(*targets)[(*n)++];
+    t->path = line;
+    t->format = NULL;
+    /* "PATH<tab>FORMAT", or "PATH FORMAT" when the last word is one */
+    sep = strrchr (line, '\t');
+    if (sep == NULL)
+      sep = strrchr (line, ' ');
+    if (sep && sep > line) {
+      const char *f = format_canonical (sep + 1);
+      if (f) {
+        *sep = '\0';
+        t->format = f;
+      }
+      else if (*sep == '\t')
+        return np_error_set (err, NP_EXIT_USAGE, "--from %s: '%s': unknown format '%s'",
+                             file, line, sep + 1);
+    }
+  }
+  return 0;
+}
+
+int
+batch_default_jobs (int direct)
+{
+  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+  long pages = sysconf (_SC_PHYS_PAGES), page = sysconf (_SC_PAGESIZE);
+  long jobs = cpus > 0 ? cpus : 1;
+
+  if (!direct && pages > 0 && page > 0) {
+    /* an appliance takes about 1.3 GB; leave room for the host */
+    long by_memory = (long) ((double) pages * (double) page / (2.0 * 1024 * 1024 * 1024));
+    if (by_memory < jobs)
+      jobs = by_memory;
+  }
+  return jobs < 1 ? 1 : (int) jobs;
+}
+
+/* --- progress ------------------------------------------------------- */
+
+struct runner {
+  const struct options *o;
+  const struct target *targets;
+  size_t n, batch_size, n_batches, next_batch;
+  pthread_mutex_t lock;
+  int worst;
+  /* progress */
+  int show_progress;
+  size_t done;
+  struct timespec start;
+};
+
+static double
+elapsed (const struct runner *r)
+{
+  struct timespec now;
+
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  return (double) (now.tv_sec - r->start.tv_sec) + (double) (now.tv_nsec - r->start.tv_nsec) / 1e9;
+}
+
+static void
+progress_line (const struct runner *r, const char *last)
+{
+  double t = elapsed (r);
+  double eta = r->done ? t / (double) r->done * (double) (r->n - r->done) : 0;
+
+  fprintf (stderr, "\r\033[K[%zu/%zu] elapsed %d:%02d", r->done, r->n, (int) t / 60,
+           (int) t % 60);
+  if (r->done && r->done < r->n)
+    fprintf (stderr, "  ETA %d:%02d", (int) eta / 60, (int) eta % 60);
+  if (last)
+    fprintf (stderr, "  last: %s", last);
+  fflush (stderr);
+}
+
+static void
+progress_clear (const struct runner *r)
+{
+  if (r->show_progress)
+    fputs ("\r\033[K", stderr);
+}
+
+/* --- workers -------------------------------------------------------- */
+
+static void
+report_batch (struct runner *r, struct outcome *outs, size_t n)
+{
+  pthread_mutex_lock (&r->lock);
+  for (size_t i = 0; i < n; i++) {
+    progress_clear (r);
+    report_outcome (stdout, r->o, &outs[i]);
+    fflush (stdout);
+    if (outs[i].exit_code > r->worst)
+      r->worst = outs[i].exit_code;
+    r->done++;
+    if (r->show_progress)
+      progress_line (r, outs[i].target);
+    outcome_free (&outs[i]);
+  }
+  pthread_mutex_unlock (&r->lock);
+}
+
+static void *
+worker (void *arg)
+{
+  struct runner *r = arg;
+  const char **paths = calloc (r->batch_size, sizeof *paths);
+  const char **formats = calloc (r->batch_size, sizeof *formats);
+  struct outcome *outs = calloc (r->batch_size, sizeof *outs);
+
+  if (paths == NULL || formats == NULL || outs == NULL)
+    goto out;
+  for (;;) {
+    size_t b, first, count;
+
+    pthread_mutex_lock (&r->lock);
+    b = r->next_batch++;
+    pthread_mutex_unlock (&r->lock);
+    if (b >= r->n_batches)
+      break;
+    first = b * r->batch_size;
+    count = r->n - first < r->batch_size ? r->n - first : r->batch_size;
+    if (interrupt_pending ()) {
+      pthread_mutex_lock (&r->lock);
+      for (size_t i = 0; i < count; i++) {
+        progress_clear (r);
+        fprintf (stderr, "netvsc-patch: %s: not processed (interrupted)\n",
+                 r->targets[first + i].path);
+        r->done++;
+      }
+      if (r->worst < NP_EXIT_RUNTIME)
+        r->worst = NP_EXIT_RUNTIME;
+      pthread_mutex_unlock (&r->lock);
+      continue;
+    }
+    for (size_t i = 0; i < count; i++) {
+      paths[i] = r->targets[first + i].path;
+      formats[i] = r->targets[first + i].format ? r->targets[first + i].format : r->o->format;
+    }
+    job_run_batch (r->o, paths, formats, count, outs);
+    report_batch (r, outs, count);
+  }
+ out:
+  free (paths);
+  free (formats);
+  free (outs);
+  return NULL;
+}
+
+int
+batch_run (const struct options *o, const struct target *targets, size_t n)
+{
+  const struct disk_backend *be = job_backend (o);
+  struct runner r;
+  size_t jobs = (size_t) (o->jobs > 0 ? o->jobs : batch_default_jobs (o->direct));
+  size_t max = 1;
+  pthread_t *threads;
+
+  memset (&r, 0, sizeof r);
+  r.o = o;
+  r.targets = targets;
+  r.n = n;
+  r.show_progress = n > 1 && !o->quiet && !o->json && isatty (2);
+  pthread_mutex_init (&r.lock, NULL);
+  clock_gettime (CLOCK_MONOTONIC, &r.start);
+
+  /* Batch size: spread the images over the workers, no more per batch
+   * than the appliance can attach; --isolate: one image per appliance. */
+  if (be->open_batch && !o->isolate && be->max_disks)
+    max = (size_t) be->max_disks ();
+  if (jobs > n)
+    jobs = n;
+  r.batch_size = (n + jobs - 1) / jobs;
+  if (r.batch_size > max)
+    r.batch_size = max;
+  if (r.batch_size < 1)
+    r.batch_size = 1;
+  r.n_batches = (n + r.batch_size - 1) / r.batch_size;
+  if (jobs > r.n_batches)
+    jobs = r.n_batches;
+  if (o->verbose && !o->quiet)
+    fprintf (stderr, "netvsc-patch: %zu image%s, %zu batch%s of up to %zu, %zu worker%s\n",
+             n, n == 1 ? "" : "s", r.n_batches, r.n_batches == 1 ? "" : "es", r.batch_size,
+             jobs, jobs == 1 ? "" : "s");
+  if (r.show_progress)
+    progress_line (&r, NULL);
+
+  threads = calloc (jobs, sizeof *threads);
+  if (jobs <= 1 || threads == NULL)
+    worker (&r);
+  else {
+    size_t started = 0;
+    for (; started < jobs; started++)
+      if (pthread_create (&threads[started], NULL, worker, &r) != 0)
+        break;
+    if (started == 0)
+      worker (&r);
+    for (size_t i = 0; i < started; i++)
+      pthread_join (threads[i], NULL);
+  }
+  free (threads);
+  if (r.show_progress) {
+    progress_clear (&r);
+    fprintf (stderr, "netvsc-patch: %zu image%s in %.1f s\n", n, n == 1 ? "" : "s",
+             elapsed (&r));
+  }
+  pthread_mutex_destroy (&r.lock);
+  return r.worst;
+}
