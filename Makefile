@@ -19,7 +19,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format hive match plan apply hostfile interrupt preflight image direct job batch report
+CORE := status size format hive match plan apply hostfile interrupt preflight image direct job batch report logreplay
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
@@ -40,6 +40,10 @@ $(B) $(B)/tests:
 # --- tests ---------------------------------------------------------------
 $(B)/tests/mkhive: tests/mkhive.c | $(B)/tests
 	$(CC) -std=c11 -Wall -Wextra -O2 -o $@ $<
+
+# Test-only: dirty hives and their transaction logs (new and old format).
+$(B)/tests/mklog: tests/mklog.c src/logreplay.c src/status.c include/logreplay.h | $(B)/tests
+	$(CC) $(CFLAGS) -o $@ tests/mklog.c src/logreplay.c src/status.c
 
 $(B)/tests/unit: tests/unit/*.c tests/unit/*.h $(CORE_OBJS) | $(B)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ tests/unit/*.c $(CORE_OBJS) \
@@ -107,6 +111,10 @@ fuzz: $(FUZZ_TARGETS:%=$(FUZZ)/fuzz_%) $(FIXTURES)/hives.stamp
 	    $(FUZZ)/corpus/$$t testdata/fuzz/$$t 2>&1 | grep -E 'stat::|ERROR|SUMMARY|Done' ; \
 	done
 	@n=$$(find $(FUZZ)/crashes -type f | wc -l); echo "fuzz: $$n crashing inputs in $(FUZZ)/crashes"; [ $$n -eq 0 ]
+
+# Figures, not tests: see tests/bench.sh.
+bench: deps all $(FIXTURES)/images.stamp
+	bash tests/bench.sh
 
 deps:
 	sh scripts/install-deps.sh

@@ -69,7 +69,10 @@ image_mode_kills () {
     # spread over the second half of the run, where the write happens
     d=$(( span * 1000 * (n + i) / (2 * n) ))
     kill_after "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))" "$N" -q -r 4M -s 4M "$WORK/k.qcow2"
-    sleep 1    # libguestfs's recovery process kills qemu when we die
+    # libguestfs's recovery process kills qemu once it sees us gone
+    for _ in $(seq 1 30); do
+      qemu-img info "$WORK/k.qcow2" >/dev/null 2>&1 && break; sleep 0.5
+    done
     qemu-img check -q "$WORK/k.qcow2"
     sh "$TOP/tests/extract-hive.sh" "$WORK/k.qcow2" "$WORK/k.hive" 2>/dev/null ||
       { echo "kill $i after ${d}ms: SYSTEM unreadable"; exit 1; }
