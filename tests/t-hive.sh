@@ -306,7 +306,7 @@ help_version () {
   out_has "Usage: netvsc-patch"
   for o in --receive-buffer --send-buffer --remove --hive --output --format --root \
            --control-set --match --dry-run --check --list --backup --json --verbose \
-           --quiet --version; do
+           --quiet --version --from --jobs --isolate --direct; do
     out_has "$o"
     grep -qF -- "$(echo "$o" | sed 's/-/\\-/g')" "$TOP/man/netvsc-patch.1" || { echo "man page lacks $o"; exit 1; }
   done
