@@ -6,7 +6,7 @@
 
 VERSION   := 0.1.0
 CC        ?= cc
-PKGS      := libguestfs hivex
+PKGS      := libguestfs hivex libnbd libntfs-3g
 THREADS   := -pthread
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror=implicit-function-declaration \
@@ -81,7 +81,7 @@ $(SAN)/unit: tests/unit/*.c tests/unit/*.h $(CORE:%=$(SAN)/%.o)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ \
 	  tests/unit/*.c $(CORE:%=$(SAN)/%.o) $(PKG_LIBS) $(CHECK_LIBS)
 
-sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(FIXTURES)/hives.stamp
+sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(B)/tests/mklog $(FIXTURES)/hives.stamp
 	$(SAN_ENV) CK_FORK=no FIXTURES=$(abspath $(FIXTURES)) $(SAN)/unit
 	$(SAN_ENV) FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(SAN)/netvsc-patch) \
 	  sh tests/run-tests.sh tests/t-hive.sh tests/t-real-hives.sh tests/t-fuzz-regressions.sh
@@ -92,7 +92,7 @@ sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(FIXTURES)/hives.stamp
 # sanitizers, without clang.
 FUZZ := $(B)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := size options hive
+FUZZ_TARGETS := size options hive logreplay
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
@@ -119,7 +119,7 @@ bench: deps all $(FIXTURES)/images.stamp
 deps:
 	sh scripts/install-deps.sh
 
-check: deps all $(B)/tests/unit $(FIXTURES)/hives.stamp $(FIXTURES)/images.stamp
+check: deps all $(B)/tests/unit $(B)/tests/mklog $(FIXTURES)/hives.stamp $(FIXTURES)/images.stamp
 	FIXTURES=$(abspath $(FIXTURES)) $(B)/tests/unit
 	FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(B)/netvsc-patch) \
 	  sh tests/with-accel.sh sh tests/run-tests.sh

@@ -5,6 +5,7 @@
 
 #include <limits.h>
 
+#include "logreplay.h"
 #include "options.h"
 
 struct disk_backend;
@@ -16,6 +17,7 @@ enum outcome_status {
   ST_WOULD_PATCH,    /* --dry-run with changes to make */
   ST_CHECK_DIFFERS,  /* --check: values not in place */
   ST_LISTED,         /* --list */
+  ST_RECOVERED,      /* --replay-only: recovered hive written */
   ST_NO_ADAPTER,     /* nothing matched */
   ST_REFUSED,        /* unsafe to write */
   ST_ERROR,
@@ -35,6 +37,9 @@ struct outcome {
   struct control_sets cs;
   struct plan plan;
   int have_plan;
+  int replayed;                /* the hive was dirty and recovered from its logs */
+  struct replay_result replay;
+  int logs_reset;              /* logs emptied after the write */
 };
 
 void job_run_hive (const struct options *o, const char *hive, struct outcome *out);

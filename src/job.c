@@ -19,6 +19,7 @@
 #include "format.h"
 #include "hostfile.h"
 #include "interrupt.h"
+#include "logreplay.h"
 #include "disk.h"
 #include "job.h"
 
@@ -51,13 +52,22 @@ fail (struct outcome *out, const struct np_error *err)
   snprintf (out->message, sizeof out->message, "%s", err->msg);
 }
 
+/* Where a dirty hive's transaction logs are, and where to put the hive
+ * recovered from them. */
+struct logs {
+  const char *log1, *log2;     /* either may name a missing file */
+  const char *recovered;
+};
+
 /* Base block check, open, control sets, adapters, plan.  On a dirty
  * hive, fails with NP_EXIT_UNSAFE and a message the caller completes
  * with what it knows of the log files. */
 static int
 plan_hive (const struct options *o, const char *path, const char *name,
-           struct hive *hv, struct outcome *out, struct np_error *err)
+           const struct logs *logs, struct hive *hv, struct outcome *out,
+           struct np_error *err)
 {
+  const char *given = path;
   struct base_block bb;
   struct adapter_list adapters;
 
@@ -66,9 +76,21 @@ plan_hive (const struct options *o, const char *path, const char *name,
   if (base_block_is_dirty (&bb)) {
     char why[128];
     base_block_describe (&bb, why, sizeof why);
-    return np_error_set (err, NP_EXIT_UNSAFE,
-                         "%s: refused: the hive is dirty (%s): Windows would replay its "
-                         "transaction logs over the change", name, why);
+    if (o->no_replay || logs == NULL)
+      return np_error_set (err, NP_EXIT_UNSAFE,
+                           "%s: refused: the hive is dirty (%s): Windows would replay its "
+                           "transaction logs over the change", name, why);
+    /* Windows' newest changes are in the logs: recover them first, then
+     * plan on the recovered hive, so that nothing it logged is lost. */
+    if (hive_replay_logs (path, logs->log1, logs->log2, logs->recovered, &out->replay,
+                          err) == -1) {
+      char reason[sizeof err->msg];
+      snprintf (reason, sizeof reason, "%s", err->msg);
+      return np_error_set (err, err->code, "%s: refused: the hive is dirty (%s) and cannot "
+                           "be recovered from its transaction logs: %s", name, why, reason);
+    }
+    out->replayed = 1;
+    path = logs->recovered;
   }
   if (hive_open (hv, path, o->mode == RUN_PATCH, err) == -1)
     goto rename_error;
@@ -83,6 +105,7 @@ plan_hive (const struct options *o, const char *path, const char *name,
  rename_error:
   /* Messages name the file we read; for an image, name the image and
    * the hive inside it instead of our temporary copy. */
+  path = given;
   if (strcmp (path, name) != 0) {
     size_t plen = strlen (path);
     if (strncmp (err->msg, path, plen) == 0) {
@@ -147,8 +170,8 @@ write_patched (struct hive *hv, const struct outcome *out, const char *tmp,
  * from the target's absolute path, so that images with the same file
  * name in different directories do not collide. */
 static int
-backup_original (const struct options *o, const char *original, struct outcome *out,
-                 struct np_error *err)
+backup_original (const struct options *o, const char *original, const struct logs *logs,
+                 struct outcome *out, struct np_error *err)
 {
   char *abs = realpath (out->target, NULL);
   char flat[PATH_MAX];
@@ -171,6 +194,16 @@ backup_original (const struct options *o, const char *original, struct outcome *
     if (hostfile_copy (original, out->backup, err) == -1) {
       out->backup[0] = '\0';
       return -1;
+    }
+    /* the logs are emptied after a recovery: keep them too */
+    for (int i = 0; out->replayed && logs && i < 2; i++) {
+      const char *log = i ? logs->log2 : logs->log1;
+      char copy[PATH_MAX + 8];
+      if (log == NULL || access (log, F_OK) == -1)
+        continue;
+      snprintf (copy, sizeof copy, "%s.LOG%d", out->backup, i + 1);
+      if (hostfile_copy (log, copy, err) == -1)
+        return -1;
     }
     return 0;
   }
@@ -196,6 +229,34 @@ describe_host_logs (const char *hive, char *buf, size_t len)
     snprintf (buf, len, "no .LOG1/.LOG2 files beside it");
 }
 
+/* After a recovered hive was patched and put in place as DEST: empty
+ * the logs beside it, which Windows must not replay over it (see
+ * hive_log_reset).  Failures are warnings: the hive is patched and
+ * clean either way. */
+static void
+reset_host_logs (const char *hive, const char *dest, struct outcome *out)
+{
+  for (int i = 1; i <= 2; i++) {
+    char log[PATH_MAX + 8];
+    char *tmp = NULL;
+    struct np_error err;
+
+    snprintf (log, sizeof log, "%s.LOG%d", hive, i);
+    if (access (log, F_OK) == -1)
+      continue;
+    if (hostfile_temp_beside (log, &tmp, &err) == -1 ||
+        hive_log_reset (dest, tmp, &err) == -1 ||
+        hostfile_replace (tmp, log, log, &err) == -1) {
+      fprintf (stderr, "netvsc-patch: warning: %s\n", err.msg);
+      if (tmp)
+        unlink (tmp);
+    }
+    else
+      out->logs_reset++;
+    free (tmp);
+  }
+}
+
 static void
 append_message (struct np_error *err, const char *extra)
 {
@@ -211,7 +272,10 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   const char *dest = o->output ? o->output : path;
   char *tmp = NULL;
   struct stat st;
+  char log1[PATH_MAX + 8], log2[PATH_MAX + 8], recovered[PATH_MAX];
+  struct logs logs;
 
+  recovered[0] = '\0';
   memset (out, 0, sizeof *out);
   out->target = path;
 
@@ -232,20 +296,49 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   }
   if (check_interrupt (path, &err) == -1)
     goto failed;
-  if (plan_hive (o, path, path, &hv, out, &err) == -1) {
-    if (err.code == NP_EXIT_UNSAFE) {
-      char logs[PATH_MAX + 64];
-      describe_host_logs (path, logs, sizeof logs);
-      append_message (&err, logs);
+  snprintf (log1, sizeof log1, "%s.LOG1", path);
+  snprintf (log2, sizeof log2, "%s.LOG2", path);
+  {
+    const char *tmpenv = getenv ("TMPDIR");
+    int fd;
+    snprintf (recovered, sizeof recovered, "%s/netvsc-patch-recovered.XXXXXX",
+              tmpenv && *tmpenv && strlen (tmpenv) < PATH_MAX - 64 ? tmpenv : "/tmp");
+    if ((fd = mkstemp (recovered)) == -1) {
+      np_error_set (&err, NP_EXIT_RUNTIME, "%s: %s", recovered, strerror (errno));
+      recovered[0] = '\0';
+      goto failed;
+    }
+    close (fd);
+  }
+  logs = (struct logs) { log1, log2, recovered };
+  if (plan_hive (o, path, path, &logs, &hv, out, &err) == -1) {
+    if (err.code == NP_EXIT_UNSAFE && o->no_replay) {
+      char desc[PATH_MAX + 64];
+      describe_host_logs (path, desc, sizeof desc);
+      append_message (&err, desc);
     }
     goto failed;
+  }
+  if (o->replay_only) {
+    /* write the recovered (or, if it was clean, the same) hive to -o */
+    if (hostfile_temp_beside (dest, &tmp, &err) == -1)
+      goto failed;
+    unlink (tmp);
+    if (hostfile_copy (out->replayed ? recovered : path, tmp, &err) == -1 ||
+        hostfile_replace (tmp, dest, path, &err) == -1)
+      goto failed;
+    free (tmp);
+    tmp = NULL;
+    out->written_to = dest;
+    out->status = out->replayed ? ST_RECOVERED : ST_UNCHANGED;
+    goto done;
   }
   if (settle_without_write (o, out))
     goto done;
 
   if (hostfile_temp_beside (dest, &tmp, &err) == -1 ||
       write_patched (&hv, out, tmp, &err) == -1 ||
-      (o->backup_dir && backup_original (o, path, out, &err) == -1))
+      (o->backup_dir && backup_original (o, path, &logs, out, &err) == -1))
     goto failed;
   /* The rename is not interrupted; a signal that came before it stops
    * the run with the original in place. */
@@ -255,6 +348,8 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     interrupt_defer (0);
     goto failed;
   }
+  if (out->replayed && !o->output)
+    reset_host_logs (path, dest, out);
   interrupt_defer (0);
   free (tmp);
   tmp = NULL;
@@ -269,6 +364,8 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     unlink (tmp);
     free (tmp);
   }
+  if (recovered[0])
+    unlink (recovered);
   hive_close (&hv);
 }
 
@@ -302,6 +399,28 @@ struct image_job {
   int have_tmpdir;
   int deferred;                 /* signals blocked for the write */
 };
+
+/* The guest's counterpart of reset_host_logs: empty SYSTEM.LOG1/LOG2
+ * once the recovered, patched SYSTEM (PATCHED on the host) is in place. */
+static void
+reset_guest_logs (const struct disk_backend *be, struct disk *d, struct image_job *job,
+                  const char *patched, const char *scratch)
+{
+  for (int i = 1; i <= 2; i++) {
+    char name[16], empty[PATH_MAX + 16];
+    struct np_error err;
+
+    snprintf (name, sizeof name, "SYSTEM.LOG%d", i);
+    snprintf (empty, sizeof empty, "%s/empty.LOG%d", job->tmpdir, i);
+    if (!be->exists (d, name))
+      continue;
+    if (hive_log_reset (patched, empty, &err) == -1 ||
+        be->replace (d, name, empty, scratch, &err) == -1)
+      fprintf (stderr, "netvsc-patch: warning: %s: %s\n", job->path, err.msg);
+    else
+      job->out->logs_reset++;
+  }
+}
 
 /* Everything before a backend opens the image: format, writability,
  * qemu-img preflight, the host directory the hive is staged in.
@@ -368,10 +487,16 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   struct hive hv = { NULL, NULL };
   struct np_error err = { 0, "" };
   char local[PATH_MAX + 16], patched[PATH_MAX + 16], scratch[PATH_MAX + 16];
+  char log1[PATH_MAX + 16], log2[PATH_MAX + 16], recovered[PATH_MAX + 16];
   char name[PATH_MAX + 300];
   const char *path = job->path;
+  struct base_block bb;
+  struct logs logs = { log1, log2, recovered };
   int r = -1;
 
+  snprintf (log1, sizeof log1, "%s/SYSTEM.LOG1", job->tmpdir);
+  snprintf (log2, sizeof log2, "%s/SYSTEM.LOG2", job->tmpdir);
+  snprintf (recovered, sizeof recovered, "%s/SYSTEM.recovered", job->tmpdir);
   snprintf (local, sizeof local, "%s/SYSTEM", job->tmpdir);
   snprintf (patched, sizeof patched, "%s/SYSTEM.new", job->tmpdir);
   snprintf (scratch, sizeof scratch, "%s/readback", job->tmpdir);
@@ -384,19 +509,27 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   if (be->fetch (d, "SYSTEM", local, &err) == -1 ||
       check_interrupt (path, &err) == -1)
     goto failed;
+  /* A dirty hive is recovered from its logs (fetched beside it) first. */
+  if (!o->no_replay && hive_read_base_block (local, &bb, &err) == 0 &&
+      base_block_is_dirty (&bb)) {
+    for (int i = 0; i < 2; i++)
+      if (be->exists (d, i ? "SYSTEM.LOG2" : "SYSTEM.LOG1") &&
+          be->fetch (d, i ? "SYSTEM.LOG2" : "SYSTEM.LOG1", i ? log2 : log1, &err) == -1)
+        goto failed;
+  }
 
   snprintf (name, sizeof name, "%s:%s:%s", path, out->root, out->hive_path);
-  if (plan_hive (o, local, name, &hv, out, &err) == -1) {
-    if (err.code == NP_EXIT_UNSAFE) {
-      char logs[128];
-      describe_guest_logs (be, d, logs, sizeof logs);
-      append_message (&err, logs);
+  if (plan_hive (o, local, name, &logs, &hv, out, &err) == -1) {
+    if (err.code == NP_EXIT_UNSAFE && o->no_replay) {
+      char desc[128];
+      describe_guest_logs (be, d, desc, sizeof desc);
+      append_message (&err, desc);
     }
     goto failed;
   }
   if (!settle_without_write (o, out)) {
     if (write_patched (&hv, out, patched, &err) == -1 ||
-        (o->backup_dir && backup_original (o, local, out, &err) == -1))
+        (o->backup_dir && backup_original (o, local, &logs, out, &err) == -1))
       goto failed;
     /* From here the write runs to its end, through the flush when the
      * disk is closed: a signal is acted on only before it starts. */
@@ -406,6 +539,8 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
         be->replace (d, "SYSTEM", patched, scratch, &err) == -1)
       goto failed;
     out->status = ST_PATCHED;
+    if (out->replayed)
+      reset_guest_logs (be, d, job, patched, scratch);
   }
   r = 0;
   goto done;
@@ -565,6 +700,7 @@ outcome_status_name (enum outcome_status s)
   case ST_WOULD_PATCH: return "would-patch";
   case ST_CHECK_DIFFERS: return "differs";
   case ST_LISTED: return "listed";
+  case ST_RECOVERED: return "recovered";
   case ST_NO_ADAPTER: return "no-adapter";
   case ST_REFUSED: return "refused";
   case ST_ERROR: return "error";

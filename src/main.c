@@ -53,6 +53,10 @@ usage (FILE *fp)
 "      --check                exit 0 if the values are already set, 1 if not\n"
 "      --list                 list the network adapters and their values\n"
 "      --backup DIR           save each original hive in DIR before writing\n"
+"      --no-replay            refuse a dirty hive instead of recovering it from\n"
+"                             its transaction logs (SYSTEM.LOG1/LOG2)\n"
+"      --replay-only          with --hive and -o: write the hive recovered from\n"
+"                             its logs to OUT, set nothing\n"
 "  -j, --jobs N               appliances run in parallel (default: by cores\n"
 "                             and memory); each takes many images\n"
 "      --isolate              one appliance per image (a hostile image then\n"
@@ -68,7 +72,8 @@ usage (FILE *fp)
 "\n"
 "Exit status: 0 patched or nothing to do; 1 runtime error (or --check found\n"
 "differences); 2 usage error; 3 no matching adapter; 4 refused as unsafe\n"
-"(dirty hive, hibernated Windows).  With several images, the highest.\n"
+"(dirty hive whose logs cannot be replayed, hibernated Windows).  With\n"
+"several images, the highest.\n"
 "Never run it on the image of a running VM.  See netvsc-patch(1).\n",
          fp);
 }
@@ -85,6 +90,7 @@ usage_error (const char *fmt, const char *arg, const char *why)
 enum {
   OPT_FORMAT = 256, OPT_CONTROL_SET, OPT_MATCH, OPT_LIST, OPT_JSON, OPT_HIVE,
   OPT_ROOT, OPT_CHECK, OPT_REMOVE, OPT_BACKUP, OPT_FROM, OPT_ISOLATE, OPT_DIRECT,
+  OPT_NO_REPLAY, OPT_REPLAY_ONLY,
 };
 
 static const struct option long_options[] = {
@@ -105,6 +111,8 @@ static const struct option long_options[] = {
   { "jobs", required_argument, NULL, 'j' },
   { "isolate", no_argument, NULL, OPT_ISOLATE },
   { "direct", no_argument, NULL, OPT_DIRECT },
+  { "no-replay", no_argument, NULL, OPT_NO_REPLAY },
+  { "replay-only", no_argument, NULL, OPT_REPLAY_ONLY },
   { "json", no_argument, NULL, OPT_JSON },
   { "verbose", no_argument, NULL, 'v' },
   { "quiet", no_argument, NULL, 'q' },
@@ -171,6 +179,8 @@ parse_options (int argc, char **argv, struct options *o)
     }
     case OPT_ISOLATE: o->isolate = 1; break;
     case OPT_DIRECT: o->direct = 1; break;
+    case OPT_NO_REPLAY: o->no_replay = 1; break;
+    case OPT_REPLAY_ONLY: o->replay_only = 1; break;
     case OPT_JSON: o->json = 1; break;
     case 'v': o->verbose++; break;
     case 'q': o->quiet = 1; break;
@@ -192,7 +202,14 @@ parse_options (int argc, char **argv, struct options *o)
     return usage_error ("%s%s", "--dry-run, --check and --list exclude each other", "");
   if (o->remove && (have_receive || have_send))
     return usage_error ("%s%s", "--remove cannot be combined with -r/-s", "");
-  if (o->mode != RUN_LIST && !o->remove && !have_receive && !have_send)
+  if (o->replay_only) {
+    if (!o->hive || !o->output)
+      return usage_error ("%s%s", "--replay-only needs --hive FILE and -o OUT", "");
+    if (have_receive || have_send || o->remove || modes || o->no_replay)
+      return usage_error ("%s%s", "--replay-only sets nothing: no -r, -s, --remove, "
+                          "--dry-run, --check, --list or --no-replay", "");
+  }
+  else if (o->mode != RUN_LIST && !o->remove && !have_receive && !have_send)
     return usage_error ("%s%s", "nothing to do: give -r/--receive-buffer and/or "
                         "-s/--send-buffer (or --list, --remove)", "");
   if (o->hive && (o->n_images > 0 || o->from))

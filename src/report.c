@@ -85,6 +85,7 @@ headline (const struct outcome *out)
   case ST_WOULD_PATCH: return "would patch (dry run, nothing written)";
   case ST_CHECK_DIFFERS: return "check: values differ from the request";
   case ST_LISTED: return "network adapters";
+  case ST_RECOVERED: return "recovered from the transaction logs";
   case ST_NO_ADAPTER: return "no matching adapter; found";
   default: return outcome_status_name (out->status);
   }
@@ -107,10 +108,24 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
   if (out->is_image)
     fprintf (fp, " (%s, %s %s)", out->format, out->root, out->hive_path);
   fprintf (fp, ": %s", headline (out));
-  if (out->status != ST_LISTED && out->status != ST_NO_ADAPTER)
+  if (out->status != ST_LISTED && out->status != ST_NO_ADAPTER &&
+      out->status != ST_RECOVERED && !o->replay_only)
     fprintf (fp, ", %zu adapter%s matched", out->plan.n_matched,
              out->plan.n_matched == 1 ? "" : "s");
   fputc ('\n', fp);
+  if (out->replayed) {
+    char line[768];
+    replay_describe (&out->replay, line, sizeof line);
+    fprintf (fp, "  the hive was dirty: %s\n", line);
+    if (out->logs_reset)
+      fprintf (fp, "  emptied %d transaction log%s, which Windows must not replay over "
+               "the patched hive\n", out->logs_reset, out->logs_reset == 1 ? "" : "s");
+  }
+  if (o->replay_only) {
+    if (out->written_to)
+      fprintf (fp, "  written to %s\n", out->written_to);
+    return;
+  }
   if (out->status == ST_LISTED || out->status == ST_NO_ADAPTER)
     text_list (fp, out);
   else
@@ -255,6 +270,19 @@ report_json (FILE *fp, const struct options *o, const struct outcome *out)
     }
     fputc (']', fp);
   }
+  if (out->replayed) {
+    fprintf (fp, ",\"replay\":{\"format\":\"%s\",\"entries\":%u,\"pages\":%u,"
+             "\"sequence_from\":%u,\"sequence_to\":%u,\"from\":",
+             out->replay.log_format == REPLAY_FORMAT_NEW ? "new" : "old",
+             out->replay.entries, out->replay.pages, out->replay.seq_from,
+             out->replay.seq_to);
+    json_string (fp, out->replay.from);
+    fputs (",\"stopped\":", fp);
+    json_string (fp, out->replay.stopped);
+    fprintf (fp, ",\"logs_emptied\":%d}", out->logs_reset);
+  }
+  else
+    fputs (",\"replay\":null", fp);
   fputs (",\"output\":", fp);
   json_string (fp, out->written_to);
   fputs (",\"backup\":", fp);

@@ -11,6 +11,7 @@ set -u
 : "${FIXTURES:?set FIXTURES to the fixture directory}"
 N=$NETVSC_PATCH
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+MKLOG=${MKLOG:-$TOP/build/tests/mklog}       # tests/mklog.c: dirty hives + logs
 SHARED=${SHARED:-$(dirname "$TOP")/shared}
 RESULTS=${RESULTS:-/dev/null}
 CLASS='ControlSet001\Control\Class\{4d36e972-e325-11ce-bfc1-08002be10318}'

@@ -217,13 +217,17 @@ dirty_hive () {
   printf '\x57\x06\x00\x00\x56\x06\x00\x00' | dd of="$h" bs=1 seek=4 conv=notrunc 2>/dev/null
   cp "$h" "$WORK/orig"
   run 4 "$N" --hive "$h" -r 2M
-  err_has "$h: refused: the hive is dirty (sequence numbers differ (0x657 / 0x656))"
-  err_has "no .LOG1/.LOG2 files beside it"
+  err_has "$h: refused: the hive is dirty (sequence numbers differ (0x657 / 0x656)) and cannot be recovered from its transaction logs"
   err_lines 1
+  run 4 "$N" --hive "$h" -r 2M --no-replay
+  err_has "no .LOG1/.LOG2 files beside it"
   : >"$h.LOG1"; : >"$h.LOG2"
-  run 4 "$N" --hive "$h" -r 2M --dry-run
+  run 4 "$N" --hive "$h" -r 2M
+  err_has "cannot be recovered from its transaction logs"
+  run 4 "$N" --hive "$h" -r 2M --dry-run --no-replay
   err_has ".LOG1 and .LOG2 exist beside it"
   same_bytes "$h" "$WORK/orig"
+  [ ! -s "$h.LOG1" ] && [ ! -s "$h.LOG2" ]
 }
 
 bad_checksum () {
@@ -253,6 +257,46 @@ bad_inputs () {
   run 1 "$N" --hive "$WORK/dir" -r 2M; err_has "not a regular file"
   run 1 "$N" --hive "$WORK/random" -r 2M; err_has "not a registry hive"
   [ -z "$(ls -A "$WORK" | grep '\.netvsc-patch\.' || true)" ]
+}
+
+# A dirty hive whose logs hold a change not yet in the primary (made by
+# the suite's own log writer, tests/mklog.c): the change is recovered,
+# then patched, and the logs are emptied.
+replay_logs () {
+  cp "$FIXTURES/hives/ws2019.hive" "$WORK/clean"
+  printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Services\\LoggedOnly]\n"Start"=dword:00000003\n' >"$WORK/step.reg"
+  cp "$WORK/clean" "$WORK/step"
+  hivexregedit --merge --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$WORK/step" "$WORK/step.reg"
+  "$MKLOG" -o "$WORK/SYSTEM" -1 "$WORK/SYSTEM.LOG1" -2 "$WORK/SYSTEM.LOG2" --entries 2 --split 1 \
+    "$WORK/clean" "$WORK/step"
+  cp "$WORK/SYSTEM" "$WORK/dirty"; cp "$WORK/SYSTEM.LOG1" "$WORK/log1"
+  hget_absent "$WORK/dirty" 'ControlSet001\Services\LoggedOnly' Start
+  # dry run and --no-replay write nothing
+  run 0 "$N" --hive "$WORK/SYSTEM" -r 2M --dry-run
+  out_has "the hive was dirty: replayed 2 log entries"
+  out_has "from SYSTEM.LOG1 then SYSTEM.LOG2"
+  run 4 "$N" --hive "$WORK/SYSTEM" -r 2M --no-replay
+  same_bytes "$WORK/SYSTEM" "$WORK/dirty"; same_bytes "$WORK/SYSTEM.LOG1" "$WORK/log1"
+  # --replay-only writes the recovered hive elsewhere
+  run 0 "$N" --hive "$WORK/SYSTEM" --replay-only -o "$WORK/rec"
+  [ "$(hget "$WORK/rec" 'ControlSet001\Services\LoggedOnly' Start)" = 3 ]
+  export_diff "$WORK/step" "$WORK/rec" | { ! grep -q .; }
+  same_bytes "$WORK/SYSTEM" "$WORK/dirty"
+  # the real run: recovered, patched, logs emptied
+  mkdir "$WORK/bk-replay"
+  run 0 "$N" --hive "$WORK/SYSTEM" -r 2M -s 2M --json --backup "$WORK/bk-replay"
+  python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); r=o["replay"]; assert o["status"]=="patched" and r["entries"]==2 and r["logs_emptied"]==2, o' "$WORK/out"
+  [ "$(hget "$WORK/SYSTEM" 'ControlSet001\Services\LoggedOnly' Start)" = 3 ]
+  [ "$(regf_value "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
+  [ "$(od -An -tu4 -j4 -N4 "$WORK/SYSTEM")" = "$(od -An -tu4 -j8 -N4 "$WORK/SYSTEM")" ]
+  [ ! -s "$WORK/SYSTEM.LOG1" ] && [ ! -s "$WORK/SYSTEM.LOG2" ]
+  # the backup holds the dirty primary and both logs as they were
+  same_bytes "$WORK/bk-replay/$(ls "$WORK/bk-replay" | grep 'SYSTEM$')" "$WORK/dirty"
+  same_bytes "$WORK/bk-replay/$(ls "$WORK/bk-replay" | grep 'LOG1$')" "$WORK/log1"
+  # a broken entry: replay stops before it, and what came before is kept
+  "$MKLOG" -o "$WORK/S2" -1 "$WORK/S2.LOG1" --entries 2 --bad-hash1 2 "$WORK/clean" "$WORK/step"
+  run 0 "$N" --hive "$WORK/S2" --replay-only -o "$WORK/rec2"
+  out_has "replayed 1 log entry"
 }
 
 read_only () {
@@ -306,7 +350,7 @@ help_version () {
   out_has "Usage: netvsc-patch"
   for o in --receive-buffer --send-buffer --remove --hive --output --format --root \
            --control-set --match --dry-run --check --list --backup --json --verbose \
-           --quiet --version --from --jobs --isolate --direct; do
+           --quiet --version --from --jobs --isolate --direct --no-replay --replay-only; do
     out_has "$o"
     grep -qF -- "$(echo "$o" | sed 's/-/\\-/g')" "$TOP/man/netvsc-patch.1" || { echo "man page lacks $o"; exit 1; }
   done
@@ -337,6 +381,7 @@ check "bad checksum refused (exit 4)" bad_checksum
 check "bad input files (exit 1, bytes unchanged)" bad_inputs
 check "missing or broken Select" no_select
 check "read-only hive, read-only directory" read_only
+check "dirty hive recovered from its logs, patched, logs emptied" replay_logs
 check "usage errors (exit 2)" usage_errors
 check "--help, --version and the man page list every option" help_version
 finish

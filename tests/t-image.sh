@@ -137,10 +137,14 @@ PY
 
 dirty_in_image () {
   img=$(img_copy dirty.qcow2); cp "$img" "$WORK/orig"
-  run 4 "$N" -r 2M "$img"
+  # its logs are empty: nothing to recover from, so refused either way
+  run 4 "$N" -r 2M "$img" "$img"
   err_has "refused: the hive is dirty (sequence numbers differ"
-  err_has "SYSTEM.LOG1 and SYSTEM.LOG2 exist beside it"
+  err_has "cannot be recovered from its transaction logs"
   err_has "$img:/dev/sda1:/Windows/System32/config/SYSTEM"
+  same_bytes "$img" "$WORK/orig"
+  run 4 "$N" -r 2M --no-replay "$img"
+  err_has "SYSTEM.LOG1 and SYSTEM.LOG2 exist beside it"
   same_bytes "$img" "$WORK/orig"
 }
 

@@ -41,10 +41,19 @@ real_dirty () {
   mv "$WORK/SYSTEM_B" "$WORK/SYSTEM"; mv "$WORK/SYSTEM_B.LOG1" "$WORK/SYSTEM.LOG1"
   mv "$WORK/SYSTEM_B.LOG2" "$WORK/SYSTEM.LOG2"
   cp "$WORK/SYSTEM" "$WORK/orig"
-  run 4 "$N" --hive "$WORK/SYSTEM" -r 2M
+  run 4 "$N" --hive "$WORK/SYSTEM" -r 2M --no-replay
   err_has "refused: the hive is dirty (sequence numbers differ (0x656 / 0x655))"
   err_has "SYSTEM.LOG1 and .LOG2 exist beside it"
   same_bytes "$WORK/SYSTEM" "$WORK/orig"
+  # recovered from its logs, then patched: nothing Windows logged is lost
+  run 0 "$N" --hive "$WORK/SYSTEM" --match 'pci\ven_8086&dev_1502' -r 4M
+  out_has "replayed 24 log entries (sequence 0x83b..0x852, 315 pages) from SYSTEM.LOG1 then SYSTEM.LOG2"
+  out_has "emptied 2 transaction logs"
+  [ "$(regf_value "$WORK/SYSTEM" "$CLASS\\0001" ReceiveBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 4096" ]
+  # libregf reads 35,595 keys where the stale primary had 33,123
+  [ "$(regfexport "$WORK/orig" 2>/dev/null | grep -c '^Key path:')" -eq 33123 ]
+  [ "$(regfexport "$WORK/SYSTEM" 2>/dev/null | grep -c '^Key path:')" -eq 35595 ]
+  [ ! -s "$WORK/SYSTEM.LOG1" ] && [ ! -s "$WORK/SYSTEM.LOG2" ]
 }
 
 real_corrupted () {
@@ -58,7 +67,7 @@ real_corrupted () {
 if [ -d "$REAL" ]; then
   check "real SYSTEM: no netvsc adapter, exit 3, bytes unchanged" real_no_adapter
   check "real SYSTEM: --match the two Intel adapters" real_intel
-  check "real dirty SYSTEM with logs: refused" real_dirty
+  check "real dirty SYSTEM: refused with --no-replay, else recovered and patched" real_dirty
   check "real corrupted hive: exit 1, bytes unchanged" real_corrupted
 else
   for c in real-no-adapter real-intel real-dirty real-corrupted; do

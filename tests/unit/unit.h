@@ -9,6 +9,7 @@ Suite *format_suite (void);
 Suite *match_suite (void);
 Suite *hive_suite (void);
 Suite *plan_suite (void);
+Suite *replay_suite (void);
 
 /* Path of fixture hive NAME (built by tests/make-fixture-hives.sh into
  * $FIXTURES/hives) in a static buffer. */

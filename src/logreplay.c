@@ -1,0 +1,1042 @@
+/* netvsc-patch: transaction-log replay for a dirty hive.
+ *
+ * Source of every rule below: the public "Windows registry file format
+ * specification" by Maxim Suhanov (github.com/msuhanov/regf, document
+ * "Windows registry file format specification.md", 2015-2018 revision),
+ * sections "Base block", "Format of transaction log files" (old format:
+ * base block, dirty vector, dirty pages; new format: base block, log
+ * entries and their notes 1-11), "Dirty state of a hive", "Multiple
+ * transaction log files" and "Sector size and clustering factor", and
+ * its companion note "Missing log entries for a dirty primary file"
+ * (partial reconciliation).  Where the specification leaves a choice
+ * open, the behaviour of two independent readers was looked at (not
+ * copied): yarp (RegistryFile.py: apply_new_log_files, LogEntry,
+ * save_recovered_hive) and regipy (recovery.py).  Marvin32 follows its
+ * public description (Microsoft's Marvin hash as published in the .NET
+ * runtime, Marvin.cs): two 32-bit state words seeded from the low and
+ * high halves of a 64-bit seed, one mixing round per little-endian
+ * 32-bit word, the tail padded with a 0x80 byte, two final rounds.
+ *
+ * What is implemented, in the specification's terms:
+ *
+ *  - A hive is dirty when its base block checksum is wrong or its
+ *    primary and secondary sequence numbers differ; a clean hive is left
+ *    alone (its logs are ignored, as Windows ignores them).
+ *  - A log is usable when its 512-byte base block copy has the "regf"
+ *    signature, a correct checksum, equal sequence numbers and a log file
+ *    type (1 or 2: old format, 6: new format).  Clustering factor: 512
+ *    bytes are always assumed (Windows 8 and later).
+ *  - New format.  Log entries start at offset 512, each at a multiple of
+ *    512 bytes.  An entry is applied when it has the "HvLE" signature, a
+ *    size that is a non-zero multiple of 512 and fits in the file, a
+ *    correct Hash-1 (Marvin32 of bytes 40..size) and Hash-2 (Marvin32 of
+ *    bytes 0..32), a hive bins data size that is a non-zero multiple of
+ *    4096, at least one dirty page whose references fit in the entry and
+ *    in the hive bins data, and the expected sequence number.  The first
+ *    invalid entry stops the log (notes 7 and 8).  The hive is grown (or
+ *    shrunk) to the entry's hive bins data size (note 9) and the base
+ *    block's flag 0x1 follows the entry's (note 11).
+ *  - Which logs, in which order ("Multiple transaction log files", new
+ *    format).  With a valid primary base block: both logs are used, the
+ *    one with earlier entries (smaller base block sequence number, with
+ *    wrap-around) first; a log whose sequence number is below the
+ *    primary's secondary sequence number holds only entries already in
+ *    the primary and is skipped; the first entry must carry the log's
+ *    own sequence number (which may be above the primary's secondary
+ *    one: partial reconciliation wrote those entries to the primary
+ *    without updating its base block); the other log is then continued
+ *    with when it starts at the next sequence number.  With an invalid
+ *    primary base block: only the log with the latest entries is used and
+ *    the base block is rebuilt from its copy (notes 5 and 6).
+ *  - Old format: the log is applicable when its base block's last written
+ *    timestamp equals the primary's (or, with an invalid primary base
+ *    block, the first hive bin's); LOG1 is tried first, then LOG2.  The
+ *    dirty vector ("DIRT" at offset 512, one bit per 512-byte page of the
+ *    hive bins data, least significant bit first) selects the pages,
+ *    stored from the next 512-byte boundary in bitmap order.  Dirty hive
+ *    bins are checked and recovery stops at the first invalid one.
+ *  - The result gets a clean base block: file type 0, both sequence
+ *    numbers set to the last sequence number applied (what the
+ *    specification says the in-memory base block holds after applying an
+ *    entry; for the old format, the primary's primary sequence number),
+ *    the new hive bins data size and a recomputed checksum.
+ *
+ * Deliberate differences from Windows, all in the direction of refusing:
+ *  - Windows heals an invalid hive bin with a dummy one (new format, note
+ *    10); we refuse to produce such a hive (NP_EXIT_UNSAFE), because
+ *    healing drops whatever that bin held.
+ *  - When the log with earlier entries starts below the primary's
+ *    secondary sequence number, Windows skips it whole; if that log also
+ *    holds valid entries at or above that number (the files are not
+ *    from one consistent state), we refuse rather than skip them.
+ *  - Windows (8 and later) may use an old-format LOG2 whose timestamp
+ *    does not match; we require the matching timestamp.
+ *  - A log file that cannot be read for another reason than being absent
+ *    is an error, not a skipped log.
+ *  - Self-healing of invalid log base blocks is not done: such a log is
+ *    unusable.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "logreplay.h"
+
+#define BASE_BLOCK_SIZE   4096u
+#define LOG_BASE_SIZE     512u      /* a log's copy of the base block */
+#define HBIN_ALIGN        4096u
+#define SECTOR            512u
+#define ENTRY_HEADER      40u
+/* Far above any real SYSTEM hive; bounds what a log may make us allocate. */
+#define MAX_HBINS_SIZE    0x40000000u
+#define MAX_FILE_SIZE     ((size_t) 0x80000000u)
+
+#define FILE_TYPE_PRIMARY 0u
+#define FILE_TYPE_LOG_OLD 1u
+#define FILE_TYPE_LOG_VERYOLD 2u    /* Windows 2000 */
+#define FILE_TYPE_LOG_NEW 6u
+
+/* Base block field offsets. */
+#define BB_SEQ1      4
+#define BB_SEQ2      8
+#define BB_TIMESTAMP 12
+#define BB_MAJOR     20
+#define BB_TYPE      28
+#define BB_HBINS     40
+#define BB_FLAGS     144
+#define BB_CHECKSUM  508
+
+static uint32_t
+le32 (const unsigned char *p)
+{
+  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
+    (uint32_t) p[3] << 24;
+}
+
+static uint64_t
+le64 (const unsigned char *p)
+{
+  return (uint64_t) le32 (p) | (uint64_t) le32 (p + 4) << 32;
+}
+
+static void
+put32 (unsigned char *p, uint32_t v)
+{
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char) (v >> (8 * i));
+}
+
+/* XOR-32 of the first 508 bytes, 0 and -1 mapped to 1 and -2 (base
+ * block note 2).  The same for a primary's 4096-byte block and a log's
+ * 512-byte copy. */
+static uint32_t
+xor_checksum (const unsigned char *b)
+{
+  uint32_t sum = 0;
+
+  for (unsigned i = 0; i < BB_CHECKSUM; i += 4)
+    sum ^= le32 (b + i);
+  if (sum == 0xffffffffu)
+    sum = 0xfffffffeu;
+  else if (sum == 0)
+    sum = 1;
+  return sum;
+}
+
+/* ---- Marvin32 ----------------------------------------------------- */
+
+static uint32_t
+rotl32 (uint32_t x, unsigned n)
+{
+  return (x << n) | (x >> (32 - n));
+}
+
+static void
+marvin_round (uint32_t *lo, uint32_t *hi)
+{
+  *hi ^= *lo;
+  *lo = rotl32 (*lo, 20) + *hi;
+  *hi = rotl32 (*hi, 9) ^ *lo;
+  *lo = rotl32 (*lo, 27) + *hi;
+  *hi = rotl32 (*hi, 19);
+}
+
+uint64_t
+marvin32 (const unsigned char *data, size_t len, uint64_t seed)
+{
+  uint32_t lo = (uint32_t) seed, hi = (uint32_t) (seed >> 32), tail = 0x80;
+
+  for (; len >= 4; data += 4, len -= 4) {
+    lo += le32 (data);
+    marvin_round (&lo, &hi);
+  }
+  /* 0 to 3 bytes left: they go below a 0x80 byte, little-endian. */
+  for (size_t i = len; i-- > 0;)
+    tail = (tail << 8) | data[i];
+  lo += tail;
+  marvin_round (&lo, &hi);
+  marvin_round (&lo, &hi);
+  return (uint64_t) hi << 32 | lo;
+}
+
+/* ---- hive bins ---------------------------------------------------- */
+
+int
+hive_bins_check (const unsigned char *bins, uint64_t size, uint64_t *bad_at,
+                 char *why, size_t whylen)
+{
+  uint64_t off = 0;
+
+  while (off < size) {
+    const unsigned char *h = bins + off;
+    uint32_t boff, bsize;
+
+    *bad_at = off;
+    if (size - off < 32) {
+      snprintf (why, whylen, "truncated hive bin header");
+      return -1;
+    }
+    if (memcmp (h, "hbin", 4) != 0) {
+      snprintf (why, whylen, "no \"hbin\" signature");
+      return -1;
+    }
+    boff = le32 (h + 4);
+    bsize = le32 (h + 8);
+    if (boff != off) {
+      snprintf (why, whylen, "hive bin says it is at offset 0x%" PRIx32, boff);
+      return -1;
+    }
+    if (bsize == 0 || bsize % HBIN_ALIGN != 0) {
+      snprintf (why, whylen, "bad hive bin size 0x%" PRIx32, bsize);
+      return -1;
+    }
+    if (bsize > size - off) {
+      snprintf (why, whylen, "hive bin of 0x%" PRIx32 " bytes runs past the hive bins data "
+                "size 0x%" PRIx64, bsize, size);
+      return -1;
+    }
+    off += bsize;
+  }
+  return 0;
+}
+
+/* ---- sequence numbers --------------------------------------------- */
+
+/* Is A before B, with 32-bit wrap-around?  (yarp's is_starting_log.) */
+static int
+seq_before (uint32_t a, uint32_t b)
+{
+  return (int32_t) (a - b) < 0;
+}
+
+/* ---- the work ----------------------------------------------------- */
+
+struct logf {
+  int index;                   /* 1 or 2 */
+  const char *name;
+  const unsigned char *data;
+  size_t size;
+  int present, valid;
+  uint32_t type, seq, hbins;
+  uint64_t timestamp;
+  char state[160];             /* why unusable, or why not (fully) used */
+};
+
+struct work {
+  const char *name;            /* the primary, for messages */
+  unsigned char *img;          /* base block + hive bins data (+ slack) */
+  size_t len, cap;
+  uint32_t hbins;              /* current hive bins data size */
+  uint32_t flags;              /* base block flags */
+  struct replay_result *res;
+  struct np_error *err;
+};
+
+/* Make the image at least 4096 + HBINS bytes, zero-filling. */
+static int
+grow (struct work *w, uint32_t hbins)
+{
+  size_t need = (size_t) BASE_BLOCK_SIZE + hbins;
+
+  if (need <= w->len)
+    return 0;
+  if (need > w->cap) {
+    unsigned char *n = realloc (w->img, need);
+    if (n == NULL)
+      return np_error_set (w->err, NP_EXIT_RUNTIME, "%s: out of memory (hive of %zu bytes)",
+                           w->name, need);
+    w->img = n;
+    w->cap = need;
+  }
+  memset (w->img + w->len, 0, need - w->len);
+  w->len = need;
+  return 0;
+}
+
+static void
+load_log (struct logf *l, int index, const struct replay_input *in)
+{
+  const unsigned char *b;
+
+  memset (l, 0, sizeof *l);
+  l->index = index;
+  l->name = in && in->name ? in->name : index == 1 ? "LOG1" : "LOG2";
+  if (in == NULL || in->data == NULL) {
+    snprintf (l->state, sizeof l->state, "%s: missing", l->name);
+    return;
+  }
+  l->present = 1;
+  l->data = in->data;
+  l->size = in->size;
+  b = in->data;
+  if (in->size == 0) {
+    snprintf (l->state, sizeof l->state, "%s: empty", l->name);
+    return;
+  }
+  if (in->size < LOG_BASE_SIZE) {
+    snprintf (l->state, sizeof l->state, "%s: too short for a log (%zu bytes)", l->name,
+              in->size);
+    return;
+  }
+  if (memcmp (b, "regf", 4) != 0) {
+    snprintf (l->state, sizeof l->state, "%s: no base block (no \"regf\" signature)", l->name);
+    return;
+  }
+  if (le32 (b + BB_CHECKSUM) != xor_checksum (b)) {
+    snprintf (l->state, sizeof l->state, "%s: base block checksum is wrong", l->name);
+    return;
+  }
+  l->type = le32 (b + BB_TYPE);
+  l->seq = le32 (b + BB_SEQ1);
+  l->hbins = le32 (b + BB_HBINS);
+  l->timestamp = le64 (b + BB_TIMESTAMP);
+  if (l->type != FILE_TYPE_LOG_OLD && l->type != FILE_TYPE_LOG_VERYOLD &&
+      l->type != FILE_TYPE_LOG_NEW) {
+    snprintf (l->state, sizeof l->state, "%s: file type %" PRIu32 " is not a transaction log",
+              l->name, l->type);
+    return;
+  }
+  if (le32 (b + BB_MAJOR) != 1) {
+    snprintf (l->state, sizeof l->state, "%s: unsupported hive version %" PRIu32, l->name,
+              le32 (b + BB_MAJOR));
+    return;
+  }
+  /* Old format note 2: valid only when both sequence numbers are equal
+   * (otherwise the log itself was being written). */
+  if (l->seq != le32 (b + BB_SEQ2)) {
+    snprintf (l->state, sizeof l->state, "%s: its sequence numbers differ (0x%" PRIx32
+              " / 0x%" PRIx32 "): the log was being written", l->name, l->seq,
+              le32 (b + BB_SEQ2));
+    return;
+  }
+  if (l->hbins == 0 || l->hbins % HBIN_ALIGN != 0) {
+    snprintf (l->state, sizeof l->state, "%s: bad hive bins data size 0x%" PRIx32, l->name,
+              l->hbins);
+    return;
+  }
+  l->valid = 1;
+  snprintf (l->state, sizeof l->state, "%s: %s log, sequence 0x%" PRIx32, l->name,
+            l->type == FILE_TYPE_LOG_NEW ? "new-format" : "old-format", l->seq);
+}
+
+/* Check the log entry of L at OFF, expected to carry sequence number
+ * EXPECT.  0 if it can be applied; -1 with the reason in WHY. */
+static int
+check_entry (const struct logf *l, size_t off, uint32_t expect, char *why, size_t whylen)
+{
+  const unsigned char *e = l->data + off;
+  size_t left = l->size - off;
+  uint32_t size, seq, hbins, count;
+  uint64_t total = 0;
+
+  if (left == 0) {
+    snprintf (why, whylen, "%s: end of file at offset 0x%zx after the last entry", l->name, off);
+    return -1;
+  }
+  if (left < 4 || memcmp (e, "HvLE", 4) != 0) {
+    snprintf (why, whylen, "%s: no log entry at offset 0x%zx (end of entries)", l->name, off);
+    return -1;
+  }
+  if (left < ENTRY_HEADER) {
+    snprintf (why, whylen, "%s: log entry at offset 0x%zx is truncated (%zu bytes left)",
+              l->name, off, left);
+    return -1;
+  }
+  size = le32 (e + 4);
+  seq = le32 (e + 12);
+  hbins = le32 (e + 16);
+  count = le32 (e + 20);
+  if (size < SECTOR || size % SECTOR != 0) {
+    snprintf (why, whylen, "%s: log entry at offset 0x%zx has a bad size (0x%" PRIx32 ")",
+              l->name, off, size);
+    return -1;
+  }
+  if (size > left) {
+    snprintf (why, whylen, "%s: log entry at offset 0x%zx is truncated (size 0x%" PRIx32
+              ", 0x%zx bytes left in the file)", l->name, off, size, left);
+    return -1;
+  }
+  /* Notes 1-3 and 8: both hashes must match. */
+  if (marvin32 (e, 32, REPLAY_MARVIN_SEED) != le64 (e + 32)) {
+    snprintf (why, whylen, "%s: log entry at offset 0x%zx has a bad hash-2", l->name, off);
+    return -1;
+  }
+  if (marvin32 (e + ENTRY_HEADER, size - ENTRY_HEADER, REPLAY_MARVIN_SEED) != le64 (e + 24)) {
+    snprintf (why, whylen, "%s: log entry at offset 0x%zx has a bad hash-1", l->name, off);
+    return -1;
+  }
+  if (hbins == 0 || hbins % HBIN_ALIGN != 0 || hbins > MAX_HBINS_SIZE) {
+    snprintf (why, whylen, "%s: log entry at offset 0x%zx has a bad hive bins data size "
+              "(0x%" PRIx32 ")", l->name, off, hbins);
+    return -1;
+  }
+  /* Note 7: the chain of sequence numbers. */
+  if (seq != expect) {
+    snprintf (why, whylen, "%s: log entry at offset 0x%zx has sequence number 0x%" PRIx32
+              " where 0x%" PRIx32 " was expected", l->name, off, seq, expect);
+    return -1;
+  }
+  if (count == 0 || count > (size - ENTRY_HEADER) / 8) {
+    snprintf (why, whylen, "%s: log entry 0x%" PRIx32 " has a bad dirty pages count (%" PRIu32 ")",
+              l->name, seq, count);
+    return -1;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t poff = le32 (e + ENTRY_HEADER + 8 * i), psize = le32 (e + ENTRY_HEADER + 8 * i + 4);
+    if (psize == 0 || psize % SECTOR != 0 || poff % SECTOR != 0 ||
+        (uint64_t) poff + psize > hbins) {
+      snprintf (why, whylen, "%s: log entry 0x%" PRIx32 " has a bad page reference "
+                "(offset 0x%" PRIx32 ", size 0x%" PRIx32 ", hive bins data size 0x%" PRIx32 ")",
+                l->name, seq, poff, psize, hbins);
+      return -1;
+    }
+    total += psize;
+  }
+  if (ENTRY_HEADER + 8 * (uint64_t) count + total > size) {
+    snprintf (why, whylen, "%s: log entry 0x%" PRIx32 " holds fewer page bytes than it "
+              "references", l->name, seq);
+    return -1;
+  }
+  return 0;
+}
+
+/* Apply the entries of new-format log L from offset 512, the first one
+ * expected to carry sequence number EXPECT, until one is not valid.
+ * Returns the number applied (or -1 on out of memory); *LAST is the last
+ * sequence number applied; the reason for stopping is in STOP. */
+static long
+apply_new_log (struct work *w, struct logf *l, uint32_t expect, uint32_t *last,
+               char *stop, size_t stoplen)
+{
+  size_t off = LOG_BASE_SIZE;
+  long n = 0;
+
+  while (check_entry (l, off, expect, stop, stoplen) == 0) {
+    const unsigned char *e = l->data + off, *page;
+    uint32_t size = le32 (e + 4), hbins = le32 (e + 16), count = le32 (e + 20);
+
+    if (grow (w, hbins) == -1)
+      return -1;
+    page = e + ENTRY_HEADER + 8 * (size_t) count;
+    for (uint32_t i = 0; i < count; i++) {
+      uint32_t poff = le32 (e + ENTRY_HEADER + 8 * i), psize = le32 (e + ENTRY_HEADER + 8 * i + 4);
+      memcpy (w->img + BASE_BLOCK_SIZE + poff, page, psize);
+      page += psize;
+      w->res->pages++;
+    }
+    w->hbins = hbins;
+    w->flags = (w->flags & ~1u) | (le32 (e + 8) & 1u);
+    if (w->res->entries == 0)
+      w->res->seq_from = expect;
+    w->res->entries++;
+    w->res->seq_to = expect;
+    *last = expect;
+    expect++;
+    off += size;
+    n++;
+  }
+  return n;
+}
+
+static void
+note_used (struct work *w, const struct logf *l)
+{
+  size_t used = strlen (w->res->from);
+
+  if (w->res->logs_used == 0)
+    w->res->first_log = l->index;
+  w->res->logs_used |= l->index == 1 ? REPLAY_USED_LOG1 : REPLAY_USED_LOG2;
+  snprintf (w->res->from + used, sizeof w->res->from - used, "%s%s",
+            used ? " then " : "", l->name);
+}
+
+static void
+add_stop (struct work *w, const char *why)
+{
+  size_t used = strlen (w->res->stopped);
+
+  snprintf (w->res->stopped + used, sizeof w->res->stopped - used, "%s%s",
+            used ? "; " : "", why);
+}
+
+/* Does the chain of valid entries of L (from its own sequence number)
+ * reach sequence number S?  *REACH: the first such entry. */
+static int
+chain_reaches (const struct logf *l, uint32_t s, uint32_t *reach)
+{
+  size_t off = LOG_BASE_SIZE;
+  uint32_t expect = l->seq;
+  char why[256];
+
+  while (check_entry (l, off, expect, why, sizeof why) == 0) {
+    if (!seq_before (expect, s)) {
+      *reach = expect;
+      return 1;
+    }
+    off += le32 (l->data + off + 4);
+    expect++;
+  }
+  return 0;
+}
+
+/* New format.  PVALID: the primary's base block checksum is correct;
+ * SECONDARY: its secondary sequence number.  On success *BB_SRC is the
+ * log whose base block copy must replace an invalid primary one (or
+ * NULL) and *FINAL the sequence number for the result. */
+static int
+replay_new (struct work *w, struct logf *logs[2], int pvalid, uint32_t secondary,
+            const struct logf **bb_src, uint32_t *final)
+{
+  struct logf *a = NULL, *b = NULL, *first, *second = NULL;
+  char why[256];
+  uint32_t last = 0;
+  long n;
+
+  for (int i = 0; i < 2; i++)
+    if (logs[i]->valid && logs[i]->type == FILE_TYPE_LOG_NEW) {
+      if (a == NULL)
+        a = logs[i];
+      else
+        b = logs[i];
+    }
+  /* A first: the log with earlier entries (LOG1 on a tie). */
+  if (b && seq_before (b->seq, a->seq)) {
+    struct logf *t = a;
+    a = b;
+    b = t;
+  }
+
+  *bb_src = NULL;
+  if (!pvalid) {
+    /* Only the log with the latest entries is used; its copy of the
+     * base block replaces the primary's. */
+    first = b ? b : a;
+    *bb_src = first;
+    w->res->base_block_from_log = 1;
+    if (b) {
+      snprintf (why, sizeof why, "%s not used: with an invalid base block only the log with "
+                "the latest entries is", a->name);
+      add_stop (w, why);
+    }
+  }
+  else if (!seq_before (a->seq, secondary)) {
+    first = a;
+    second = b;
+  }
+  else if (b && !seq_before (b->seq, secondary)) {
+    /* The earlier log starts before the hive's sequence number: Windows
+     * skips it whole.  That is right when all its entries are in the
+     * primary already; if it also holds entries the primary lacks, the
+     * files do not come from one consistent state and we refuse. */
+    uint32_t reach;
+    if (chain_reaches (a, secondary, &reach))
+      return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: inconsistent logs: %s starts at "
+                           "sequence 0x%" PRIx32 ", before the hive's 0x%" PRIx32 ", yet holds "
+                           "entry 0x%" PRIx32 " it lacks, while %s starts at 0x%" PRIx32,
+                           w->name, a->name, a->seq, secondary, reach, b->name, b->seq);
+    snprintf (why, sizeof why, "%s skipped: its entries start at 0x%" PRIx32
+              ", before the hive's 0x%" PRIx32 ", and are already in it", a->name, a->seq,
+              secondary);
+    add_stop (w, why);
+    first = b;
+  }
+  else {
+    if (b)
+      return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %s and %s start at sequence 0x%" PRIx32
+                           " and 0x%" PRIx32 ", before the hive's 0x%" PRIx32
+                           ": no log holds entries it lacks", w->name, a->name, b->name,
+                           a->seq, b->seq, secondary);
+    return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %s starts at sequence 0x%" PRIx32
+                         ", before the hive's 0x%" PRIx32 ", and the other log is %s", w->name,
+                         a->name, a->seq, secondary,
+                         logs[0] == a ? logs[1]->state : logs[0]->state);
+  }
+
+  n = apply_new_log (w, first, first->seq, &last, why, sizeof why);
+  if (n < 0)
+    return -1;
+  if (n == 0) {
+    const struct logf *other = first == logs[0] ? logs[1] : logs[0];
+    return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %s has no valid entries for sequence 0x%"
+                         PRIx32 " (%s); %s", w->name, first->name, first->seq, why,
+                         other->state);
+  }
+  note_used (w, first);
+  add_stop (w, why);
+  if (second) {
+    /* Recovery resumes in the other log when it starts at N + 1. */
+    if (second->seq == last + 1) {
+      n = apply_new_log (w, second, last + 1, &last, why, sizeof why);
+      if (n < 0)
+        return -1;
+      if (n > 0)
+        note_used (w, second);
+      add_stop (w, why);
+    }
+    else {
+      snprintf (why, sizeof why, "%s not used: it starts at sequence 0x%" PRIx32 ", not 0x%"
+                PRIx32, second->name, second->seq, last + 1);
+      add_stop (w, why);
+    }
+  }
+  *final = last;
+  return 0;
+}
+
+/* Old format: the dirty vector of L.  Pages are applied in bitmap
+ * order; a dirty hive bin that is not valid afterwards stops recovery:
+ * neither its pages nor any later ones are applied. */
+static int
+replay_old (struct work *w, const struct logf *l)
+{
+  uint32_t hbins = l->hbins, nbits = hbins / SECTOR;
+  size_t vec = hbins / 4096u, start, k = 0, npages;
+  const unsigned char *bits = l->data + LOG_BASE_SIZE + 4;
+  uint64_t *page_off = NULL, stop_at = UINT64_MAX, bad;
+  unsigned char *cand = NULL;
+  char why[160];
+
+  if (hbins > MAX_HBINS_SIZE)
+    return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %s: hive bins data size 0x%" PRIx32
+                         " is too large", w->name, l->name, hbins);
+  if (l->size < LOG_BASE_SIZE + 4 + vec || memcmp (l->data + LOG_BASE_SIZE, "DIRT", 4) != 0)
+    return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %s has no dirty vector (\"DIRT\") at "
+                         "offset 512", w->name, l->name);
+  start = (LOG_BASE_SIZE + 4 + vec + SECTOR - 1) / SECTOR * SECTOR;
+  if (grow (w, hbins) == -1)
+    return -1;
+
+  page_off = malloc (sizeof *page_off * (nbits ? nbits : 1));
+  cand = malloc (w->len);
+  if (page_off == NULL || cand == NULL) {
+    free (page_off);
+    free (cand);
+    return np_error_set (w->err, NP_EXIT_RUNTIME, "out of memory");
+  }
+  /* Where each dirty page goes, in bitmap order, as far as the file
+   * holds pages. */
+  for (uint32_t bit = 0; bit < nbits; bit++)
+    if (bits[bit / 8] >> (bit % 8) & 1) {
+      if (start + (k + 1) * SECTOR > l->size) {
+        snprintf (why, sizeof why, "%s: truncated: dirty page %zu is missing", l->name, k + 1);
+        add_stop (w, why);
+        break;
+      }
+      page_off[k++] = (uint64_t) bit * SECTOR;
+    }
+  npages = k;
+
+  memcpy (cand, w->img, w->len);
+  for (k = 0; k < npages; k++)
+    memcpy (cand + BASE_BLOCK_SIZE + page_off[k], l->data + start + k * SECTOR, SECTOR);
+  if (hive_bins_check (cand + BASE_BLOCK_SIZE, hbins, &bad, why, sizeof why) == -1) {
+    char msg[256];
+    stop_at = bad;
+    snprintf (msg, sizeof msg, "%s: recovery stopped at the hive bin at offset 0x%" PRIx64
+              " (%s)", l->name, bad, why);
+    add_stop (w, msg);
+  }
+  for (k = 0; k < npages && page_off[k] < stop_at; k++) {
+    memcpy (w->img + BASE_BLOCK_SIZE + page_off[k], l->data + start + k * SECTOR, SECTOR);
+    w->res->pages++;
+  }
+  free (page_off);
+  free (cand);
+  if (w->res->pages == 0)
+    return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %s holds no dirty page that can be "
+                         "applied%s%s", w->name, l->name, w->res->stopped[0] ? ": " : "",
+                         w->res->stopped);
+  w->hbins = hbins;
+  w->res->entries = 1;
+  w->res->seq_from = w->res->seq_to = l->seq;
+  return 0;
+}
+
+int
+hive_replay_memory (const struct replay_input *primary, const struct replay_input *log1,
+                    const struct replay_input *log2, unsigned char **out, size_t *out_size,
+                    struct replay_result *res, struct np_error *err)
+{
+  struct work w;
+  struct logf l1, l2, *logs[2] = { &l1, &l2 };
+  const struct logf *bb_src = NULL;
+  const unsigned char *p = primary->data;
+  int pvalid, have_new = 0, have_old = 0;
+  uint32_t seq1, seq2, final = 0;
+  uint64_t bad;
+  char why[160];
+
+  memset (res, 0, sizeof *res);
+  memset (&w, 0, sizeof w);
+  *out = NULL;
+  *out_size = 0;
+  w.name = primary->name;
+  w.res = res;
+  w.err = err;
+
+  if (p == NULL || primary->size < BASE_BLOCK_SIZE || memcmp (p, "regf", 4) != 0)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: not a registry hive (no \"regf\" base block)",
+                         primary->name);
+  pvalid = le32 (p + BB_CHECKSUM) == xor_checksum (p);
+  seq1 = le32 (p + BB_SEQ1);
+  seq2 = le32 (p + BB_SEQ2);
+  if (pvalid) {
+    if (le32 (p + BB_TYPE) != FILE_TYPE_PRIMARY)
+      return np_error_set (err, NP_EXIT_RUNTIME, "%s: not a primary hive file (file type %"
+                           PRIu32 ")", primary->name, le32 (p + BB_TYPE));
+    if (seq1 == seq2)
+      return 1;
+    res->size_before = le32 (p + BB_HBINS);
+  }
+  else
+    res->size_before = (primary->size - BASE_BLOCK_SIZE) / HBIN_ALIGN * HBIN_ALIGN;
+
+  load_log (&l1, 1, log1);
+  load_log (&l2, 2, log2);
+  for (int i = 0; i < 2; i++) {
+    have_new |= logs[i]->valid && logs[i]->type == FILE_TYPE_LOG_NEW;
+    have_old |= logs[i]->valid && logs[i]->type != FILE_TYPE_LOG_NEW;
+  }
+  if (!have_new && !have_old)
+    return np_error_set (err, NP_EXIT_UNSAFE, "%s: no usable transaction log: %s; %s",
+                         primary->name, l1.state, l2.state);
+
+  w.img = malloc (primary->size);
+  if (w.img == NULL)
+    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  memcpy (w.img, p, primary->size);
+  w.len = w.cap = primary->size;
+  w.hbins = (uint32_t) res->size_before;
+  w.flags = le32 (p + BB_FLAGS);
+
+  if (have_new) {
+    res->log_format = REPLAY_FORMAT_NEW;
+    if (replay_new (&w, logs, pvalid, seq2, &bb_src, &final) == -1)
+      goto failed;
+  }
+  else {
+    /* Old format: the log whose timestamp matches the hive's, LOG1
+     * first.  With an invalid base block, the first hive bin's
+     * timestamp stands for the hive's. */
+    uint64_t ts;
+    const struct logf *use = NULL;
+
+    res->log_format = REPLAY_FORMAT_OLD;
+    if (pvalid)
+      ts = le64 (p + BB_TIMESTAMP);
+    else if (primary->size >= BASE_BLOCK_SIZE + 32 && memcmp (p + BASE_BLOCK_SIZE, "hbin", 4) == 0)
+      ts = le64 (p + BASE_BLOCK_SIZE + 20);
+    else {
+      np_error_set (err, NP_EXIT_UNSAFE, "%s: its base block is invalid and it has no first "
+                    "hive bin to match the old-format logs against", primary->name);
+      goto failed;
+    }
+    for (int i = 0; i < 2 && use == NULL; i++) {
+      struct logf *l = logs[i];
+      if (!l->valid || l->type == FILE_TYPE_LOG_NEW)
+        continue;
+      if (l->timestamp == ts)
+        use = l;
+      else {
+        l->valid = 0;
+        snprintf (l->state, sizeof l->state, "%s: written at another time than the hive "
+                  "(last written timestamps differ)", l->name);
+      }
+    }
+    if (use == NULL) {
+      np_error_set (err, NP_EXIT_UNSAFE, "%s: no transaction log applies to it: %s; %s",
+                    primary->name, l1.state, l2.state);
+      goto failed;
+    }
+    if (replay_old (&w, use) == -1)
+      goto failed;
+    note_used (&w, use);
+    if (!pvalid) {
+      bb_src = use;
+      res->base_block_from_log = 1;
+    }
+    final = pvalid ? seq1 : use->seq;
+  }
+
+  /* The clean base block. */
+  if (bb_src) {
+    memset (w.img, 0, BASE_BLOCK_SIZE);
+    memcpy (w.img, bb_src->data, LOG_BASE_SIZE);
+    if (res->log_format == REPLAY_FORMAT_OLD)
+      w.flags = le32 (bb_src->data + BB_FLAGS);
+  }
+  if (grow (&w, w.hbins) == -1)
+    goto failed;
+  put32 (w.img + BB_SEQ1, final);
+  put32 (w.img + BB_SEQ2, final);
+  put32 (w.img + BB_TYPE, FILE_TYPE_PRIMARY);
+  put32 (w.img + BB_HBINS, w.hbins);
+  if (res->log_format == REPLAY_FORMAT_NEW || bb_src)
+    put32 (w.img + BB_FLAGS, w.flags);
+  put32 (w.img + BB_CHECKSUM, xor_checksum (w.img));
+  res->seq_final = final;
+  res->size_after = w.hbins;
+
+  if (hive_bins_check (w.img + BASE_BLOCK_SIZE, w.hbins, &bad, why, sizeof why) == -1) {
+    np_error_set (err, NP_EXIT_UNSAFE, "%s: replaying %s would leave a damaged hive: hive bin "
+                  "at offset 0x%" PRIx64 ": %s (replay stopped: %s)", primary->name, res->from,
+                  bad, why, res->stopped[0] ? res->stopped : "at the end of the log");
+    goto failed;
+  }
+  *out = w.img;
+  *out_size = (size_t) BASE_BLOCK_SIZE + w.hbins;
+  return 0;
+
+ failed:
+  free (w.img);
+  return -1;
+}
+
+/* ---- files -------------------------------------------------------- */
+
+/* Read PATH whole.  Returns 0, 1 if it does not exist, -1 on error. */
+static int
+read_file (const char *path, unsigned char **data, size_t *size, struct np_error *err)
+{
+  struct stat st;
+  size_t got = 0;
+  int fd;
+
+  *data = NULL;
+  *size = 0;
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1) {
+    if (errno == ENOENT)
+      return 1;
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot open: %s", path, strerror (errno));
+  }
+  if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode)) {
+    close (fd);
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: not a regular file", path);
+  }
+  if ((uint64_t) st.st_size > MAX_FILE_SIZE) {
+    close (fd);
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: too large (%jd bytes)", path,
+                         (intmax_t) st.st_size);
+  }
+  *data = malloc (st.st_size ? (size_t) st.st_size : 1);
+  if (*data == NULL) {
+    close (fd);
+    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  }
+  while (got < (size_t) st.st_size) {
+    ssize_t r = pread (fd, *data + got, (size_t) st.st_size - got, (off_t) got);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      int e = r == -1 ? errno : EIO;
+      close (fd);
+      free (*data);
+      *data = NULL;
+      return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read: %s", path, strerror (e));
+    }
+    got += (size_t) r;
+  }
+  close (fd);
+  *size = got;
+  return 0;
+}
+
+static int
+write_file (const char *path, const unsigned char *data, size_t size, struct np_error *err)
+{
+  size_t done = 0;
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+  if (fd == -1)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot create: %s", path, strerror (errno));
+  while (done < size) {
+    ssize_t r = write (fd, data + done, size - done);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r == -1)
+      goto io_error;
+    done += (size_t) r;
+  }
+  if (fsync (fd) == -1)
+    goto io_error;
+  if (close (fd) == -1) {
+    fd = -1;
+    goto io_error;
+  }
+  return 0;
+
+ io_error:
+  {
+    int e = errno;
+    if (fd != -1)
+      close (fd);
+    unlink (path);
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot write: %s", path, strerror (e));
+  }
+}
+
+static const char *
+base_name (const char *path)
+{
+  const char *s = strrchr (path, '/');
+  return s ? s + 1 : path;
+}
+
+int
+hive_replay_logs (const char *primary, const char *log1, const char *log2, const char *out,
+                  struct replay_result *res, struct np_error *err)
+{
+  struct replay_input in[3] = { { primary, NULL, 0 }, { NULL, NULL, 0 }, { NULL, NULL, 0 } };
+  const char *paths[3] = { primary, log1, log2 };
+  unsigned char *result = NULL;
+  size_t result_size;
+  int r = -1;
+
+  memset (res, 0, sizeof *res);
+  for (int i = 0; i < 3; i++) {
+    int got;
+    if (paths[i] == NULL)
+      continue;
+    if (i > 0)
+      in[i].name = base_name (paths[i]);
+    got = read_file (paths[i], (unsigned char **) &in[i].data, &in[i].size, err);
+    if (got == -1)
+      goto done;
+    if (got == 1 && i == 0) {
+      np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot open: %s", primary, strerror (ENOENT));
+      goto done;
+    }
+  }
+  r = hive_replay_memory (&in[0], &in[1], &in[2], &result, &result_size, res, err);
+  if (r == 0 && write_file (out, result, result_size, err) == -1)
+    r = -1;
+
+ done:
+  free (result);
+  for (int i = 0; i < 3; i++)
+    free ((void *) in[i].data);
+  return r;
+}
+
+static void
+human_size (uint64_t bytes, char *buf, size_t len)
+{
+  if (bytes >= 10u << 20)
+    snprintf (buf, len, "%.1f MB", bytes / 1048576.0);
+  else
+    snprintf (buf, len, "%" PRIu64 " KB", bytes / 1024);
+}
+
+void
+replay_describe (const struct replay_result *res, char *buf, size_t len)
+{
+  char before[32], after[32];
+
+  human_size (res->size_before, before, sizeof before);
+  human_size (res->size_after, after, sizeof after);
+  if (res->log_format == REPLAY_FORMAT_OLD)
+    snprintf (buf, len, "replayed the old-format log %s (sequence 0x%" PRIx32 ", %u dirty "
+              "pages of 512 bytes); hive bins data %s -> %s", res->from, res->seq_to,
+              res->pages, before, after);
+  else
+    snprintf (buf, len, "replayed %u log entr%s (sequence 0x%" PRIx32 "..0x%" PRIx32
+              ", %u pages) from %s; hive bins data %s -> %s", res->entries,
+              res->entries == 1 ? "y" : "ies", res->seq_from, res->seq_to, res->pages,
+              res->from, before, after);
+}
+
+/* ---- the logs after the write --------------------------------------
+ *
+ * What SYSTEM.LOG1 and SYSTEM.LOG2 must hold once the recovered and
+ * patched hive is in place, and why: EMPTY FILES.
+ *
+ * netvsc-patch replays the logs into a new primary file, patches it
+ * with hivex and commits it.  That file is clean: hivex's commit sets
+ * both sequence numbers to the recovered hive's sequence number plus
+ * one and recomputes the checksum.  By the format's rules ("Dirty state
+ * of a hive"), Windows replays logs only into a dirty hive: it will
+ * boot on the patched hive and ignore whatever the logs hold, so the
+ * patch is not undone, and the entries we replayed are not replayed a
+ * second time.
+ *
+ * Left as they were, though, the logs would keep entries that could be
+ * replayed LATER: when Windows next leaves the hive dirty (a crash or a
+ * power cut before it reconciles), it recovers from both logs, starting
+ * with the one whose base block sequence number is earlier as long as
+ * that number is not below the hive's secondary sequence number, and
+ * continuing into the other log when it starts where the first ended.
+ * Every entry we applied is below the new sequence number and would be
+ * skipped, but entries we did NOT apply need not be: those after an
+ * entry that stopped the replay (bad hash, gap, truncation), or a whole
+ * log we could not use.  Their sequence numbers can equal or exceed the
+ * patched hive's, so such an entry could be picked up as "newer" and
+ * written over the patched hive, or make Windows choose the wrong log
+ * first and stop recovery short of the entries Windows itself wrote
+ * after our change.
+ *
+ * An empty log has no base block, so it is never chosen, and no entries,
+ * so nothing in it can be replayed; the other log, the one Windows
+ * writes next, is used alone.  Empty SYSTEM.LOG1/SYSTEM.LOG2 files are
+ * also a state Windows itself produces and accepts (hives loaded without
+ * logs get new empty ones; installation images ship them empty): it
+ * grows the file and writes a fresh base block with the first new log
+ * entry.  A log rewritten with a valid base block and no entries was
+ * considered and rejected: being valid, it can be chosen as the log
+ * "with earlier entries" and, having none, end recovery before the log
+ * that holds Windows' newer entries is read.
+ *
+ * Order matters: the logs are emptied only AFTER the patched primary is
+ * safely in place.  If the run stops in between, the primary is clean
+ * and the old logs are ignored at boot; emptying them first and then
+ * failing to write the primary would leave a dirty hive with its newest
+ * data gone.  And they are emptied only when netvsc-patch replayed them:
+ * a hive that was clean to begin with has logs Windows already treats as
+ * spent. */
+int
+hive_log_reset (const char *primary_after, const char *log_out, struct np_error *err)
+{
+  unsigned char bb[BASE_BLOCK_SIZE];
+  ssize_t r;
+  int fd;
+
+  fd = open (primary_after, O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot open: %s", primary_after,
+                         strerror (errno));
+  r = pread (fd, bb, sizeof bb, 0);
+  close (fd);
+  if (r != (ssize_t) sizeof bb || memcmp (bb, "regf", 4) != 0 ||
+      le32 (bb + BB_TYPE) != FILE_TYPE_PRIMARY)
+    return np_error_set (err, NP_EXIT_UNSAFE, "%s: not a primary hive file: its transaction "
+                         "logs are left alone", primary_after);
+  if (le32 (bb + BB_CHECKSUM) != xor_checksum (bb) || le32 (bb + BB_SEQ1) != le32 (bb + BB_SEQ2))
+    return np_error_set (err, NP_EXIT_UNSAFE, "%s: the hive is dirty: emptying its transaction "
+                         "logs would lose its newest data", primary_after);
+  return write_file (log_out, bb, 0, err);
+}
