@@ -122,6 +122,7 @@ launch (struct disk_batch *b, const struct disk_request *reqs, size_t n, int for
 }
 
 static void image_free (struct image *im);
+static void image_abort_batch (struct disk_batch *b);
 
 static struct disk_batch *
 image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
@@ -539,12 +540,7 @@ image_close_batch (struct disk_batch *b, struct np_error *err)
     r = np_error_set (err, NP_EXIT_RUNTIME, "the appliance did not shut down cleanly; "
                       "writes may not be on disk: %s", e ? e : "unknown error");
   }
-  guestfs_close (b->g);
-  for (size_t i = 0; i < b->n_images; i++)
-    if (b->images[i])
-      image_free (b->images[i]);
-  free (b->images);
-  free (b);
+  image_abort_batch (b);
   return r;
 }
 
@@ -573,22 +569,6 @@ image_close (struct disk *d, struct np_error *err)
 }
 
 static void
-image_abort (struct disk *d)
-{
-  struct image *im = (struct image *) d;
-
-  image_release (im);
-  if (im->own_batch) {
-    struct disk_batch *b = im->batch;
-    guestfs_close (b->g);
-    for (size_t i = 0; i < b->n_images; i++)
-      image_free (b->images[i]);
-    free (b->images);
-    free (b);
-  }
-}
-
-static void
 image_abort_batch (struct disk_batch *b)
 {
   guestfs_close (b->g);
@@ -596,6 +576,16 @@ image_abort_batch (struct disk_batch *b)
     image_free (b->images[i]);
   free (b->images);
   free (b);
+}
+
+static void
+image_abort (struct disk *d)
+{
+  struct image *im = (struct image *) d;
+
+  image_release (im);
+  if (im->own_batch)
+    image_abort_batch (im->batch);
 }
 
 static int
