@@ -413,9 +413,20 @@ ensure_mounted (struct image *im, int rw, struct np_error *err)
     return 0;
   }
   if (guestfs_mount (im->g, im->root, "/") == 0) {
+    struct guestfs_statvfs *st = guestfs_statvfs (im->g, "/");
+    int rdonly = st == NULL || (st->flag & 1 /* ST_RDONLY */);
+    guestfs_free_statvfs (st);
     b->mounted_by = im;
-    b->mounted_rw = 1;
-    return 0;
+    b->mounted_rw = !rdonly;
+    if (!rdonly)
+      return 0;
+    /* Recent ntfs-3g does not refuse a hibernated or Fast Startup
+     * volume: it falls back to a read-only mount.  Same verdict. */
+    return np_error_set (err, NP_EXIT_UNSAFE,
+                         "%s: refused: Windows on %s is hibernated or was stopped with Fast "
+                         "Startup (the volume only mounts read-only); shut the guest down "
+                         "fully (shutdown /s /t 0, or turn Fast Startup off) and try again",
+                         im->path, im->root_local);
   }
   /* ntfs-3g refuses a read-write mount of a hibernated volume or one
    * left unclean by Fast Startup: Windows would overwrite our change

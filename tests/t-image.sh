@@ -89,11 +89,13 @@ batch_worst_exit () {
   [ "$(wc -l <"$WORK/out")" -eq 3 ]
   python3 - "$WORK/out" <<'PY'
 import json, sys
-objs = [json.loads(l) for l in open(sys.argv[1])]
-assert [o["status"] for o in objs] == ["patched", "error", "error"], objs
-assert objs[0]["format"] == "vmdk"
+# reported as batches finish: order by name
+objs = sorted((json.loads(l) for l in open(sys.argv[1])), key=lambda o: o["target"])
+assert [o["target"].rsplit("/", 1)[1] for o in objs] == ["nopart.raw", "nowin.raw", "win.vmdk"]
+assert [o["status"] for o in objs] == ["error", "error", "patched"], objs
+assert objs[2]["format"] == "vmdk"
 assert "no Windows system volume" in objs[1]["error"], objs[1]
-assert "no filesystems found" in objs[2]["error"], objs[2]
+assert "no filesystems found" in objs[0]["error"], objs[0]
 PY
   err_has "$b: no Windows system volume"
   err_has "$c: no filesystems found"
@@ -171,7 +173,7 @@ interrupted () {
   "$N" -r 2M "$img" >"$WORK/out" 2>"$WORK/err" &
   pid=$!
   sleep 3
-  kill -INT "$pid"
+  kill -INT "$pid" || { echo "the run ended before the signal:"; cat "$WORK/err"; exit 1; }
   rc=0; wait "$pid" || rc=$?
   [ "$rc" -eq 1 ] || { echo "exit $rc"; cat "$WORK/err"; exit 1; }
   err_has "interrupted by SIGINT; nothing was written, the original is untouched"
