@@ -62,6 +62,7 @@ names_other_file (const char *msg, const char *path, char *named, size_t len)
       named[end - p] = '\0';
       char *named_real = realpath (named, NULL);
       other = strcmp (named, path) != 0 && strcmp (named, real) != 0 &&
+        !(strncmp (named, "./", 2) == 0 && strcmp (named + 2, path) == 0) &&
         (named_real == NULL || strcmp (named_real, real) != 0);
       free (named_real);
     }
@@ -73,10 +74,13 @@ names_other_file (const char *msg, const char *path, char *named, size_t len)
 int
 disk_preflight (const char *path, const char *format, struct np_error *err)
 {
-  char out[4096], parent[4096] = "";
+  char out[4096], parent[4096] = "", arg[4096];
+  /* "./" keeps qemu from reading a relative name like "nbd:x" as a
+   * protocol. */
+  snprintf (arg, sizeof arg, "%s%s", path[0] == '/' ? "" : "./", path);
   char *argv[] = {
     "qemu-img", "info", "--backing-chain", "-f", (char *) format, "--output=json",
-    (char *) path, NULL
+    arg, NULL
   };
   const char *msg;
 
