@@ -1,6 +1,7 @@
 /* netvsc-patch: qemu-img preflight, shared by both backends. */
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,50 @@ names_other_file (const char *msg, const char *path, char *named, size_t len)
   return other;
 }
 
+/* qemu's vpc driver does not know differencing VHDs (disk type 4): it
+ * reads the child alone, parent blocks as zeros, and would let us patch
+ * a hive pieced together from half a disk.  Spot them in the footer
+ * (the last 512 bytes, copied at offset 0 in dynamic disks) and name the
+ * parent from the dynamic header's "parent unicode name" (UTF-16BE). */
+static int
+vhd_differencing (const char *path, char *parent, size_t len)
+{
+  unsigned char footer[512], header[1024];
+  int fd = open (path, O_RDONLY | O_CLOEXEC), diff = 0;
+  off_t size;
+
+  parent[0] = '\0';
+  if (fd == -1)
+    return 0;
+  size = lseek (fd, 0, SEEK_END);
+  if (size >= 512 && pread (fd, footer, 512, size - 512) == 512 &&
+      memcmp (footer, "conectix", 8) == 0)
+    ;
+  else if (pread (fd, footer, 512, 0) != 512 || memcmp (footer, "conectix", 8) != 0) {
+    close (fd);
+    return 0;
+  }
+  diff = footer[60] == 0 && footer[61] == 0 && footer[62] == 0 && footer[63] == 4;
+  if (diff) {
+    uint64_t off = 0;
+    for (int i = 16; i < 24; i++)
+      off = off << 8 | footer[i];
+    if (off < (uint64_t) size && pread (fd, header, sizeof header, (off_t) off) == (ssize_t) sizeof header &&
+        memcmp (header, "cxsparse", 8) == 0) {
+      size_t j = 0;
+      for (size_t i = 64; i + 1 < 64 + 512 && j + 1 < len; i += 2) {
+        unsigned c = (unsigned) header[i] << 8 | header[i + 1];
+        if (c == 0)
+          break;
+        parent[j++] = c < 0x80 ? (char) c : '?';
+      }
+      parent[j] = '\0';
+    }
+  }
+  close (fd);
+  return diff;
+}
+
 int
 disk_preflight (const char *path, const char *format, struct np_error *err)
 {
@@ -86,6 +131,11 @@ disk_preflight (const char *path, const char *format, struct np_error *err)
 
   /* --backing-chain: a differencing image is only usable with its
    * parents, so open them too. */
+  if (strcmp (format, "vpc") == 0 && vhd_differencing (path, parent, sizeof parent))
+    return np_error_set (err, NP_EXIT_RUNTIME,
+                         "%s: a differencing VHD (parent: %s): qemu cannot read VHD parents, so "
+                         "it cannot be patched safely; merge it into its parent first (e.g. "
+                         "Merge-VHD) and patch the result", path, parent[0] ? parent : "unknown");
   if (run_capture (argv, out, sizeof out) == 0)
     return 0;
   /* qemu-img prints "qemu-img: Could not open 'X': reason". */

@@ -233,6 +233,31 @@ bad_images () {
   run 2 "$N" -r 2M --root /dev/sda1 --hive "$img"
 }
 
+differencing_vhd () {
+  # qemu reads a differencing VHD (disk type 4) without its parent: refuse
+  cp --sparse=always "$IMAGES/win-dyn.vhd" "$WORK/diff.vhd"
+  python3 - "$WORK/diff.vhd" <<'PY'
+import struct, sys
+p = sys.argv[1]; d = bytearray(open(p, "rb").read())
+for off in (0, len(d) - 512):
+    f = d[off:off + 512]
+    f[60:64] = struct.pack(">I", 4); f[64:68] = b"\0\0\0\0"
+    f[64:68] = struct.pack(">I", ~sum(f) & 0xffffffff)
+    d[off:off + 512] = f
+h = struct.unpack(">Q", d[16:24])[0]
+name = "parent.vhd".encode("utf-16-be")
+d[h + 64:h + 64 + len(name)] = name
+open(p, "wb").write(d)
+PY
+  cp "$WORK/diff.vhd" "$WORK/orig"
+  run 1 "$N" -r 2M "$WORK/diff.vhd"
+  err_has "$WORK/diff.vhd: a differencing VHD (parent: parent.vhd): qemu cannot read VHD parents"
+  err_lines 1
+  same_bytes "$WORK/diff.vhd" "$WORK/orig"
+  run 1 "$N" --direct -r 2M "$WORK/diff.vhd"
+  same_bytes "$WORK/diff.vhd" "$WORK/orig"
+}
+
 read_only_image () {
   ro=$(mktemp -d /tmp/netvsc-ro.XXXXXX); chmod 755 "$ro"
   cp "$IMAGES/win.qcow2" "$ro/win.qcow2"; chown 65534:65534 "$ro/win.qcow2"
@@ -261,6 +286,7 @@ check "bad image files: exit 1/2 before launch, bytes unchanged" bad_images
 check "locked image (running VM) refused" locked_image
 check "differencing image with a missing parent" missing_parent
 check "read-only image file (unprivileged user)" read_only_image
+check "differencing VHD refused" differencing_vhd
 check "dynamic VHD, detected, patched" patch_format win-dyn.vhd vpc
 check "VHDX, detected, patched" patch_format win.vhdx vhdx
 check "qcow2, detected, patched" patch_format win.qcow2 qcow2
