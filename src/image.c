@@ -24,6 +24,7 @@ struct disk_batch {
   int verbose;
   int quiet;
   const void *mounted_by;      /* the image whose volume is at / */
+  char **partitions;           /* every drive's, listed once */
   int mounted_rw;
   size_t n_images;
   struct image **images;
@@ -267,11 +268,61 @@ free_strings (char **v)
   free (v);
 }
 
+/* The filesystems on this image's drive, as pairs (device, type) like
+ * guestfs_list_filesystems returns, NULL-terminated.  That call probes
+ * every drive of the appliance (seconds per drive under TCG) and would
+ * make a batch quadratic: instead the batch lists partitions once, and
+ * only this drive's are typed, with blkid. */
+static char **
+my_filesystems (struct image *im)
+{
+  struct disk_batch *b = im->batch;
+  size_t n = 0, cap = 8;
+  char **out = calloc (cap * 2 + 1, sizeof *out);
+  char *candidates[130];
+  size_t nc = 0;
+
+  if (out == NULL)
+    return NULL;
+  if (b->partitions == NULL &&
+      (b->partitions = guestfs_list_partitions (im->g)) == NULL) {
+    free (out);
+    return NULL;
+  }
+  for (size_t i = 0; b->partitions[i] && nc < 128; i++)
+    if (on_my_drive (im, b->partitions[i]) && *on_my_drive (im, b->partitions[i]))
+      candidates[nc++] = b->partitions[i];
+  if (nc == 0)
+    candidates[nc++] = im->device;      /* a filesystem on the whole disk */
+
+  for (size_t i = 0; i < nc; i++) {
+    char *type = guestfs_vfs_type (im->g, candidates[i]);
+    if (type == NULL || *type == '\0') {
+      free (type);
+      continue;
+    }
+    if (n == cap) {
+      char **grown = realloc (out, (cap * 4 + 1) * sizeof *out);
+      if (grown == NULL) {
+        free (type);
+        break;
+      }
+      out = grown;
+      cap *= 2;
+    }
+    out[2 * n] = strdup (candidates[i]);
+    out[2 * n + 1] = type;
+    n++;
+  }
+  out[2 * n] = NULL;
+  return out;
+}
+
 static int
 image_find_windows (struct disk *d, const char *want_root, struct np_error *err)
 {
   struct image *im = (struct image *) d;
-  char **fs = guestfs_list_filesystems (im->g);
+  char **fs = my_filesystems (im);
   char found[512] = "", seen[512] = "";
   size_t n_found = 0, n_fs = 0;
   char *path = NULL;
@@ -583,6 +634,7 @@ static void
 image_abort_batch (struct disk_batch *b)
 {
   guestfs_close (b->g);
+  free_strings (b->partitions);
   for (size_t i = 0; i < b->n_images; i++)
     image_free (b->images[i]);
   free (b->images);

@@ -103,8 +103,8 @@ echo
 IMG=$FIX/images/win-dyn.vhd
 virt_win_reg_way () {
   # what a user does today: find the adapter's index, then merge
-  virt-win-reg "$1" "$CLASS" >"$W/export.reg"
-  idx=$(awk -v RS= 'tolower($0) ~ /vmbus\\\\\{f8615163-df3e-46c5-913f-f2d2f965ed0e\}/' "$W/export.reg" |
+  virt-win-reg --unsafe-printable-strings "$1" "$CLASS" >"$W/export.reg"
+  idx=$(awk -v RS= 'tolower($0) ~ /f8615163-df3e-46c5-913f-f2d2f965ed0e/' "$W/export.reg" |
         grep -o '^\[.*\\[0-9][0-9][0-9][0-9]\]' | head -1 | grep -o '[0-9]\{4\}\]' | tr -d ']')
   printf 'Windows Registry Editor Version 5.00\n\n[%s\\%s]\n"ReceiveBufferSize"=dword:00001000\n"SendBufferSize"=dword:00001000\n' \
     "$CLASS" "$idx" >"$W/merge.reg"
