@@ -47,16 +47,22 @@ struct image {
   char *config_dir;            /* guest path of its directory */
 };
 
+/* Keep error lines short: drop libguestfs's debugging advice. */
+static void
+drop_advice (char *msg)
+{
+  char *advice = strstr (msg, " This usually means");
+  if (advice)
+    *advice = '\0';
+}
+
 static int
 guest_error (struct image *im, struct np_error *err, int code, const char *what)
 {
   const char *e = guestfs_last_error (im->g);
   int r = np_error_set (err, code, "%s: %s: %s", im->path, what,
                         e ? e : "unknown libguestfs error");
-  /* Keep the line short: drop libguestfs's debugging advice. */
-  char *advice = strstr (err->msg, " This usually means");
-  if (advice)
-    *advice = '\0';
+  drop_advice (err->msg);
   return r;
 }
 
@@ -113,10 +119,7 @@ launch (struct disk_batch *b, const struct disk_request *reqs, size_t n, int for
   e = guestfs_last_error (b->g);
   snprintf (errbuf, len, "%s", e ? e : "unknown libguestfs error");
   np_one_line (errbuf);
-  /* Drop libguestfs's debugging advice: keep the line short. */
-  char *advice = strstr (errbuf, " This usually means");
-  if (advice)
-    *advice = '\0';
+  drop_advice (errbuf);
   guestfs_close (b->g);
   b->g = NULL;
   return -1;

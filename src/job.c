@@ -627,7 +627,6 @@ job_run_batch (const struct options *o, const char *const *paths,
   size_t *which = calloc (n, sizeof *which), m = 0;
   struct disk_batch *b;
   struct np_error err = { 0, "" };
-  int deferred = 0;
 
   if (n == 1 || be->open_batch == NULL || !jobs || !reqs || !disks || !errs || !which) {
     for (size_t i = 0; i < n; i++)
@@ -662,7 +661,6 @@ job_run_batch (const struct options *o, const char *const *paths,
       be->abort (disks[k]);
     else if (be->close (disks[k], &err) == -1)
       close_failed (job, &err);
-    deferred |= job->deferred;
   }
   if (be->close_batch (b, &err) == -1)
     for (size_t k = 0; k < m; k++) {
@@ -673,7 +671,6 @@ job_run_batch (const struct options *o, const char *const *paths,
  finish:
   for (size_t i = 0; i < n; i++)
     image_finish (&jobs[i]);
-  (void) deferred;
  out:
   free (jobs);
   free (reqs);
