@@ -54,6 +54,26 @@ struct disk_backend {
   int (*replace) (struct disk *d, const char *name, const char *local,
                   const char *scratch, struct np_error *err);
 
+  /* Other files of the Windows volume, for --defer (defer.h).  PATH is
+   * absolute on the volume, '/'-separated, and matched
+   * case-insensitively, as Windows does: "/Windows/System32/GroupPolicy/gpt.ini".
+   *
+   * read_file: the whole of PATH into *BUF (malloc'd, *LEN bytes, plus a
+   * terminating NUL not counted).  Returns 0, 1 if PATH (or a directory
+   * on the way) does not exist, or -1 with *err. */
+  int (*read_file) (struct disk *d, const char *path, char **buf, size_t *len,
+                    struct np_error *err);
+  /* Create or replace PATH with BUF, creating missing directories.  A
+   * reader after a crash sees the old content or the new, never a mix
+   * (temporary name + rename, or one MFT record write).  Refuses
+   * (NP_EXIT_UNSAFE) a hibernated volume, like replace.  Returns 0 or -1
+   * with *err. */
+  int (*write_file) (struct disk *d, const char *path, const char *buf, size_t len,
+                     struct np_error *err);
+  /* Delete PATH: 0 if deleted or already absent, -1 with *err.
+   * Directories are left alone. */
+  int (*remove_file) (struct disk *d, const char *path, struct np_error *err);
+
   /* Flush and release everything; an error here means the writes may
    * not have reached the image.  Frees D either way. */
   int (*close) (struct disk *d, struct np_error *err);
