@@ -95,7 +95,9 @@ const char *hive_type_name (hive_type t);
 /* Set NAME to a REG_DWORD, replacing any value of that name. */
 int hive_set_dword (struct hive *hv, hive_node_h node, const char *name,
                     uint32_t value);
-
+/* Set NAME to a REG_SZ holding UTF8 (stored as UTF-16LE). */
+int hive_set_string (struct hive *hv, hive_node_h node, const char *name,
+                     const char *utf8);
 
 /* Delete value NAME from NODE (hivex has no single-value delete: the
  * node's remaining values are written back as a set). */

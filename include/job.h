@@ -20,6 +20,7 @@ enum outcome_status {
   ST_RECOVERED,      /* --replay-only: recovered hive written */
   ST_NO_ADAPTER,     /* nothing matched */
   ST_REFUSED,        /* unsafe to write */
+  ST_INVALID,        /* a value the driver's Ndi\Params does not allow */
   ST_ERROR,
 };
 

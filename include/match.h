@@ -6,6 +6,8 @@
 #define NETVSC_PATCH_MATCH_H
 
 #include "hive.h"
+#include "ndi.h"
+#include "request.h"
 
 /* The network adapter setup class, relative to a control set. */
 #define NET_CLASS_PATH "Control\\Class\\{4d36e972-e325-11ce-bfc1-08002be10318}"
@@ -28,6 +30,12 @@ struct match_spec {
 /* Parse a --match SPEC.  Returns 0, or -1 with a reason in *why. */
 int match_parse (const char *spec, struct match_spec *m, const char **why);
 
+struct adapter_value {
+  struct value_state now;
+  struct ndi_param param;
+  int described;
+};
+
 /* One instance NNNN under the network class key of one control set. */
 struct adapter {
   char control_set[16];
@@ -38,7 +46,15 @@ struct adapter {
   char *component_id;       /* ComponentId */
   char *service;            /* Ndi\Service */
   int matched;
-  struct value_state receive, send;
+  struct value_state receive, send;  /* the two buffer sizes, always */
+  /* Per requested keyword (request.v[i]): its value now, and the
+   * driver's description of it (described == 0: none). */
+  struct adapter_value *values;
+  size_t n_values;
+  /* --list: every keyword under Ndi\Params, with its value now. */
+  struct ndi_param *advanced;
+  struct value_state *advanced_now;
+  size_t n_advanced;
 };
 
 struct adapter_list {
@@ -49,13 +65,13 @@ struct adapter_list {
 int match_adapter (const struct match_spec *m, const struct adapter *a);
 
 /* Read every instance of the network class in each control set of CS,
- * with the buffer values it holds now, and mark those that match M. */
+ * with the values of REQ's keywords it holds now and their Ndi\Params
+ * (every Ndi\Params keyword with ADVANCED), and mark those that match M. */
 int adapters_enumerate (struct hive *hv, const struct control_sets *cs,
-                        const struct match_spec *m, struct adapter_list *out,
+                        const struct match_spec *m, const struct request *req,
+                        int advanced, struct adapter_list *out,
                         struct np_error *err);
 void adapters_free (struct adapter_list *list);
 
-#define VALUE_RECEIVE "ReceiveBufferSize"
-#define VALUE_SEND "SendBufferSize"
 
 #endif

@@ -7,17 +7,8 @@
 #include <stdint.h>
 
 #include "match.h"
-
-/* What the user asked for: each buffer value to set, or to remove. */
-struct request_value {
-  const char *name;           /* VALUE_RECEIVE or VALUE_SEND */
-  int remove;                 /* delete the value (driver default) */
-  uint32_t kb;                /* when setting */
-};
-struct request {
-  struct request_value v[2];
-  size_t n;
-};
+#include "ndi.h"
+#include "request.h"
 
 enum change_action {
   CHANGE_ADD,        /* value absent: create it */
@@ -31,7 +22,15 @@ struct change {
   size_t adapter;                /* index into plan.adapters */
   const struct request_value *want;
   const struct value_state *old; /* borrowed from the adapter */
+  const struct ndi_param *param; /* the driver's description, or NULL */
   enum change_action action;
+  /* The value to write (unless want->remove). */
+  hive_type type;                /* hive_t_REG_DWORD or hive_t_REG_SZ */
+  uint32_t dword;
+  char *text;                    /* REG_SZ data; also the DWORD as checked */
+  /* Ndi\Params does not allow it: the reason.  Refused unless
+   * request.force, and then written with a warning. */
+  char *refusal;
 };
 
 struct plan {
@@ -40,10 +39,14 @@ struct plan {
   size_t n_changes;
   size_t n_matched;
   size_t n_writes;               /* changes that are not CHANGE_KEEP */
+  size_t n_refused;              /* changes whose value the driver refuses */
+  int forced;                    /* and --force writes them anyway */
 };
 
-/* Build the plan: takes ownership of ADAPTERS.  Returns 0 or -1 (out
- * of memory). */
+/* Build the plan: takes ownership of ADAPTERS.  For each matched
+ * adapter and requested keyword: the type and data to write, checked
+ * against the driver's Ndi\Params when it describes the keyword.
+ * Returns 0 or -1 (out of memory). */
 int plan_build (struct plan *p, struct adapter_list *adapters,
                 const struct request *req);
 void plan_free (struct plan *p);

@@ -36,7 +36,10 @@ apply_plan (struct hive *hv, const struct plan *p, const char *out_path,
       r = hive_delete_value (hv, a->node, c->want->name);
       break;
     case CHANGE_ADD: case CHANGE_UPDATE: case CHANGE_RETYPE:
-      r = hive_set_dword (hv, a->node, c->want->name, c->want->kb);
+      if (c->type == hive_t_REG_DWORD)
+        r = hive_set_dword (hv, a->node, c->want->name, c->dword);
+      else
+        r = hive_set_string (hv, a->node, c->want->name, c->text);
       break;
     }
     if (r == -1)
@@ -71,8 +74,10 @@ verify_change (struct hive *hv, const struct plan *p, const struct change *c,
                          hv->path, c->want->name);
   if (c->want->remove)
     ok = !vs.present;
+  else if (c->type == hive_t_REG_DWORD)
+    ok = vs.is_dword && vs.dword == c->dword;
   else
-    ok = vs.is_dword && vs.dword == c->want->kb;
+    ok = vs.present && vs.type == hive_t_REG_SZ && strcmp (vs.text, c->text) == 0;
   value_state_free (&vs);
   if (!ok)
     return np_error_set (err, NP_EXIT_RUNTIME,

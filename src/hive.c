@@ -6,6 +6,7 @@
  * 127 dwords, with 0 and -1 mapped to 1 and -2). */
 #include <ctype.h>
 #include <errno.h>
+#include <iconv.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -381,6 +382,38 @@ hive_set_dword (struct hive *hv, hive_node_h node, const char *name,
   };
 
   return hivex_node_set_value (hv->h, node, &sv, 0);
+}
+
+int
+hive_set_string (struct hive *hv, hive_node_h node, const char *name,
+                 const char *utf8)
+{
+  size_t in_len = strlen (utf8), out_cap = (in_len + 1) * 4, out_left = out_cap;
+  char *out = malloc (out_cap), *in = (char *) utf8, *o = out;
+  iconv_t cd;
+  int r = -1;
+
+  if (out == NULL)
+    return -1;
+  cd = iconv_open ("UTF-16LE", "UTF-8");
+  if (cd == (iconv_t) -1)
+    goto out;
+  if (iconv (cd, &in, &in_len, &o, &out_left) == (size_t) -1) {
+    iconv_close (cd);
+    goto out;
+  }
+  iconv_close (cd);
+  o[0] = o[1] = '\0';            /* REG_SZ data includes its terminator */
+  {
+    hive_set_value sv = {
+      .key = (char *) name, .t = hive_t_REG_SZ, .len = (size_t) (o + 2 - out),
+      .value = out,
+    };
+    r = hivex_node_set_value (hv->h, node, &sv, 0);
+  }
+ out:
+  free (out);
+  return r;
 }
 
 int

@@ -95,7 +95,8 @@ plan_hive (const struct options *o, const char *path, const char *name,
   if (hive_open (hv, path, o->mode == RUN_PATCH, err) == -1)
     goto rename_error;
   if (hive_control_sets (hv, &o->control_set, &out->cs, err) == -1 ||
-      adapters_enumerate (hv, &out->cs, &o->match, &adapters, err) == -1)
+      adapters_enumerate (hv, &out->cs, &o->match, &o->request, o->mode == RUN_LIST,
+                          &adapters, err) == -1)
     goto rename_error;
   if (plan_build (&out->plan, &adapters, &o->request) == -1)
     return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
@@ -133,7 +134,22 @@ settle_without_write (const struct options *o, struct outcome *out)
               out->target, o->match.kind == MATCH_NETVSC ? "netvsc" : o->match.arg,
               out->plan.adapters.n, out->plan.adapters.n == 1 ? "" : "s",
               o->match.kind == MATCH_NETVSC
-              ? "; the Hyper-V adapter is created when Windows first boots on Hyper-V" : "");
+              ? "; Windows creates the Hyper-V adapter when it first boots on Hyper-V: "
+                "--defer installs a boot-time action that sets the values then" : "");
+    return 1;
+  }
+  if (out->plan.n_refused && !o->request.force) {
+    const struct change *c = NULL;
+    for (size_t i = 0; c == NULL && i < out->plan.n_changes; i++)
+      if (out->plan.changes[i].refusal)
+        c = &out->plan.changes[i];
+    const struct adapter *a = &out->plan.adapters.v[c->adapter];
+    out->status = ST_INVALID;
+    out->exit_code = NP_EXIT_USAGE;
+    snprintf (out->message, sizeof out->message,
+              "%s: %s\\...\\%s: the driver does not allow %s=%s: %s%s (--force writes it anyway)",
+              out->target, a->control_set, a->index, c->want->name, c->text, c->refusal,
+              out->plan.n_refused > 1 ? " (and more)" : "");
     return 1;
   }
   if (out->plan.n_writes == 0) {
@@ -700,6 +716,7 @@ outcome_status_name (enum outcome_status s)
   case ST_RECOVERED: return "recovered";
   case ST_NO_ADAPTER: return "no-adapter";
   case ST_REFUSED: return "refused";
+  case ST_INVALID: return "invalid-value";
   case ST_ERROR: return "error";
   }
   return "?";

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "batch.h"
 #include "format.h"
@@ -34,6 +35,12 @@ usage (FILE *fp)
 "                             or with K/KB/KiB or M/MB/MiB (1024-based): 4M\n"
 "  -s, --send-buffer SIZE     send buffer, same syntax\n"
 "      --remove               delete both values (back to the driver's defaults)\n"
+"      --set NAME=VALUE       any advanced property of the adapter, e.g.\n"
+"                             --set '*JumboPacket=9014' (repeatable); checked\n"
+"                             against the driver's Ndi\\Params\n"
+"      --type NAME=TYPE       write NAME as dword or sz (default: REG_DWORD for\n"
+"                             the buffer sizes, else the type it has, else sz)\n"
+"      --force                write values the driver's Ndi\\Params refuses\n"
 "\n"
 "What to work on:\n"
 "      --hive FILE            a SYSTEM hive file on this host (no image, no appliance)\n"
@@ -90,13 +97,16 @@ usage_error (const char *fmt, const char *arg, const char *why)
 enum {
   OPT_FORMAT = 256, OPT_CONTROL_SET, OPT_MATCH, OPT_LIST, OPT_JSON, OPT_HIVE,
   OPT_ROOT, OPT_CHECK, OPT_REMOVE, OPT_BACKUP, OPT_FROM, OPT_ISOLATE, OPT_DIRECT,
-  OPT_NO_REPLAY, OPT_REPLAY_ONLY,
+  OPT_NO_REPLAY, OPT_REPLAY_ONLY, OPT_SET, OPT_TYPE, OPT_FORCE,
 };
 
 static const struct option long_options[] = {
   { "receive-buffer", required_argument, NULL, 'r' },
   { "send-buffer", required_argument, NULL, 's' },
   { "remove", no_argument, NULL, OPT_REMOVE },
+  { "set", required_argument, NULL, OPT_SET },
+  { "type", required_argument, NULL, OPT_TYPE },
+  { "force", no_argument, NULL, OPT_FORCE },
   { "hive", required_argument, NULL, OPT_HIVE },
   { "output", required_argument, NULL, 'o' },
   { "format", required_argument, NULL, OPT_FORMAT },
@@ -121,13 +131,90 @@ static const struct option long_options[] = {
   { NULL, 0, NULL, 0 },
 };
 
+static struct request_value *
+request_find (struct request *req, const char *name)
+{
+  for (size_t i = 0; i < req->n; i++)
+    if (strcasecmp (req->v[i].name, name) == 0)
+      return &req->v[i];
+  return NULL;
+}
+
+/* Add NAME to the request; returns NULL (with *WHY) if it is there
+ * already or the request is full. */
+static struct request_value *
+request_add (struct request *req, const char *name, const char **why)
+{
+  if (request_find (req, name)) {
+    *why = "given twice";
+    return NULL;
+  }
+  if (req->n == REQUEST_MAX) {
+    *why = "too many values";
+    return NULL;
+  }
+  struct request_value *v = &req->v[req->n++];
+  memset (v, 0, sizeof *v);
+  v->name = name;
+  return v;
+}
+
+/* NAME=VALUE (modifies ARG: NAME ends at the first '=').  Names and
+ * values are registry strings: no control characters. */
+static int
+split_assignment (char *arg, const char **name, const char **value, const char **why)
+{
+  char *eq = strchr (arg, '=');
+
+  if (eq == NULL || eq == arg) {
+    *why = "expected NAME=VALUE";
+    return -1;
+  }
+  *eq = '\0';
+  *name = arg;
+  *value = eq + 1;
+  for (const unsigned char *p = (const unsigned char *) arg; *p; p++)
+    if (*p < 0x20 || *p == 0x7f || (*p == '\\' && p == (const unsigned char *) arg)) {
+      *eq = '=';
+      *why = "control characters are not allowed in names";
+      return -1;
+    }
+  for (const unsigned char *p = (const unsigned char *) *value; *p; p++)
+    if (*p < 0x20 || *p == 0x7f) {
+      *eq = '=';
+      *why = "control characters are not allowed in values";
+      return -1;
+    }
+  return 0;
+}
+
+static int
+set_value (struct request *req, char *arg)
+{
+  const char *name, *value, *why;
+  struct request_value *v;
+
+  if (split_assignment (arg, &name, &value, &why) == -1 ||
+      (v = request_add (req, name, &why)) == NULL)
+    return usage_error ("--set '%s': %s", arg, why);
+  v->text = value;
+  if (request_is_buffer_size (name)) {
+    if (size_parse_kb (value, &v->kb, &why) == -1)
+      return usage_error ("--set '%s': %s", arg, why);
+    v->is_size = 1;
+  }
+  return -1;
+}
+
 /* Returns -1 to go on, or an exit status. */
 static int
 parse_options (int argc, char **argv, struct options *o)
 {
   uint32_t receive_kb = 0, send_kb = 0;
-  int have_receive = 0, have_send = 0, modes = 0, c;
+  int have_receive = 0, have_send = 0, modes = 0, c, r;
   const char *why;
+  struct { const char *name; enum want_type type; } types[REQUEST_MAX];
+  size_t n_types = 0;
 
   memset (o, 0, sizeof *o);
   o->control_set.mode = CS_SELECTED;
@@ -146,6 +233,26 @@ parse_options (int argc, char **argv, struct options *o)
       have_send = 1;
       break;
     case OPT_REMOVE: o->remove = 1; break;
+    case OPT_SET:
+      if ((r = set_value (&o->request, optarg)) != -1)
+        return r;
+      break;
+    case OPT_TYPE: {
+      const char *name, *type;
+      if (split_assignment (optarg, &name, &type, &why) == -1)
+        return usage_error ("--type '%s': %s", optarg, "expected NAME=dword or NAME=sz");
+      if (n_types == REQUEST_MAX)
+        return usage_error ("--type '%s': %s", optarg, "too many");
+      if (strcasecmp (type, "dword") == 0 || strcasecmp (type, "reg_dword") == 0)
+        types[n_types].type = WANT_DWORD;
+      else if (strcasecmp (type, "sz") == 0 || strcasecmp (type, "reg_sz") == 0)
+        types[n_types].type = WANT_SZ;
+      else
+        return usage_error ("--type '%s': %s", type, "expected dword or sz");
+      types[n_types++].name = name;
+      break;
+    }
+    case OPT_FORCE: o->request.force = 1; break;
     case OPT_HIVE: o->hive = optarg; break;
     case 'o': o->output = optarg; break;
     case OPT_FORMAT:
@@ -200,18 +307,21 @@ parse_options (int argc, char **argv, struct options *o)
 
   if (modes > 1)
     return usage_error ("%s%s", "--dry-run, --check and --list exclude each other", "");
-  if (o->remove && (have_receive || have_send))
-    return usage_error ("%s%s", "--remove cannot be combined with -r/-s", "");
+  if (o->remove && (have_receive || have_send || o->request.n))
+    return usage_error ("%s%s", "--remove cannot be combined with -r/-s/--set", "");
   if (o->replay_only) {
     if (!o->hive || !o->output)
       return usage_error ("%s%s", "--replay-only needs --hive FILE and -o OUT", "");
-    if (have_receive || have_send || o->remove || modes || o->no_replay)
+    if (have_receive || have_send || o->request.n || o->remove || modes || o->no_replay)
       return usage_error ("%s%s", "--replay-only sets nothing: no -r, -s, --remove, "
                           "--dry-run, --check, --list or --no-replay", "");
   }
-  else if (o->mode != RUN_LIST && !o->remove && !have_receive && !have_send)
-    return usage_error ("%s%s", "nothing to do: give -r/--receive-buffer and/or "
-                        "-s/--send-buffer (or --list, --remove)", "");
+  else if (o->mode != RUN_LIST && !o->remove && !have_receive && !have_send &&
+           o->request.n == 0)
+    return usage_error ("%s%s", "nothing to do: give -r/--receive-buffer, "
+                        "-s/--send-buffer or --set NAME=VALUE (or --list, --remove)", "");
+  if (o->mode == RUN_LIST && (have_receive || have_send || o->request.n || o->remove))
+    return usage_error ("%s%s", "--list shows values, it sets none: no -r, -s, --set or --remove", "");
   if (o->hive && (o->n_images > 0 || o->from))
     return usage_error ("%s%s", "--hive takes no image arguments", "");
   if (!o->hive && o->n_images == 0 && !o->from)
@@ -224,17 +334,38 @@ parse_options (int argc, char **argv, struct options *o)
     return usage_error ("%s%s", "--format, --root, --jobs, --isolate and --direct are for "
                         "images, not --hive", "");
 
-  if (o->remove || have_receive) {
-    struct request_value *v = &o->request.v[o->request.n++];
-    v->name = VALUE_RECEIVE;
-    v->remove = o->remove;
-    v->kb = receive_kb;
+  /* -r and -s are --set for the two buffer sizes; they come first. */
+  if (o->remove || have_receive || have_send) {
+    struct request given = o->request;
+    o->request.n = 0;
+    for (int i = 0; i < 2; i++) {
+      const char *name = i ? VALUE_SEND : VALUE_RECEIVE;
+      if (!o->remove && !(i ? have_send : have_receive))
+        continue;
+      struct request_value *v = request_add (&o->request, name, &why);
+      v->remove = o->remove;
+      v->is_size = 1;
+      v->kb = i ? send_kb : receive_kb;
+    }
+    for (size_t i = 0; i < given.n; i++) {
+      struct request_value *v = request_add (&o->request, given.v[i].name, &why);
+      if (v == NULL)
+        return usage_error ("--set %s: %s (-r and -s set the buffer sizes)",
+                            given.v[i].name, why);
+      *v = given.v[i];
+    }
   }
-  if (o->remove || have_send) {
-    struct request_value *v = &o->request.v[o->request.n++];
-    v->name = VALUE_SEND;
-    v->remove = o->remove;
-    v->kb = send_kb;
+  for (size_t i = 0; i < n_types; i++) {
+    struct request_value *v = request_find (&o->request, types[i].name);
+    uint32_t ignored;
+    if (v == NULL)
+      return usage_error ("--type %s: %s", types[i].name,
+                         "no such value is set (--type goes with -r, -s or --set NAME)");
+    v->type = types[i].type;
+    if (v->type == WANT_DWORD && !v->is_size &&
+        request_text_to_dword (v->text, &ignored) == -1)
+      return usage_error ("--set %s: %s", v->name,
+                          "a dword must be a number (decimal or 0x hex, 32 bits)");
   }
   return -1;
 }

@@ -99,8 +99,37 @@ is_instance_name (const char *name)
 }
 
 static int
+read_keywords (struct hive *hv, const struct request *req, int advanced,
+               struct adapter *a)
+{
+  a->values = calloc (req->n ? req->n : 1, sizeof *a->values);
+  if (a->values == NULL)
+    return -1;
+  for (size_t i = 0; i < req->n; i++) {
+    struct adapter_value *v = &a->values[a->n_values++];
+    int r;
+    if (hive_value_state (hv, a->node, req->v[i].name, &v->now) == -1 ||
+        (r = ndi_param_read (hv, a->node, req->v[i].name, &v->param)) == -1)
+      return -1;
+    v->described = r == 0;
+  }
+  if (!advanced)
+    return 0;
+  if (ndi_params_read_all (hv, a->node, &a->advanced, &a->n_advanced) == -1)
+    return -1;
+  a->advanced_now = calloc (a->n_advanced ? a->n_advanced : 1, sizeof *a->advanced_now);
+  if (a->advanced_now == NULL)
+    return -1;
+  for (size_t i = 0; i < a->n_advanced; i++)
+    if (hive_value_state (hv, a->node, a->advanced[i].keyword, &a->advanced_now[i]) == -1)
+      return -1;
+  return 0;
+}
+
+static int
 read_adapter (struct hive *hv, const struct control_set *cs, hive_node_h node,
-              const char *name, const struct match_spec *m, struct adapter *a)
+              const char *name, const struct match_spec *m, const struct request *req,
+              int advanced, struct adapter *a)
 {
   hive_node_h ndi;
 
@@ -118,6 +147,9 @@ read_adapter (struct hive *hv, const struct control_set *cs, hive_node_h node,
   if (hive_value_state (hv, node, VALUE_RECEIVE, &a->receive) == -1 ||
       hive_value_state (hv, node, VALUE_SEND, &a->send) == -1)
     return -1;
+  /* Only matched adapters are planned; --list describes every one. */
+  if (a->matched || advanced)
+    return read_keywords (hv, a->matched ? req : &(struct request) { .n = 0 }, advanced, a);
   return 0;
 }
 
@@ -130,12 +162,21 @@ adapter_free (struct adapter *a)
   free (a->service);
   value_state_free (&a->receive);
   value_state_free (&a->send);
+  for (size_t i = 0; i < a->n_values; i++) {
+    value_state_free (&a->values[i].now);
+    ndi_param_free (&a->values[i].param);
+  }
+  free (a->values);
+  for (size_t i = 0; a->advanced_now && i < a->n_advanced; i++)
+    value_state_free (&a->advanced_now[i]);
+  free (a->advanced_now);
+  ndi_params_free (a->advanced, a->n_advanced);
 }
 
 int
 adapters_enumerate (struct hive *hv, const struct control_sets *cs,
-                    const struct match_spec *m, struct adapter_list *out,
-                    struct np_error *err)
+                    const struct match_spec *m, const struct request *req,
+                    int advanced, struct adapter_list *out, struct np_error *err)
 {
   out->v = NULL;
   out->n = 0;
@@ -166,7 +207,8 @@ adapters_enumerate (struct hive *hv, const struct control_sets *cs,
         goto fail;
       }
       if (is_instance_name (name)) {
-        r = read_adapter (hv, &cs->v[i], children[j], name, m, &out->v[out->n]);
+        r = read_adapter (hv, &cs->v[i], children[j], name, m, req, advanced,
+                          &out->v[out->n]);
         out->n++;
       }
       free (name);

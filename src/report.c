@@ -7,13 +7,14 @@
 
 /* --- text ----------------------------------------------------------- */
 
+/* Buffer sizes are KB; other DWORDs are plain numbers. */
 static void
-describe_value (FILE *fp, const struct value_state *vs)
+describe_value (FILE *fp, const struct value_state *vs, int is_size)
 {
   if (!vs->present)
     fputs ("(not set)", fp);
   else if (vs->is_dword)
-    fprintf (fp, "0x%" PRIx32 " (%" PRIu32 " KB)", vs->dword, vs->dword);
+    fprintf (fp, "0x%" PRIx32 " (%" PRIu32 "%s)", vs->dword, vs->dword, is_size ? " KB" : "");
   else if (vs->type == hive_t_REG_SZ || vs->type == hive_t_REG_EXPAND_SZ)
     fprintf (fp, "%s \"%s\"", hive_type_name (vs->type), vs->text);
   else
@@ -24,6 +25,33 @@ static const char *
 id_of (const struct adapter *a)
 {
   return a->matching_id ? a->matching_id : a->component_id ? a->component_id : "-";
+}
+
+/* The advanced keywords the driver describes, as the Advanced page
+ * would show them. */
+static void
+text_advanced (FILE *fp, const struct adapter *a)
+{
+  if (a->n_advanced == 0)
+    return;
+  fprintf (fp, "\n  %s\\...\\%s  %s: advanced properties\n", a->control_set, a->index,
+           a->desc ? a->desc : "?");
+  fprintf (fp, "    %-26s %-12s %-10s %s\n", "KEYWORD", "VALUE", "DEFAULT", "ALLOWED");
+  for (size_t i = 0; i < a->n_advanced; i++) {
+    const struct ndi_param *p = &a->advanced[i];
+    const struct value_state *now = &a->advanced_now[i];
+    char allowed[512], value[64];
+    ndi_describe_allowed (p, allowed, sizeof allowed);
+    if (!now->present)
+      snprintf (value, sizeof value, "-");
+    else if (now->is_dword)
+      snprintf (value, sizeof value, "%" PRIu32 " (dword)", now->dword);
+    else
+      snprintf (value, sizeof value, "%s", now->text[0] ? now->text : "\"\"");
+    fprintf (fp, "    %-26s %-12s %-10s %s\n", p->keyword, value,
+             !p->default_value ? "-" : p->default_value[0] ? p->default_value : "\"\"",
+             allowed);
+  }
 }
 
 static void
@@ -45,10 +73,12 @@ text_list (FILE *fp, const struct outcome *out)
     fprintf (fp, "  %-13s  %-5s  %-5s  %-12s  %-12s  %s [%s]\n", a->control_set, a->index,
              a->matched ? "yes" : "no", rx, tx, a->desc ? a->desc : "?", id_of (a));
   }
+  for (size_t i = 0; i < l->n; i++)
+    text_advanced (fp, &l->v[i]);
 }
 
 static void
-text_changes (FILE *fp, const struct outcome *out)
+text_changes (FILE *fp, const struct options *o, const struct outcome *out)
 {
   size_t last = (size_t) -1;
 
@@ -61,7 +91,7 @@ text_changes (FILE *fp, const struct outcome *out)
       last = c->adapter;
     }
     fprintf (fp, "    %-18s ", c->want->name);
-    describe_value (fp, c->old);
+    describe_value (fp, c->old, c->want->is_size);
     switch (c->action) {
     case CHANGE_KEEP:
       fputs ("  unchanged\n", fp);
@@ -69,9 +99,19 @@ text_changes (FILE *fp, const struct outcome *out)
     case CHANGE_DELETE:
       fputs (" -> (removed)\n", fp);
       break;
-    default:
-      fprintf (fp, " -> 0x%" PRIx32 " (%" PRIu32 " KB)%s\n", c->want->kb, c->want->kb,
-               c->action == CHANGE_RETYPE ? "  [type replaced by REG_DWORD]" : "");
+    default: {
+      struct value_state nv = {
+        .present = 1, .type = c->type, .is_dword = c->type == hive_t_REG_DWORD,
+        .dword = c->dword, .text = c->text,
+      };
+      fputs (" -> ", fp);
+      describe_value (fp, &nv, c->want->is_size);
+      if (c->action == CHANGE_RETYPE)
+        fprintf (fp, "  [type replaced by %s]", hive_type_name (c->type));
+      if (c->refusal)
+        fprintf (fp, "  [%s: %s]", o->request.force ? "forced" : "refused", c->refusal);
+      fputc ('\n', fp);
+    }
     }
   }
 }
@@ -87,6 +127,7 @@ headline (const struct outcome *out)
   case ST_LISTED: return "network adapters";
   case ST_RECOVERED: return "recovered from the transaction logs";
   case ST_NO_ADAPTER: return "no matching adapter; found";
+  case ST_INVALID: return "refused: the driver does not allow a value, nothing written";
   default: return outcome_status_name (out->status);
   }
 }
@@ -95,7 +136,7 @@ void
 report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
 {
   if (out->status == ST_ERROR || out->status == ST_REFUSED ||
-      out->status == ST_NO_ADAPTER)
+      out->status == ST_NO_ADAPTER || out->status == ST_INVALID)
     fprintf (stderr, "netvsc-patch: %s\n", out->message);
   if (o->json) {
     report_json (fp, o, out);
@@ -129,7 +170,7 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
   if (out->status == ST_LISTED || out->status == ST_NO_ADAPTER)
     text_list (fp, out);
   else
-    text_changes (fp, out);
+    text_changes (fp, o, out);
   if (out->written_to && out->status == ST_PATCHED && o->output)
     fprintf (fp, "  written to %s\n", out->written_to);
   if (out->backup[0])
@@ -163,8 +204,9 @@ json_string (FILE *fp, const char *s)
   fputc ('"', fp);
 }
 
+/* A value; a buffer size's DWORD is "kb", any other DWORD "dword". */
 static void
-json_value (FILE *fp, const struct value_state *vs)
+json_value (FILE *fp, const struct value_state *vs, int is_size)
 {
   if (!vs->present) {
     fputs ("null", fp);
@@ -173,10 +215,48 @@ json_value (FILE *fp, const struct value_state *vs)
   fputs ("{\"type\":", fp);
   json_string (fp, hive_type_name (vs->type));
   if (vs->is_dword)
-    fprintf (fp, ",\"kb\":%" PRIu32, vs->dword);
+    fprintf (fp, ",\"%s\":%" PRIu32, is_size ? "kb" : "dword", vs->dword);
   else {
     fputs (",\"text\":", fp);
     json_string (fp, vs->text);
+  }
+  fputc ('}', fp);
+}
+
+static void
+json_param (FILE *fp, const struct ndi_param *p, const struct value_state *now)
+{
+  fputs ("{\"keyword\":", fp);
+  json_string (fp, p->keyword);
+  fputs (",\"description\":", fp);
+  json_string (fp, p->desc);
+  fputs (",\"type\":", fp);
+  json_string (fp, p->type_name);
+  fputs (",\"value\":", fp);
+  json_value (fp, now, 0);
+  fputs (",\"default\":", fp);
+  json_string (fp, p->default_value);
+  if (ndi_is_numeric (p)) {
+    if (p->has_min)
+      fprintf (fp, ",\"min\":%lld", p->min);
+    if (p->has_max)
+      fprintf (fp, ",\"max\":%lld", p->max);
+    if (p->has_step)
+      fprintf (fp, ",\"step\":%lld", p->step);
+    fprintf (fp, ",\"base\":%d", p->base);
+  }
+  if (p->type == NDI_EDIT && p->limit_text)
+    fprintf (fp, ",\"limit_text\":%ld", p->limit_text);
+  if (p->type == NDI_ENUM) {
+    fputs (",\"choices\":[", fp);
+    for (size_t i = 0; i < p->n_choices; i++) {
+      fputs (i ? ",{\"value\":" : "{\"value\":", fp);
+      json_string (fp, p->choices[i].value);
+      fputs (",\"description\":", fp);
+      json_string (fp, p->choices[i].desc);
+      fputc ('}', fp);
+    }
+    fputc (']', fp);
   }
   fputc ('}', fp);
 }
@@ -201,9 +281,18 @@ json_adapter (FILE *fp, const struct outcome *out, size_t idx)
   json_string (fp, a->service);
   fprintf (fp, ",\"matched\":%s", a->matched ? "true" : "false");
   fputs (",\"receive_buffer\":", fp);
-  json_value (fp, &a->receive);
+  json_value (fp, &a->receive, 1);
   fputs (",\"send_buffer\":", fp);
-  json_value (fp, &a->send);
+  json_value (fp, &a->send, 1);
+  if (a->n_advanced) {
+    fputs (",\"advanced\":[", fp);
+    for (size_t i = 0; i < a->n_advanced; i++) {
+      if (i)
+        fputc (',', fp);
+      json_param (fp, &a->advanced[i], &a->advanced_now[i]);
+    }
+    fputc (']', fp);
+  }
   if (a->matched) {
     fputs (",\"changes\":[", fp);
     for (size_t i = 0; i < out->plan.n_changes; i++) {
@@ -218,11 +307,19 @@ json_adapter (FILE *fp, const struct outcome *out, size_t idx)
       fputs (",\"action\":", fp);
       json_string (fp, change_action_name (c->action));
       fputs (",\"old\":", fp);
-      json_value (fp, c->old);
+      json_value (fp, c->old, c->want->is_size);
+      fputs (",\"new\":", fp);
       if (c->want->remove)
-        fputs (",\"new\":null", fp);
-      else
-        fprintf (fp, ",\"new\":{\"type\":\"REG_DWORD\",\"kb\":%" PRIu32 "}", c->want->kb);
+        fputs ("null", fp);
+      else {
+        struct value_state nv = {
+          .present = 1, .type = c->type, .is_dword = c->type == hive_t_REG_DWORD,
+          .dword = c->dword, .text = c->text,
+        };
+        json_value (fp, &nv, c->want->is_size);
+      }
+      fputs (",\"refused\":", fp);
+      json_string (fp, c->refusal);
       fputc ('}', fp);
     }
     fputc (']', fp);

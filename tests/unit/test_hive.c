@@ -184,7 +184,7 @@ enumerate (const char *fixture, const char *cs_arg, const char *spec,
   ck_assert_int_eq (match_parse (spec, &m, &why), 0);
   ck_assert_msg (hive_open (&hv, fixture_hive (fixture), 0, &err) == 0, "%s", err.msg);
   ck_assert_msg (hive_control_sets (&hv, &req, &cs, &err) == 0, "%s", err.msg);
-  ck_assert_msg (adapters_enumerate (&hv, &cs, &m, list, &err) == 0, "%s", err.msg);
+  ck_assert_msg (adapters_enumerate (&hv, &cs, &m, &(struct request) { .n = 0 }, 0, list, &err) == 0, "%s", err.msg);
   control_sets_free (&cs);
   hive_close (&hv);
 }

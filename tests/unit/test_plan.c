@@ -27,13 +27,15 @@ load (struct loaded *l, const char *path, const char *spec, int remove,
   const char *why;
 
   memset (l, 0, sizeof *l);
-  l->req.v[0] = (struct request_value) { VALUE_RECEIVE, remove, rx };
-  l->req.v[1] = (struct request_value) { VALUE_SEND, remove, tx };
+  l->req.v[0] = (struct request_value) { .name = VALUE_RECEIVE, .remove = remove,
+                                         .is_size = 1, .kb = rx };
+  l->req.v[1] = (struct request_value) { .name = VALUE_SEND, .remove = remove,
+                                         .is_size = 1, .kb = tx };
   l->req.n = 2;
   ck_assert_int_eq (match_parse (spec, &m, &why), 0);
   ck_assert_msg (hive_open (&l->hv, path, 1, &err) == 0, "%s", err.msg);
   ck_assert_msg (hive_control_sets (&l->hv, &csr, &l->cs, &err) == 0, "%s", err.msg);
-  ck_assert_msg (adapters_enumerate (&l->hv, &l->cs, &m, &al, &err) == 0, "%s", err.msg);
+  ck_assert_msg (adapters_enumerate (&l->hv, &l->cs, &m, &l->req, 0, &al, &err) == 0, "%s", err.msg);
   ck_assert_int_eq (plan_build (&l->plan, &al, &l->req), 0);
 }
 
@@ -160,12 +162,13 @@ START_TEST (test_apply_and_verify)
   ck_assert_int_eq (t, hive_t_REG_SZ);
 
   /* verification notices a hive that does not hold the plan's values */
-  l.req.v[0].kb = 0x2000;
+  ck_assert_str_eq (l.plan.changes[0].want->name, VALUE_RECEIVE);
+  l.plan.changes[0].dword = 0x2000;
   ck_assert_int_eq (verify_written (out, &l.plan, &before, &err), -1);
   ck_assert_ptr_nonnull (strstr (err.msg, "verification failed"));
   /* ... or has lost a value */
   before.values++;
-  l.req.v[0].kb = 0x1000;
+  l.plan.changes[0].dword = 0x1000;
   ck_assert_int_eq (verify_written (out, &l.plan, &before, &err), -1);
   ck_assert_ptr_nonnull (strstr (err.msg, "keys and"));
   unload (&l);
