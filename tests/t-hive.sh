@@ -348,9 +348,10 @@ usage_errors () {
 help_version () {
   run 0 "$N" --help
   out_has "Usage: netvsc-patch"
-  for o in --receive-buffer --send-buffer --remove --hive --output --format --root \
-           --control-set --match --dry-run --check --list --backup --json --verbose \
-           --quiet --version --from --jobs --isolate --direct --no-replay --replay-only; do
+  # every long option main.c declares
+  opts=$(sed -n 's/^  { "\([a-z-]*\)", .*/--\1/p' "$TOP/src/main.c")
+  [ "$(echo "$opts" | wc -l)" -ge 28 ]
+  for o in $opts; do
     out_has "$o"
     grep -qF -- "$(echo "$o" | sed 's/-/\\-/g')" "$TOP/man/netvsc-patch.1" || { echo "man page lacks $o"; exit 1; }
   done
