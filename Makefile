@@ -19,7 +19,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format hive match ndi plan apply hostfile interrupt preflight image direct job batch report logreplay
+CORE := status size format hive match ndi plan apply defer defer_ini hostfile interrupt preflight image direct job batch report logreplay
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
@@ -100,6 +100,10 @@ $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE:%=src/%.c) $(wildcard include/*.h)
 	mkdir -p $(FUZZ)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -std=gnu11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) -o $@ \
 	  $< $(CORE:%=src/%.c) $(PKG_LIBS)
+
+# defer.c embeds the --defer script templates (.incbin, paths relative to
+# the top directory): rebuilt when they change.
+$(B)/defer.o $(SAN)/defer.o $(FUZZ_TARGETS:%=$(FUZZ)/fuzz_%): src/defer.ps1.in src/defer.cmd.in
 
 fuzz: $(FUZZ_TARGETS:%=$(FUZZ)/fuzz_%) $(FIXTURES)/hives.stamp
 	for t in $(FUZZ_TARGETS); do \

@@ -1,0 +1,897 @@
+/* netvsc-patch: the local Group Policy object's ini files, for --defer.
+ *
+ * scripts.ini lists the machine startup scripts ([Startup], keys
+ * NCmdLine and NParameters numbered from 0); gpt.ini says which
+ * client-side extensions the GPO uses and its version, which Windows
+ * compares with the one it processed last.  [MS-GPSCR] 2.2.2 specifies
+ * scripts.ini as UTF-16LE with a BOM; gpt.ini is ANSI.  Both are read
+ * leniently (any case in section and key names, CRLF or LF, scripts.ini
+ * also UTF-16LE without a BOM or plain UTF-8) and every line we do not
+ * change is kept as it was; what cannot be read is refused (EINVAL) and
+ * left alone, never rewritten from a guess. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "defer.h"
+
+#define OUR_CMD "netvsc-patch.cmd"
+/* The Scripts client-side extension, and the tool extension of its
+ * computer half (the Group Policy editor's Startup/Shutdown node). */
+#define SCRIPTS_CSE  "{42B5FAAE-6536-11D2-AE5A-0000F87571E3}"
+#define SCRIPTS_TOOL "{40B6664F-4972-11D1-A7CA-0000F87571E3}"
+
+struct buf {
+  char *p;
+  size_t len, cap;
+  int oom;
+};
+
+static void
+buf_add (struct buf *b, const char *s, size_t n)
+{
+  if (b->oom)
+    return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    char *p = realloc (b->p, cap);
+    if (p == NULL) {
+      b->oom = 1;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  if (n)
+    memcpy (b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
+static void
+buf_str (struct buf *b, const char *s)
+{
+  buf_add (b, s, strlen (s));
+}
+
+/* Hand B's bytes to the caller, or fail with ENOMEM. */
+static int
+buf_give (struct buf *b, char **out, size_t *len)
+{
+  buf_add (b, "", 0);           /* an empty result is still allocated */
+  if (b->oom) {
+    free (b->p);
+    errno = ENOMEM;
+    return -1;
+  }
+  *out = b->p;
+  *len = b->len;
+  return 0;
+}
+
+static int
+copy_out (const char *old, size_t len, char **out, size_t *out_len)
+{
+  struct buf b = { 0 };
+
+  if (old)
+    buf_add (&b, old, len);
+  return buf_give (&b, out, out_len);
+}
+
+/* --- lines ------------------------------------------------------------ */
+
+enum line_kind { L_BLANK, L_COMMENT, L_SECTION, L_KEY };
+
+struct line {
+  const char *s;      /* the line, without its end */
+  size_t len;
+  const char *eol;    /* "\r\n", "\n", or "" for the last line */
+  enum line_kind kind;
+  const char *name;   /* section name or key (trimmed), in s */
+  size_t name_len;
+  const char *value;  /* key value (trimmed), in s */
+  size_t value_len;
+  int section;        /* index of the line of its section header, -1 */
+  /* scripts.ini [Startup] keys */
+  long index;         /* N of NCmdLine / NParameters, or -1 */
+  int is_cmdline;
+  size_t digits_at;   /* where N starts in s */
+  size_t digits_len;
+  int ours;           /* NCmdLine naming our script */
+  int drop;
+  char *text;         /* replacement for s, malloc'd, or NULL */
+};
+
+struct ini {
+  struct line *v;
+  size_t n;
+  const char *eol;    /* what new lines end with: the file's first, or CRLF */
+};
+
+static void
+ini_free (struct ini *ini)
+{
+  for (size_t i = 0; i < ini->n; i++)
+    free (ini->v[i].text);
+  free (ini->v);
+  ini->v = NULL;
+  ini->n = 0;
+}
+
+static int
+is_blank (char c)
+{
+  return c == ' ' || c == '\t';
+}
+
+static void
+trim (const char **s, size_t *len)
+{
+  while (*len && is_blank (**s)) {
+    (*s)++;
+    (*len)--;
+  }
+  while (*len && is_blank ((*s)[*len - 1]))
+    (*len)--;
+}
+
+static int
+same (const char *s, size_t len, const char *word)
+{
+  return strlen (word) == len && strncasecmp (s, word, len) == 0;
+}
+
+/* Split TEXT (8-bit: ASCII, UTF-8 or ANSI; NUL-free) into classified
+ * lines.  -1 (EINVAL) on a line that is no section header, key, comment
+ * or blank, a key before any section, a lone CR, or a control byte. */
+static int
+ini_parse (const char *text, size_t len, struct ini *ini)
+{
+  const char *p = text, *end = text + len;
+  int section = -1;
+
+  memset (ini, 0, sizeof *ini);
+  ini->eol = "\r\n";
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char) text[i];
+    if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f ||
+        (c == '\r' && (i + 1 == len || text[i + 1] != '\n')))
+      goto bad;
+  }
+  for (int first_eol = 1; p < end;) {
+    const char *nl = memchr (p, '\n', (size_t) (end - p));
+    struct line l = { .s = p, .section = section, .index = -1 };
+    struct line *grown;
+
+    l.len = nl ? (size_t) (nl - p) : (size_t) (end - p);
+    l.eol = nl ? "\n" : "";
+    if (nl && l.len && p[l.len - 1] == '\r') {
+      l.len--;
+      l.eol = "\r\n";
+    }
+    if (nl && first_eol) {
+      ini->eol = l.eol;
+      first_eol = 0;
+    }
+    p = nl ? nl + 1 : end;
+
+    const char *s = l.s;
+    size_t n = l.len;
+    trim (&s, &n);
+    if (n == 0)
+      l.kind = L_BLANK;
+    else if (s[0] == ';')
+      l.kind = L_COMMENT;
+    else if (s[0] == '[') {
+      if (s[n - 1] != ']')
+        goto bad;
+      l.kind = L_SECTION;
+      l.name = s + 1;
+      l.name_len = n - 2;
+      trim (&l.name, &l.name_len);
+      section = (int) ini->n;
+      l.section = section;
+    }
+    else {
+      const char *eq = memchr (s, '=', n);
+      if (eq == NULL || section == -1)
+        goto bad;
+      l.kind = L_KEY;
+      l.name = s;
+      l.name_len = (size_t) (eq - s);
+      trim (&l.name, &l.name_len);
+      l.value = eq + 1;
+      l.value_len = (size_t) (s + n - l.value);
+      trim (&l.value, &l.value_len);
+      if (l.name_len == 0)
+        goto bad;
+    }
+    grown = realloc (ini->v, (ini->n + 1) * sizeof *ini->v);
+    if (grown == NULL) {
+      ini_free (ini);
+      errno = ENOMEM;
+      return -1;
+    }
+    ini->v = grown;
+    ini->v[ini->n++] = l;
+  }
+  return 0;
+
+ bad:
+  ini_free (ini);
+  errno = EINVAL;
+  return -1;
+}
+
+/* The header line of the section named NAME, or -1; -2 (EINVAL) if
+ * there are two. */
+static int
+ini_find_section (const struct ini *ini, const char *name)
+{
+  int found = -1;
+
+  for (size_t i = 0; i < ini->n; i++)
+    if (ini->v[i].kind == L_SECTION && same (ini->v[i].name, ini->v[i].name_len, name)) {
+      if (found != -1) {
+        errno = EINVAL;
+        return -2;
+      }
+      found = (int) i;
+    }
+  return found;
+}
+
+/* The line after the last key or comment of section SEC (new keys go
+ * there, before the blank lines that separate it from the next). */
+static size_t
+ini_section_end (const struct ini *ini, int sec)
+{
+  size_t at = (size_t) sec + 1;
+
+  for (size_t i = (size_t) sec + 1; i < ini->n && ini->v[i].kind != L_SECTION; i++)
+    if (ini->v[i].kind != L_BLANK)
+      at = i + 1;
+  return at;
+}
+
+/* The file with its changes: kept lines as they were, rewritten ones
+ * from text, dropped ones left out, and NEW (already ended lines) put
+ * before line AT. */
+static void
+ini_write (const struct ini *ini, size_t at, const char *new, struct buf *b)
+{
+  for (size_t i = 0; i <= ini->n; i++) {
+    if (i == at && new) {
+      /* The line before must end for a new one to follow it. */
+      if (i > 0 && ini->v[i - 1].eol[0] == '\0' && !ini->v[i - 1].drop)
+        buf_str (b, ini->eol);
+      buf_str (b, new);
+    }
+    if (i == ini->n)
+      break;
+    const struct line *l = &ini->v[i];
+    if (l->drop)
+      continue;
+    if (l->text)
+      buf_str (b, l->text);
+    else
+      buf_add (b, l->s, l->len);
+    buf_str (b, l->eol);
+  }
+}
+
+/* --- scripts.ini ------------------------------------------------------- */
+
+/* UTF-16LE to UTF-8; -1 (EINVAL) on an odd length, an unpaired
+ * surrogate or a NUL. */
+static int
+utf16_to_utf8 (const unsigned char *p, size_t len, struct buf *b)
+{
+  if (len % 2)
+    goto bad;
+  for (size_t i = 0; i < len; i += 2) {
+    uint32_t c = p[i] | (uint32_t) p[i + 1] << 8;
+    char u[4];
+    size_t n;
+    if (c == 0 || (c >= 0xdc00 && c <= 0xdfff))
+      goto bad;
+    if (c >= 0xd800 && c <= 0xdbff) {
+      uint32_t lo;
+      if (i + 3 >= len)
+        goto bad;
+      lo = p[i + 2] | (uint32_t) p[i + 3] << 8;
+      if (lo < 0xdc00 || lo > 0xdfff)
+        goto bad;
+      c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+      i += 2;
+    }
+    if (c < 0x80) { u[0] = (char) c; n = 1; }
+    else if (c < 0x800) { u[0] = (char) (0xc0 | c >> 6); u[1] = (char) (0x80 | (c & 0x3f)); n = 2; }
+    else if (c < 0x10000) {
+      u[0] = (char) (0xe0 | c >> 12); u[1] = (char) (0x80 | ((c >> 6) & 0x3f));
+      u[2] = (char) (0x80 | (c & 0x3f)); n = 3;
+    }
+    else {
+      u[0] = (char) (0xf0 | c >> 18); u[1] = (char) (0x80 | ((c >> 12) & 0x3f));
+      u[2] = (char) (0x80 | ((c >> 6) & 0x3f)); u[3] = (char) (0x80 | (c & 0x3f)); n = 4;
+    }
+    buf_add (b, u, n);
+  }
+  return 0;
+ bad:
+  errno = EINVAL;
+  return -1;
+}
+
+/* UTF-8 to UTF-16LE; -1 (EINVAL) on invalid UTF-8. */
+static int
+utf8_to_utf16 (const unsigned char *p, size_t len, struct buf *b)
+{
+  for (size_t i = 0; i < len;) {
+    uint32_t c = p[i];
+    size_t n = 0;
+    unsigned char u[4];
+    if (c >= 0x80) {
+      if (c >= 0xc2 && c <= 0xdf) { n = 1; c &= 0x1f; }
+      else if (c >= 0xe0 && c <= 0xef) { n = 2; c &= 0x0f; }
+      else if (c >= 0xf0 && c <= 0xf4) { n = 3; c &= 0x07; }
+      else
+        goto bad;
+      if (i + n >= len)
+        goto bad;
+      for (size_t k = 1; k <= n; k++) {
+        if ((p[i + k] & 0xc0) != 0x80)
+          goto bad;
+        c = c << 6 | (p[i + k] & 0x3f);
+      }
+      if ((n == 2 && c < 0x800) || (n == 3 && c < 0x10000) || c > 0x10ffff ||
+          (c >= 0xd800 && c <= 0xdfff))
+        goto bad;
+    }
+    i += n + 1;
+    if (c >= 0x10000) {
+      uint32_t hi = 0xd800 + ((c - 0x10000) >> 10), lo = 0xdc00 + ((c - 0x10000) & 0x3ff);
+      u[0] = (unsigned char) hi; u[1] = (unsigned char) (hi >> 8);
+      u[2] = (unsigned char) lo; u[3] = (unsigned char) (lo >> 8);
+      buf_add (b, (char *) u, 4);
+    }
+    else {
+      u[0] = (unsigned char) c; u[1] = (unsigned char) (c >> 8);
+      buf_add (b, (char *) u, 2);
+    }
+  }
+  return 0;
+ bad:
+  errno = EINVAL;
+  return -1;
+}
+
+/* scripts.ini's bytes as UTF-8 text: UTF-16LE with a BOM (the format),
+ * UTF-16LE without one (told by the NUL high byte of its first
+ * character, which is ASCII in any scripts.ini), or UTF-8 / ASCII with
+ * or without a BOM as a hand-written file may be. */
+static int
+scripts_decode (const char *old, size_t len, struct buf *text)
+{
+  const unsigned char *p = (const unsigned char *) old;
+
+  if (len >= 2 && p[0] == 0xff && p[1] == 0xfe)
+    return utf16_to_utf8 (p + 2, len - 2, text);
+  if (len >= 2 && p[0] == 0xfe && p[1] == 0xff) {
+    errno = EINVAL;             /* big-endian: not something Windows writes */
+    return -1;
+  }
+  if (len >= 2 && p[0] != 0 && p[1] == 0)
+    return utf16_to_utf8 (p, len, text);
+  if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+    p += 3;
+    len -= 3;
+  }
+  if (memchr (p, 0, len)) {
+    errno = EINVAL;
+    return -1;
+  }
+  buf_add (text, (const char *) p, len);
+  /* Only to validate it: the text must be UTF-8. */
+  struct buf check = { 0 };
+  int r = utf8_to_utf16 (p, len, &check);
+  free (check.p);
+  return r;
+}
+
+/* Is this NCmdLine value our script: "netvsc-patch.cmd", relative (to
+ * Machine\Scripts\Startup) or as a full path, in any case, quoted or
+ * not? */
+static int
+is_our_cmdline (const char *v, size_t len)
+{
+  size_t n = strlen (OUR_CMD);
+
+  if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
+    v++;
+    len -= 2;
+    trim (&v, &len);
+  }
+  if (len < n || strncasecmp (v + len - n, OUR_CMD, n) != 0)
+    return 0;
+  return len == n || v[len - n - 1] == '\\' || v[len - n - 1] == '/';
+}
+
+/* Mark the [Startup] keys of INI.  Returns the header line or -1 when
+ * there is no [Startup], -2 (EINVAL) on two sections or a key twice. */
+static int
+scripts_mark (struct ini *ini)
+{
+  int sec = ini_find_section (ini, "Startup");
+
+  if (sec < 0)
+    return sec;
+  for (size_t i = (size_t) sec + 1; i < ini->n && ini->v[i].kind != L_SECTION; i++) {
+    struct line *l = &ini->v[i];
+    size_t d = 0;
+    unsigned long long n = 0;
+    if (l->kind != L_KEY)
+      continue;
+    while (d < l->name_len && isdigit ((unsigned char) l->name[d]) && d < 11)
+      n = n * 10 + (unsigned) (l->name[d++] - '0');
+    if (d == 0 || n > INT32_MAX)
+      continue;                 /* not one of ours to number: kept as is */
+    if (same (l->name + d, l->name_len - d, "CmdLine"))
+      l->is_cmdline = 1;
+    else if (!same (l->name + d, l->name_len - d, "Parameters"))
+      continue;
+    l->index = (long) n;
+    l->digits_at = (size_t) (l->name - l->s);
+    l->digits_len = d;
+    l->ours = l->is_cmdline && is_our_cmdline (l->value, l->value_len);
+    for (size_t j = (size_t) sec + 1; j < i; j++)
+      if (ini->v[j].index == l->index && ini->v[j].is_cmdline == l->is_cmdline) {
+        errno = EINVAL;
+        return -2;
+      }
+  }
+  return sec;
+}
+
+static int
+cmp_long (const void *a, const void *b)
+{
+  long x = *(const long *) a, y = *(const long *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* Number the entries of [Startup] that are kept 0..n-1 in their order
+ * (Windows stops at the first missing number), rewriting only the
+ * number of the lines whose number changes.  Returns n, or -1. */
+static long
+scripts_renumber (struct ini *ini, int sec)
+{
+  long *idx = NULL;
+  size_t n = 0;
+
+  for (size_t i = (size_t) sec + 1; i < ini->n && ini->v[i].kind != L_SECTION; i++) {
+    const struct line *l = &ini->v[i];
+    if (l->index < 0 || l->drop)
+      continue;
+    long *grown = realloc (idx, (n + 1) * sizeof *idx);
+    if (grown == NULL) {
+      free (idx);
+      return -1;
+    }
+    idx = grown;
+    idx[n++] = l->index;
+  }
+  if (n)
+    qsort (idx, n, sizeof *idx, cmp_long);
+  size_t distinct = 0;
+  for (size_t i = 0; i < n; i++)
+    if (i == 0 || idx[i] != idx[i - 1])
+      idx[distinct++] = idx[i];
+  for (size_t i = (size_t) sec + 1; i < ini->n && ini->v[i].kind != L_SECTION; i++) {
+    struct line *l = &ini->v[i];
+    long rank;
+    if (l->index < 0 || l->drop)
+      continue;
+    for (rank = 0; idx[rank] != l->index; rank++)
+      ;
+    if (rank == l->index)
+      continue;
+    char num[24];
+    int w = snprintf (num, sizeof num, "%ld", rank);
+    size_t tail = l->len - l->digits_at - l->digits_len;
+    l->text = malloc (l->digits_at + (size_t) w + tail + 1);
+    if (l->text == NULL) {
+      free (idx);
+      return -1;
+    }
+    memcpy (l->text, l->s, l->digits_at);
+    memcpy (l->text + l->digits_at, num, (size_t) w);
+    memcpy (l->text + l->digits_at + w, l->s + l->digits_at + l->digits_len, tail);
+    l->text[l->digits_at + (size_t) w + tail] = '\0';
+  }
+  free (idx);
+  return (long) distinct;
+}
+
+static int
+scripts_parse (const char *old, size_t old_len, struct buf *text, struct ini *ini)
+{
+  if (scripts_decode (old, old_len, text) == -1)
+    return -1;
+  if (text->oom) {
+    errno = ENOMEM;
+    return -1;
+  }
+  return ini_parse (text->p ? text->p : "", text->len, ini);
+}
+
+int
+defer_scripts_ini_has (const char *buf, size_t len)
+{
+  struct buf text = { 0 };
+  struct ini ini;
+  int sec, has = 0;
+
+  if (scripts_parse (buf, len, &text, &ini) == -1) {
+    free (text.p);
+    return -1;
+  }
+  sec = scripts_mark (&ini);
+  if (sec == -2)
+    has = -1;
+  for (size_t i = 0; sec >= 0 && i < ini.n; i++)
+    if (ini.v[i].ours)
+      has = 1;
+  ini_free (&ini);
+  free (text.p);
+  return has;
+}
+
+int
+defer_scripts_ini_edit (const char *old, size_t old_len, int install,
+                        char **out, size_t *out_len, int *changed)
+{
+  struct buf text = { 0 }, edited = { 0 }, entry = { 0 }, utf16 = { 0 };
+  struct ini ini;
+  int sec, has = 0, r = -1;
+  size_t at;
+
+  *changed = 0;
+  install = !!install;
+  if (old == NULL)
+    old_len = 0;
+  if (scripts_parse (old, old_len, &text, &ini) == -1) {
+    free (text.p);
+    return -1;
+  }
+  sec = scripts_mark (&ini);
+  if (sec == -2)
+    goto out;
+  for (size_t i = 0; sec >= 0 && i < ini.n; i++)
+    has |= ini.v[i].ours;
+
+  if (install == has) {         /* registered, or nothing to take out */
+    r = copy_out (old, old_len, out, out_len);
+    goto out;
+  }
+  if (install) {
+    long n = 0;
+    if (sec >= 0 && (n = scripts_renumber (&ini, sec)) == -1) {
+      errno = ENOMEM;
+      goto out;
+    }
+    if (sec < 0) {
+      at = ini.n;
+      buf_str (&entry, "[Startup]");
+      buf_str (&entry, ini.eol);
+    }
+    else
+      at = ini_section_end (&ini, sec);
+    char line[64];
+    snprintf (line, sizeof line, "%ldCmdLine=" OUR_CMD "%s%ldParameters=%s",
+              n, ini.eol, n, ini.eol);
+    buf_str (&entry, line);
+  }
+  else {
+    long ours[64];
+    size_t n_ours = 0;
+    for (size_t i = (size_t) sec + 1; i < ini.n && ini.v[i].kind != L_SECTION; i++)
+      if (ini.v[i].ours && n_ours < sizeof ours / sizeof ours[0])
+        ours[n_ours++] = ini.v[i].index;
+    /* Our CmdLine and the Parameters of the same number. */
+    for (size_t i = (size_t) sec + 1; i < ini.n && ini.v[i].kind != L_SECTION; i++)
+      for (size_t k = 0; k < n_ours; k++)
+        if (ini.v[i].index == ours[k])
+          ini.v[i].drop = 1;
+    if (scripts_renumber (&ini, sec) == -1) {
+      errno = ENOMEM;
+      goto out;
+    }
+    /* A [Startup] left with nothing in it goes too. */
+    ini.v[sec].drop = 1;
+    for (size_t i = (size_t) sec + 1; i < ini.n && ini.v[i].kind != L_SECTION; i++)
+      if (!ini.v[i].drop && ini.v[i].kind != L_BLANK)
+        ini.v[sec].drop = 0;
+    at = ini.n;
+  }
+  ini_write (&ini, at, entry.p, &edited);
+  if (entry.oom || edited.oom) {
+    errno = ENOMEM;
+    goto out;
+  }
+  buf_add (&utf16, "\xff\xfe", 2);
+  if (utf8_to_utf16 ((const unsigned char *) (edited.p ? edited.p : ""), edited.len, &utf16) == -1)
+    goto out;
+  if (buf_give (&utf16, out, out_len) == -1)
+    goto out;
+  utf16.p = NULL;
+  *changed = 1;
+  r = 0;
+
+ out:
+  ini_free (&ini);
+  free (text.p);
+  free (edited.p);
+  free (entry.p);
+  free (utf16.p);
+  return r;
+}
+
+/* --- gpt.ini ----------------------------------------------------------- */
+
+/* One [{CSE}{tool}...] group of an extension list, by position. */
+struct cse_group {
+  const char *s;      /* from '[' to ']' included */
+  size_t len;
+};
+
+static int
+is_guid (const char *s, size_t len)
+{
+  /* {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX} */
+  if (len != 38 || s[0] != '{' || s[37] != '}')
+    return 0;
+  for (size_t i = 1; i < 37; i++)
+    if ((i == 9 || i == 14 || i == 19 || i == 24) ? s[i] != '-'
+        : !isxdigit ((unsigned char) s[i]))
+      return 0;
+  return 1;
+}
+
+/* Split an extension list into its groups; -1 (EINVAL) unless it is a
+ * sequence of [ followed by one or more {GUID} and ]. */
+static int
+cse_parse (const char *v, size_t len, struct cse_group *g, size_t max, size_t *n)
+{
+  size_t i = 0;
+
+  *n = 0;
+  while (i < len) {
+    size_t start = i;
+    if (v[i] != '[' || *n == max)
+      goto bad;
+    i++;
+    if (i >= len || v[i] != '{')
+      goto bad;
+    while (i < len && v[i] == '{') {
+      if (!is_guid (v + i, len - i < 38 ? len - i : 38))
+        goto bad;
+      i += 38;
+    }
+    if (i >= len || v[i] != ']')
+      goto bad;
+    i++;
+    g[*n].s = v + start;
+    g[(*n)++].len = i - start;
+  }
+  return 0;
+ bad:
+  errno = EINVAL;
+  return -1;
+}
+
+/* Version=, machine half (low 16 bits) incremented; never to 0, which
+ * Group Policy reads as "no computer settings".  The user half (high 16
+ * bits) is kept.  Written back unsigned, or signed if it was. */
+static int
+version_bump (const char *v, size_t len, char *out, size_t size)
+{
+  int negative = len && v[0] == '-';
+  unsigned long long n = 0;
+  uint32_t u, machine;
+  size_t i = negative;
+
+  if (i == len)
+    goto bad;
+  for (; i < len; i++) {
+    if (!isdigit ((unsigned char) v[i]) || n > UINT32_MAX)
+      goto bad;
+    n = n * 10 + (unsigned) (v[i] - '0');
+  }
+  if (negative ? n > (unsigned long long) INT32_MAX + 1 : n > UINT32_MAX)
+    goto bad;
+  u = negative ? (uint32_t) -n : (uint32_t) n;
+  machine = (u & 0xffff) == 0xffff ? 1 : (u & 0xffff) + 1;
+  u = (u & 0xffff0000u) | machine;
+  if (negative && u > INT32_MAX)
+    snprintf (out, size, "%" PRId32, (int32_t) u);
+  else
+    snprintf (out, size, "%" PRIu32, u);
+  return 0;
+ bad:
+  errno = EINVAL;
+  return -1;
+}
+
+/* Replace the value of key line L by VALUE, keeping "  name =  " as
+ * written. */
+static int
+set_value (struct line *l, const char *value)
+{
+  size_t head = (size_t) (l->value - l->s);
+  size_t tail = l->len - head - l->value_len;
+  size_t n = strlen (value);
+
+  l->text = malloc (head + n + tail + 1);
+  if (l->text == NULL)
+    return -1;
+  memcpy (l->text, l->s, head);
+  memcpy (l->text + head, value, n);
+  memcpy (l->text + head + n, l->value + l->value_len, tail);
+  l->text[head + n + tail] = '\0';
+  return 0;
+}
+
+/* The new extension list: SCRIPTS_TOOL added to the Scripts group, or
+ * the group inserted in order of CSE GUID, as Windows keeps the list
+ * (and reads it: [MS-GPOL] 3.2.1.24 keeps extensions in ascending
+ * order).  *ADDED says whether anything was. */
+static int
+cse_add (const char *v, size_t len, struct buf *b, int *added)
+{
+  struct cse_group g[256];
+  size_t n, i;
+
+  *added = 0;
+  if (cse_parse (v, len, g, sizeof g / sizeof g[0], &n) == -1)
+    return -1;
+  for (i = 0; i < n; i++)
+    if (strncasecmp (g[i].s + 1, SCRIPTS_CSE, 38) == 0) {
+      /* Present: make sure the tool is listed, in order, after it. */
+      const char *t = g[i].s + 39, *end = g[i].s + g[i].len - 1;
+      while (t < end && strncasecmp (t, SCRIPTS_TOOL, 38) < 0)
+        t += 38;
+      if (t < end && strncasecmp (t, SCRIPTS_TOOL, 38) == 0) {
+        buf_add (b, v, len);
+        return 0;
+      }
+      buf_add (b, v, (size_t) (t - v));
+      buf_str (b, SCRIPTS_TOOL);
+      buf_add (b, t, len - (size_t) (t - v));
+      *added = 1;
+      return 0;
+    }
+  /* Absent: before the first group of a greater CSE GUID. */
+  for (i = 0; i < n && strncasecmp (g[i].s + 1, SCRIPTS_CSE, 38) < 0; i++)
+    ;
+  buf_add (b, v, i < n ? (size_t) (g[i].s - v) : len);
+  buf_str (b, "[" SCRIPTS_CSE SCRIPTS_TOOL "]");
+  if (i < n)
+    buf_add (b, g[i].s, len - (size_t) (g[i].s - v));
+  *added = 1;
+  return 0;
+}
+
+static int
+find_key (const struct ini *ini, int sec, const char *name)
+{
+  int found = -1;
+
+  for (size_t i = (size_t) sec + 1; i < ini->n && ini->v[i].kind != L_SECTION; i++)
+    if (ini->v[i].kind == L_KEY && same (ini->v[i].name, ini->v[i].name_len, name)) {
+      if (found != -1) {
+        errno = EINVAL;
+        return -2;
+      }
+      found = (int) i;
+    }
+  return found;
+}
+
+int
+defer_gpt_ini_edit (const char *old, size_t old_len, int scripts_changed,
+                    char **out, size_t *out_len, int *changed)
+{
+  struct ini ini;
+  struct buf list = { 0 }, added_lines = { 0 }, edited = { 0 };
+  int sec, ext, ver, added = 0, r = -1;
+  size_t at;
+
+  *changed = 0;
+  if (old == NULL)
+    old_len = 0;
+  if ((old_len >= 2 && (unsigned char) old[0] == 0xff && (unsigned char) old[1] == 0xfe) ||
+      (old_len && memchr (old, 0, old_len))) {
+    errno = EINVAL;             /* UTF-16: not the ANSI file Windows writes */
+    return -1;
+  }
+  if (ini_parse (old_len ? old : "", old_len, &ini) == -1)
+    return -1;
+  if ((sec = ini_find_section (&ini, "General")) == -2)
+    goto out;
+  if (sec == -1) {
+    /* No gpt.ini (or no [General] in it): a new one. */
+    at = ini.n;
+    buf_str (&added_lines, "[General]");
+    buf_str (&added_lines, ini.eol);
+    buf_str (&added_lines, "gPCMachineExtensionNames=[" SCRIPTS_CSE SCRIPTS_TOOL "]");
+    buf_str (&added_lines, ini.eol);
+    buf_str (&added_lines, "Version=1");
+    buf_str (&added_lines, ini.eol);
+    goto write;
+  }
+  if ((ext = find_key (&ini, sec, "gPCMachineExtensionNames")) == -2 ||
+      (ver = find_key (&ini, sec, "Version")) == -2)
+    goto out;
+  at = ini_section_end (&ini, sec);
+  if (ext >= 0) {
+    struct line *l = &ini.v[ext];
+    if (cse_add (l->value, l->value_len, &list, &added) == -1)
+      goto out;
+    if (list.oom) {
+      errno = ENOMEM;
+      goto out;
+    }
+    if (added && set_value (l, list.p) == -1) {
+      errno = ENOMEM;
+      goto out;
+    }
+  }
+  else {
+    buf_str (&added_lines, "gPCMachineExtensionNames=[" SCRIPTS_CSE SCRIPTS_TOOL "]");
+    buf_str (&added_lines, ini.eol);
+    added = 1;
+  }
+  if (!added && !scripts_changed) {
+    r = copy_out (old, old_len, out, out_len);
+    goto out;
+  }
+  if (ver >= 0) {
+    char num[16];
+    if (version_bump (ini.v[ver].value, ini.v[ver].value_len, num, sizeof num) == -1)
+      goto out;
+    if (set_value (&ini.v[ver], num) == -1) {
+      errno = ENOMEM;
+      goto out;
+    }
+  }
+  else {
+    /* No Version: it was 0, machine half now 1. */
+    buf_str (&added_lines, "Version=1");
+    buf_str (&added_lines, ini.eol);
+  }
+
+ write:
+  ini_write (&ini, at, added_lines.p, &edited);
+  if (added_lines.oom)
+    edited.oom = 1;
+  if (buf_give (&edited, out, out_len) == -1)
+    goto out;
+  edited.p = NULL;
+  *changed = 1;
+  r = 0;
+
+ out:
+  ini_free (&ini);
+  free (list.p);
+  free (added_lines.p);
+  free (edited.p);
+  return r;
+}
