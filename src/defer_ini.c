@@ -394,7 +394,7 @@ scripts_decode (const char *old, size_t len, struct buf *text)
     p += 3;
     len -= 3;
   }
-  if (memchr (p, 0, len)) {
+  if (len && memchr (p, 0, len)) {
     errno = EINVAL;
     return -1;
   }

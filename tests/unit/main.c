@@ -42,6 +42,7 @@ main (void)
   srunner_add_suite (sr, hive_suite ());
   srunner_add_suite (sr, plan_suite ());
   srunner_add_suite (sr, replay_suite ());
+  srunner_add_suite (sr, defer_suite ());
   srunner_add_suite (sr, ndi_suite ());
   srunner_run_all (sr, CK_NORMAL);
   failed = srunner_ntests_failed (sr);

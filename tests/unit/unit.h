@@ -10,6 +10,7 @@ Suite *match_suite (void);
 Suite *hive_suite (void);
 Suite *plan_suite (void);
 Suite *replay_suite (void);
+Suite *defer_suite (void);
 Suite *ndi_suite (void);
 
 /* Path of fixture hive NAME (built by tests/make-fixture-hives.sh into
