@@ -48,30 +48,56 @@ struct defer_spec {
   size_t n;
 };
 
-/* The PowerShell script (UTF-8 with a BOM, CRLF) and its cmd wrapper,
- * from the templates in src/.  Return 0, or -1 (out of memory) with
- * errno.  *OUT is malloc'd, NUL-terminated, *LEN bytes. */
+/* The PowerShell script (UTF-8 with a BOM, CRLF) and its cmd wrapper
+ * (ASCII, CRLF, no BOM), from src/defer.ps1.in and src/defer.cmd.in.
+ * The match argument, value names and REG_SZ data go into PowerShell
+ * single-quoted strings; a text with a control character (CR, LF, tab,
+ * NEL...) or that is not UTF-8, an empty name, no values, or a match
+ * kind other than netvsc without an argument is refused.  Return 0, or
+ * -1 with errno: EINVAL (refused), ENOMEM.  *OUT is malloc'd,
+ * NUL-terminated, *LEN bytes; untouched on error. */
 int defer_render_script (const struct defer_spec *s, char **out, size_t *len);
 int defer_render_cmd (char **out, size_t *len);
 
 /* The new content of scripts.ini (UTF-16LE with a BOM, CRLF, as the
  * Group Policy editor writes it) given the old one (NULL, 0 when the
- * file does not exist).  INSTALL registers our startup script, once;
- * !INSTALL takes it out and renumbers the others.  Other entries and
- * sections are kept.  *CHANGED says whether the file must be written.
- * Returns 0, or -1 with errno (EINVAL: the old file cannot be parsed;
- * it is then left alone). */
+ * file does not exist).  The old one may also be UTF-16LE without a
+ * BOM, or ASCII/UTF-8, with CRLF or LF, names in any case.  Our entry is
+ * the [Startup] NCmdLine naming netvsc-patch.cmd (any case, relative or
+ * a path ending in \netvsc-patch.cmd, quoted or not).
+ *   INSTALL: if our entry is there, *CHANGED = 0; else it is added as
+ *   the next number (after renumbering the others 0..n-1 if they had
+ *   gaps: Windows stops at the first missing number), in a new
+ *   [Startup] at the end if there was none, and *CHANGED = 1.
+ *   !INSTALL: our entries (with their NParameters) are taken out, the
+ *   others renumbered 0..n-1 keeping their parameters, a [Startup] left
+ *   empty removed; *CHANGED = 1 if there was one, else 0.
+ * Unchanged lines are kept as they were (only their encoding may
+ * change); new lines end as the file's first line does.  With
+ * *CHANGED = 0, *OUT is a copy of OLD (empty if NULL).  Returns 0, or
+ * -1 with errno (EINVAL: the old file cannot be parsed, e.g. a line
+ * that is neither section, key, comment nor blank, [Startup] twice,
+ * a key twice, bad UTF-16; it is then left alone; ENOMEM). */
 int defer_scripts_ini_edit (const char *old, size_t old_len, int install,
                             char **out, size_t *out_len, int *changed);
-/* The new content of gpt.ini: the scripts client-side extension listed
- * in gPCMachineExtensionNames, and the machine half of Version
- * incremented when SCRIPTS_CHANGED or the extension had to be added,
- * so that Windows processes the policy again at the next boot.  The
- * extension is never taken out (other scripts may use it).  Same
- * conventions as above. */
+/* The new content of gpt.ini (ANSI; kept byte for byte but for the
+ * lines changed): the scripts client-side extension pair
+ * [{42B5FAAE-...}{40B6664F-...}] in gPCMachineExtensionNames, inserted
+ * in order of CSE GUID (or our tool GUID added to an existing Scripts
+ * group), and Version's machine half (low 16 bits) incremented, the
+ * user half (high 16 bits) kept, when SCRIPTS_CHANGED or the extension
+ * had to be added, so that Windows processes the policy again at the
+ * next boot.  The machine half wraps from 0xFFFF to 1, never 0 (no
+ * computer settings).  A missing Version counts as 0, and becomes 1.
+ * No file (or no [General]): "[General]", the pair and "Version=1" are
+ * written, *CHANGED = 1 whatever SCRIPTS_CHANGED (so on removal, skip
+ * this call when gpt.ini does not exist).  The extension is never taken
+ * out (other scripts may use it).  Otherwise the same conventions as
+ * above; EINVAL for an extension list or Version that cannot be read. */
 int defer_gpt_ini_edit (const char *old, size_t old_len, int scripts_changed,
                         char **out, size_t *out_len, int *changed);
-/* Is our startup script registered in this scripts.ini? */
+/* Is our startup script registered in this scripts.ini?  1 yes, 0 no,
+ * -1 with errno (EINVAL: cannot be parsed, as above). */
 int defer_scripts_ini_has (const char *buf, size_t len);
 
 #endif
