@@ -7,6 +7,7 @@
 
 #include "logreplay.h"
 #include "options.h"
+#include "guestdefer.h"
 
 struct disk_backend;
 #include "plan.h"
@@ -19,6 +20,7 @@ enum outcome_status {
   ST_LISTED,         /* --list */
   ST_RECOVERED,      /* --replay-only: recovered hive written */
   ST_NO_ADAPTER,     /* nothing matched */
+  ST_DEFERRED,       /* nothing matched; --defer's boot-time action will */
   ST_REFUSED,        /* unsafe to write */
   ST_INVALID,        /* a value the driver's Ndi\Params does not allow */
   ST_ERROR,
@@ -41,6 +43,7 @@ struct outcome {
   int replayed;                /* the hive was dirty and recovered from its logs */
   struct replay_result replay;
   int logs_reset;              /* logs emptied after the write */
+  enum defer_result defer;     /* images: the boot-time action (--defer, --remove) */
 };
 
 void job_run_hive (const struct options *o, const char *hive, struct outcome *out);

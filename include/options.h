@@ -5,6 +5,7 @@
 #include "hive.h"
 #include "match.h"
 #include "plan.h"
+#include "defer.h"
 
 enum run_mode {
   RUN_PATCH,     /* plan and apply (the default) */
@@ -16,7 +17,11 @@ enum run_mode {
 struct options {
   enum run_mode mode;
   struct request request;       /* values to set or remove */
-  int remove;                   /* --remove */
+  int remove;                   /* --remove (also takes out a --defer action) */
+  int defer;                    /* --defer: install the boot-time action */
+  struct defer_spec defer_spec; /* what it sets: the request, as the script takes it */
+  struct defer_value defer_values[REQUEST_MAX];
+  char defer_size_text[REQUEST_MAX][12];  /* buffer sizes as REG_SZ text */
   const char *format;           /* --format, canonical; NULL: detect */
   struct cs_request control_set;
   struct match_spec match;

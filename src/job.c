@@ -168,6 +168,33 @@ settle_without_write (const struct options *o, struct outcome *out)
   return 0;
 }
 
+/* --defer, and --remove on an image: fold what the boot-time action
+ * needs (out->defer, found by a dry guest_defer) into the outcome. */
+static void
+settle_defer (const struct options *o, struct outcome *out)
+{
+  int writes = out->defer == DEFER_INSTALLED || out->defer == DEFER_UPDATED ||
+    out->defer == DEFER_REMOVED;
+
+  /* No adapter is what --defer is for; --remove that removed the
+   * action did something. */
+  if (out->status == ST_NO_ADAPTER && (o->defer || writes)) {
+    out->exit_code = NP_EXIT_OK;
+    out->message[0] = '\0';
+    out->status = o->defer ? ST_DEFERRED : ST_UNCHANGED;
+  }
+  if (!writes || (out->status != ST_UNCHANGED && out->status != ST_DEFERRED))
+    return;
+  if (o->mode == RUN_DRY)
+    out->status = ST_WOULD_PATCH;
+  else if (o->mode == RUN_CHECK) {
+    out->status = ST_CHECK_DIFFERS;
+    out->exit_code = NP_EXIT_RUNTIME;
+  }
+  else if (out->status == ST_UNCHANGED)
+    out->status = ST_PATCHED;
+}
+
 /* Apply the plan to HV, committing to TMP, and verify TMP. */
 static int
 write_patched (struct hive *hv, const struct outcome *out, const char *tmp,
@@ -508,7 +535,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   const char *path = job->path;
   struct base_block bb;
   struct logs logs = { log1, log2, recovered };
-  int r = -1;
+  int r = -1, act;
 
   snprintf (log1, sizeof log1, "%s/SYSTEM.LOG1", job->tmpdir);
   snprintf (log2, sizeof log2, "%s/SYSTEM.LOG2", job->tmpdir);
@@ -543,6 +570,11 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
     }
     goto failed;
   }
+  /* The boot-time action is planned like the hive: read what is there,
+   * decide, and write only in a real run. */
+  act = o->defer || (o->remove && o->mode != RUN_LIST);
+  if (act && guest_defer (be, d, &o->defer_spec, o->defer, 1, &out->defer, &err) == -1)
+    goto defer_failed;
   if (!settle_without_write (o, out)) {
     if (write_patched (&hv, out, patched, &err) == -1 ||
         (o->backup_dir && backup_original (o, local, &logs, out, &err) == -1))
@@ -558,9 +590,31 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
     if (out->replayed)
       reset_guest_logs (be, d, job, patched, scratch);
   }
+  if (act && out->status != ST_INVALID && out->status != ST_LISTED) {
+    enum defer_result planned = out->defer;
+    settle_defer (o, out);
+    if (o->mode == RUN_PATCH && planned != DEFER_IN_PLACE && planned != DEFER_ABSENT) {
+      if (!job->deferred) {
+        interrupt_defer (1);
+        job->deferred = 1;
+        if (check_interrupt (path, &err) == -1)
+          goto failed;
+      }
+      if (guest_defer (be, d, &o->defer_spec, o->defer, 0, &out->defer, &err) == -1)
+        goto defer_failed;
+    }
+  }
   r = 0;
   goto done;
 
+ defer_failed:
+  /* name the image, and say whether the hive was patched before */
+  {
+    char reason[sizeof err.msg];
+    snprintf (reason, sizeof reason, "%s", err.msg);
+    np_error_set (&err, err.code, "%s: boot-time action: %s%s", path, reason,
+                  out->status == ST_PATCHED ? " (the hive was patched)" : "");
+  }
  failed:
   /* A step cut short by a signal fails with whatever error it met;
    * what matters to the user is that nothing was written. */
@@ -715,6 +769,7 @@ outcome_status_name (enum outcome_status s)
   case ST_LISTED: return "listed";
   case ST_RECOVERED: return "recovered";
   case ST_NO_ADAPTER: return "no-adapter";
+  case ST_DEFERRED: return "deferred";
   case ST_REFUSED: return "refused";
   case ST_INVALID: return "invalid-value";
   case ST_ERROR: return "error";

@@ -4,6 +4,7 @@
  * This file parses the command line, runs each target through the
  * pipeline (job.c) and turns the outcomes into an exit status. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,10 @@ usage (FILE *fp)
 "      --type NAME=TYPE       write NAME as dword or sz (default: REG_DWORD for\n"
 "                             the buffer sizes, else the type it has, else sz)\n"
 "      --force                write values the driver's Ndi\\Params refuses\n"
+"      --defer                also install a boot-time action in the image that\n"
+"                             sets the values on matching adapters Windows\n"
+"                             creates later (a sysprepped or foreign template\n"
+"                             has no Hyper-V adapter yet); --remove removes it\n"
 "\n"
 "What to work on:\n"
 "      --hive FILE            a SYSTEM hive file on this host (no image, no appliance)\n"
@@ -97,7 +102,7 @@ usage_error (const char *fmt, const char *arg, const char *why)
 enum {
   OPT_FORMAT = 256, OPT_CONTROL_SET, OPT_MATCH, OPT_LIST, OPT_JSON, OPT_HIVE,
   OPT_ROOT, OPT_CHECK, OPT_REMOVE, OPT_BACKUP, OPT_FROM, OPT_ISOLATE, OPT_DIRECT,
-  OPT_NO_REPLAY, OPT_REPLAY_ONLY, OPT_SET, OPT_TYPE, OPT_FORCE,
+  OPT_NO_REPLAY, OPT_REPLAY_ONLY, OPT_SET, OPT_TYPE, OPT_FORCE, OPT_DEFER,
 };
 
 static const struct option long_options[] = {
@@ -107,6 +112,7 @@ static const struct option long_options[] = {
   { "set", required_argument, NULL, OPT_SET },
   { "type", required_argument, NULL, OPT_TYPE },
   { "force", no_argument, NULL, OPT_FORCE },
+  { "defer", no_argument, NULL, OPT_DEFER },
   { "hive", required_argument, NULL, OPT_HIVE },
   { "output", required_argument, NULL, 'o' },
   { "format", required_argument, NULL, OPT_FORMAT },
@@ -253,6 +259,7 @@ parse_options (int argc, char **argv, struct options *o)
       break;
     }
     case OPT_FORCE: o->request.force = 1; break;
+    case OPT_DEFER: o->defer = 1; break;
     case OPT_HIVE: o->hive = optarg; break;
     case 'o': o->output = optarg; break;
     case OPT_FORMAT:
@@ -330,6 +337,9 @@ parse_options (int argc, char **argv, struct options *o)
     return usage_error ("%s%s", "-o/--output goes with --hive", "");
   if (o->output && o->n_images > 1)
     return usage_error ("%s%s", "-o/--output takes one hive", "");
+  if (o->defer && (o->hive || o->mode == RUN_LIST || o->remove || o->replay_only))
+    return usage_error ("%s%s", "--defer installs a boot-time action in an image: not with "
+                        "--hive, --list or --remove (--remove takes it out)", "");
   if (o->hive && (o->format || o->root || o->direct || o->jobs || o->isolate))
     return usage_error ("%s%s", "--format, --root, --jobs, --isolate and --direct are for "
                         "images, not --hive", "");
@@ -366,6 +376,28 @@ parse_options (int argc, char **argv, struct options *o)
         request_text_to_dword (v->text, &ignored) == -1)
       return usage_error ("--set %s: %s", v->name,
                           "a dword must be a number (decimal or 0x hex, 32 bits)");
+  }
+  /* The boot-time action sets the same values, checked at boot against
+   * the driver's Ndi\Params unless --force.  Without an adapter to look
+   * at, REG_SZ unless told: what the Advanced page writes. */
+  o->defer_spec.match = o->match;
+  o->defer_spec.values = o->defer_values;
+  for (size_t i = 0; o->defer && i < o->request.n; i++) {
+    const struct request_value *v = &o->request.v[i];
+    struct defer_value *dv = &o->defer_values[o->defer_spec.n++];
+    dv->name = v->name;
+    dv->is_dword = v->type == WANT_DWORD || (v->is_size && v->type != WANT_SZ);
+    if (v->is_size)
+      dv->dword = v->kb;
+    else if (dv->is_dword)
+      request_text_to_dword (v->text, &dv->dword);
+    if (v->is_size && !dv->is_dword) {
+      snprintf (o->defer_size_text[i], sizeof o->defer_size_text[i], "%" PRIu32, v->kb);
+      dv->text = o->defer_size_text[i];
+    }
+    else
+      dv->text = v->text;
+    dv->check = !o->request.force;
   }
   return -1;
 }

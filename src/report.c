@@ -116,6 +116,27 @@ text_changes (FILE *fp, const struct options *o, const struct outcome *out)
   }
 }
 
+/* What became of the boot-time action, in the tense of the run. */
+static void
+text_defer (FILE *fp, const struct options *o, const struct outcome *out)
+{
+  int real = o->mode == RUN_PATCH;
+  const char *what;
+
+  switch (out->defer) {
+  case DEFER_INSTALLED: what = real ? "installed" : "would be installed"; break;
+  case DEFER_UPDATED: what = real ? "updated with these values" : "would be updated"; break;
+  case DEFER_IN_PLACE: what = "already installed with these values"; break;
+  case DEFER_REMOVED: what = real ? "removed" : "would be removed"; break;
+  default: return;              /* none, or --remove found none: nothing to say */
+  }
+  fprintf (fp, "  boot-time action %s: %s\n", what, DEFER_SCRIPT_WIN);
+  if (out->defer != DEFER_REMOVED)
+    fprintf (fp, "  (a machine startup script of the local Group Policy: at every boot, "
+             "as SYSTEM, it sets the values on matching adapters that lack them and "
+             "restarts those; log: %s)\n", DEFER_LOG_WIN);
+}
+
 static const char *
 headline (const struct outcome *out)
 {
@@ -127,6 +148,8 @@ headline (const struct outcome *out)
   case ST_LISTED: return "network adapters";
   case ST_RECOVERED: return "recovered from the transaction logs";
   case ST_NO_ADAPTER: return "no matching adapter; found";
+  case ST_DEFERRED: return "no matching adapter yet; the boot-time action will set the "
+                           "values when Windows creates it";
   case ST_INVALID: return "refused: the driver does not allow a value, nothing written";
   default: return outcome_status_name (out->status);
   }
@@ -149,7 +172,7 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
   if (out->is_image)
     fprintf (fp, " (%s, %s %s)", out->format, out->root, out->hive_path);
   fprintf (fp, ": %s", headline (out));
-  if (out->status != ST_LISTED && out->status != ST_NO_ADAPTER &&
+  if (out->status != ST_LISTED && out->status != ST_NO_ADAPTER && out->status != ST_DEFERRED &&
       out->status != ST_RECOVERED && !o->replay_only)
     fprintf (fp, ", %zu adapter%s matched", out->plan.n_matched,
              out->plan.n_matched == 1 ? "" : "s");
@@ -167,10 +190,12 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
       fprintf (fp, "  written to %s\n", out->written_to);
     return;
   }
-  if (out->status == ST_LISTED || out->status == ST_NO_ADAPTER)
+  if (out->status == ST_LISTED || out->status == ST_NO_ADAPTER ||
+      (out->status == ST_DEFERRED && out->plan.n_matched == 0))
     text_list (fp, out);
   else
     text_changes (fp, o, out);
+  text_defer (fp, o, out);
   if (out->written_to && out->status == ST_PATCHED && o->output)
     fprintf (fp, "  written to %s\n", out->written_to);
   if (out->backup[0])
@@ -380,6 +405,18 @@ report_json (FILE *fp, const struct options *o, const struct outcome *out)
   }
   else
     fputs (",\"replay\":null", fp);
+  fputs (",\"defer\":", fp);
+  if (out->is_image && out->defer != DEFER_NONE) {
+    fputs ("{\"action\":", fp);
+    json_string (fp, defer_result_name (out->defer));
+    fputs (",\"script\":", fp);
+    json_string (fp, DEFER_SCRIPT_WIN);
+    fputs (",\"log\":", fp);
+    json_string (fp, DEFER_LOG_WIN);
+    fputc ('}', fp);
+  }
+  else
+    fputs ("null", fp);
   fputs (",\"output\":", fp);
   json_string (fp, out->written_to);
   fputs (",\"backup\":", fp);

@@ -1,0 +1,196 @@
+/* netvsc-patch: installing and removing the boot-time action. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guestdefer.h"
+
+/* The files of one installation: what is there now, what must be. */
+struct gfile {
+  const char *path;
+  char *old;            /* NULL: absent */
+  size_t old_len;
+  char *new;            /* NULL: leave alone (or remove) */
+  size_t new_len;
+  int changed;
+};
+
+static void
+gfile_free (struct gfile *f)
+{
+  free (f->old);
+  free (f->new);
+  f->old = f->new = NULL;
+}
+
+static int
+gfile_read (const struct disk_backend *be, struct disk *d, struct gfile *f,
+            struct np_error *err)
+{
+  int r = be->read_file (d, f->path, &f->old, &f->old_len, err);
+
+  if (r == 1)
+    f->old = NULL;
+  return r == -1 ? -1 : 0;
+}
+
+/* A file we generate whole: changed when absent or different. */
+static void
+gfile_compare (struct gfile *f)
+{
+  f->changed = f->old == NULL || f->old_len != f->new_len ||
+    memcmp (f->old, f->new, f->new_len) != 0;
+}
+
+/* "/Windows/System32/GroupPolicy/gpt.ini" as Windows writes it. */
+static void
+win_path (const char *path, char *buf, size_t len)
+{
+  size_t j = 0;
+
+  for (; *path && j + 1 < len; path++)
+    buf[j++] = *path == '/' ? '\\' : *path;
+  buf[j] = '\0';
+}
+
+static int
+edit_failed (const char *path, struct np_error *err)
+{
+  char win[256];
+
+  win_path (path, win, sizeof win);
+  if (errno == EINVAL)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s cannot be parsed: left alone, and "
+                         "the boot-time action not changed", win);
+  return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", win, strerror (errno));
+}
+
+static int
+install (const struct disk_backend *be, struct disk *d, const struct defer_spec *spec,
+         int dry, enum defer_result *res, struct np_error *err)
+{
+  struct gfile ps1 = { .path = DEFER_PS1 }, cmd = { .path = DEFER_CMD };
+  struct gfile scripts = { .path = DEFER_SCRIPTS_INI }, gpt = { .path = DEFER_GPT_INI };
+  struct gfile *order[] = { &ps1, &cmd, &scripts, &gpt };   /* the order of writes */
+  int r = -1;
+
+  for (size_t i = 0; i < 4; i++)
+    if (gfile_read (be, d, order[i], err) == -1)
+      goto out;
+  if (defer_render_script (spec, &ps1.new, &ps1.new_len) == -1 ||
+      defer_render_cmd (&cmd.new, &cmd.new_len) == -1) {
+    np_error_set (err, errno == EINVAL ? NP_EXIT_USAGE : NP_EXIT_RUNTIME,
+                  "cannot write the boot-time script: %s",
+                  errno == EINVAL ? "a name or value holds a character it cannot carry"
+                  : strerror (errno));
+    goto out;
+  }
+  gfile_compare (&ps1);
+  gfile_compare (&cmd);
+  if (defer_scripts_ini_edit (scripts.old, scripts.old_len, 1, &scripts.new,
+                              &scripts.new_len, &scripts.changed) == -1) {
+    edit_failed (DEFER_SCRIPTS_INI, err);
+    goto out;
+  }
+  if (defer_gpt_ini_edit (gpt.old, gpt.old_len, scripts.changed, &gpt.new, &gpt.new_len,
+                          &gpt.changed) == -1) {
+    edit_failed (DEFER_GPT_INI, err);
+    goto out;
+  }
+  if (scripts.changed)
+    *res = DEFER_INSTALLED;
+  else if (ps1.changed || cmd.changed || gpt.changed)
+    *res = DEFER_UPDATED;
+  else
+    *res = DEFER_IN_PLACE;
+  if (!dry)
+    for (size_t i = 0; i < 4; i++)
+      if (order[i]->changed &&
+          be->write_file (d, order[i]->path, order[i]->new, order[i]->new_len, err) == -1)
+        goto out;
+  r = 0;
+
+ out:
+  for (size_t i = 0; i < 4; i++)
+    gfile_free (order[i]);
+  return r;
+}
+
+static int
+uninstall (const struct disk_backend *be, struct disk *d, int dry,
+           enum defer_result *res, struct np_error *err)
+{
+  struct gfile scripts = { .path = DEFER_SCRIPTS_INI }, gpt = { .path = DEFER_GPT_INI };
+  const char *files[] = { DEFER_PS1, DEFER_CMD };
+  int r = -1, have_files = 0;
+
+  if (gfile_read (be, d, &scripts, err) == -1 || gfile_read (be, d, &gpt, err) == -1)
+    goto out;
+  for (size_t i = 0; i < 2; i++) {
+    char *buf;
+    size_t len;
+    int e = be->read_file (d, files[i], &buf, &len, err);
+    if (e == -1)
+      goto out;
+    if (e == 0) {
+      have_files = 1;
+      free (buf);
+    }
+  }
+  if (scripts.old && defer_scripts_ini_has (scripts.old, scripts.old_len)) {
+    if (defer_scripts_ini_edit (scripts.old, scripts.old_len, 0, &scripts.new,
+                                &scripts.new_len, &scripts.changed) == -1) {
+      edit_failed (DEFER_SCRIPTS_INI, err);
+      goto out;
+    }
+    /* no gpt.ini: no policy to reprocess (and none to create) */
+    if (gpt.old && defer_gpt_ini_edit (gpt.old, gpt.old_len, scripts.changed, &gpt.new,
+                                       &gpt.new_len, &gpt.changed) == -1) {
+      edit_failed (DEFER_GPT_INI, err);
+      goto out;
+    }
+  }
+  *res = scripts.changed || have_files ? DEFER_REMOVED : DEFER_ABSENT;
+  if (!dry) {
+    /* unregister first: then no boot runs a half-removed action */
+    if ((scripts.changed &&
+         be->write_file (d, scripts.path, scripts.new, scripts.new_len, err) == -1) ||
+        (gpt.changed && be->write_file (d, gpt.path, gpt.new, gpt.new_len, err) == -1))
+      goto out;
+    for (size_t i = 0; i < 2; i++)
+      if (be->remove_file (d, files[i], err) == -1)
+        goto out;
+  }
+  r = 0;
+
+ out:
+  gfile_free (&scripts);
+  gfile_free (&gpt);
+  return r;
+}
+
+int
+guest_defer (const struct disk_backend *be, struct disk *d, const struct defer_spec *spec,
+             int want_install, int dry, enum defer_result *res, struct np_error *err)
+{
+  *res = DEFER_NONE;
+  if (be->read_file == NULL || be->write_file == NULL || be->remove_file == NULL)
+    return np_error_set (err, NP_EXIT_USAGE, "the %s backend cannot install a boot-time "
+                         "action", be->name);
+  return want_install ? install (be, d, spec, dry, res, err)
+    : uninstall (be, d, dry, res, err);
+}
+
+const char *
+defer_result_name (enum defer_result r)
+{
+  switch (r) {
+  case DEFER_NONE: return "none";
+  case DEFER_INSTALLED: return "installed";
+  case DEFER_UPDATED: return "updated";
+  case DEFER_IN_PLACE: return "in-place";
+  case DEFER_REMOVED: return "removed";
+  case DEFER_ABSENT: return "absent";
+  }
+  return "?";
+}
