@@ -611,7 +611,11 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   /* name the image, and say whether the hive was patched before */
   {
     char reason[sizeof err.msg];
-    snprintf (reason, sizeof reason, "%s", err.msg);
+    size_t plen = strlen (path);
+    /* backends' messages start with the image already */
+    snprintf (reason, sizeof reason, "%s",
+              strncmp (err.msg, path, plen) == 0 && strncmp (err.msg + plen, ": ", 2) == 0
+              ? err.msg + plen + 2 : err.msg);
     np_error_set (&err, err.code, "%s: boot-time action: %s%s", path, reason,
                   out->status == ST_PATCHED ? " (the hive was patched)" : "");
   }

@@ -130,6 +130,8 @@ text_defer (FILE *fp, const struct options *o, const struct outcome *out)
   case DEFER_REMOVED: what = real ? "removed" : "would be removed"; break;
   default: return;              /* none, or --remove found none: nothing to say */
   }
+  if (out->status == ST_ERROR || out->status == ST_REFUSED)
+    return;                     /* planned, but the run stopped: see the error */
   fprintf (fp, "  boot-time action %s: %s\n", what, DEFER_SCRIPT_WIN);
   if (out->defer != DEFER_REMOVED)
     fprintf (fp, "  (a machine startup script of the local Group Policy: at every boot, "

@@ -18,6 +18,11 @@
 #   dirty.qcow2  Windows tree whose SYSTEM is dirty (sequence numbers 0x11/0x10)
 #   hiber.qcow2  Windows tree + hiberfil.sys with the "hibr" signature
 #   badhive.qcow2 Windows tree whose SYSTEM is random bytes
+#   template.qcow2 Windows tree whose SYSTEM has no Hyper-V adapter (a
+#                sysprepped or foreign template: no-netvsc), with a local
+#                Group Policy object that already runs someone's startup
+#                script (directory names in other case than Windows', a
+#                UTF-16LE scripts.ini and a gpt.ini at Version 65537)
 #
 # A "Windows tree" is what libguestfs inspection needs to call the
 # filesystem a Windows root (/Windows/System32/config and a PE32+
@@ -40,13 +45,13 @@ fi
 hivedir=$1
 outdir=$2
 
-for h in ws2019 multi w2008r2 software; do
+for h in ws2019 multi w2008r2 no-netvsc software; do
     if [ ! -f "$hivedir/$h.hive" ]; then
         echo "$0: $hivedir/$h.hive missing (run make-fixture-hives.sh)" >&2
         exit 1
     fi
 done
-for tool in guestfish qemu-img sfdisk truncate; do
+for tool in guestfish qemu-img sfdisk truncate iconv; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "$0: $tool not found" >&2
         exit 1
@@ -132,12 +137,21 @@ mkdisk twowin 128M 0x4e560004 'start=2048, size=129024, type=7, bootable' \
 mkdisk dirty  32M  0x4e560005 'start=2048, type=7, bootable'
 mkdisk hiber  32M  0x4e560006 'start=2048, type=7, bootable'
 mkdisk badhive 32M 0x4e560007 'start=2048, type=7, bootable'
+mkdisk template 32M 0x4e560008 'start=2048, type=7, bootable'
 
 # Hibernated Windows: hiberfil.sys starts with the "hibr" signature,
 # which ntfs-3g checks before a read-write mount.
 { printf 'hibr'; head -c 8188 /dev/zero; } > "$work/hiberfil.sys"
 # A SYSTEM "hive" that is not one.
 head -c 16384 /dev/urandom > "$work/garbage.hive"
+
+# The template's existing local Group Policy: gpedit writes scripts.ini
+# in UTF-16LE with a byte-order mark, gpt.ini in ASCII.
+{ printf '\377\376'
+  printf '\r\n[Startup]\r\n0CmdLine=inventory.cmd\r\n0Parameters=/quiet\r\n' |
+      iconv -f ASCII -t UTF-16LE; } > "$work/scripts.ini"
+printf '[General]\r\ngPCMachineExtensionNames=[{35378EAC-683F-11D2-A89A-00C04FBBCFA2}{D02B1F72-3407-48AE-BA88-E8213C6761F1}]\r\nVersion=65537\r\n' > "$work/gpt.ini"
+printf '@echo off\r\necho inventory\r\n' > "$work/inventory.cmd"
 
 # A dirty hive: primary sequence number ahead of the secondary, as Windows
 # leaves it when SYSTEM.LOG1/LOG2 hold changes not yet in the file.
@@ -154,6 +168,7 @@ add "$outdir/.tmp-twowin.raw" format:raw
 add "$outdir/.tmp-dirty.raw" format:raw
 add "$outdir/.tmp-hiber.raw" format:raw
 add "$outdir/.tmp-badhive.raw" format:raw
+add "$outdir/.tmp-template.raw" format:raw
 run
 
 mkfs ntfs /dev/sda1 label:Windows
@@ -218,6 +233,17 @@ EOF
     wintree "$work/garbage.hive"
     cat <<EOF
 umount /
+
+mkfs ntfs /dev/sdh1 label:Windows
+mount /dev/sdh1 /
+EOF
+    wintree no-netvsc
+    cat <<EOF
+mkdir-p /Windows/System32/GROUPPOLICY/machine/scripts/STARTUP
+upload "$work/gpt.ini" /Windows/System32/GROUPPOLICY/GPT.INI
+upload "$work/scripts.ini" /Windows/System32/GROUPPOLICY/machine/scripts/scripts.ini
+upload "$work/inventory.cmd" /Windows/System32/GROUPPOLICY/machine/scripts/STARTUP/inventory.cmd
+umount /
 sync
 shutdown
 EOF
@@ -244,7 +270,7 @@ conv win-fixed.vhd vpc subformat=fixed,force_size=on
 conv win.vhdx vhdx
 conv win.qcow2 qcow2
 conv win.vmdk vmdk
-for n in dirty hiber badhive; do
+for n in dirty hiber badhive template; do
     rm -f "$outdir/$n.qcow2"
     qemu-img convert -f raw -O qcow2 "$outdir/.tmp-$n.raw" "$outdir/$n.qcow2"
     rm -f "$outdir/.tmp-$n.raw"
