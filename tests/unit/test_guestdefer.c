@@ -59,8 +59,9 @@ mem_write (struct disk *d, const char *path, const char *buf, size_t len,
   }
   else
     free (m->f[i].data);
-  m->f[i].data = malloc (len ? len : 1);
+  m->f[i].data = malloc (len + 1);   /* NUL-terminated, for the string checks */
   memcpy (m->f[i].data, buf, len);
+  m->f[i].data[len] = '\0';
   m->f[i].len = len;
   strcat (m->log, "w:");
   strcat (m->log, strrchr (path, '/') + 1);
