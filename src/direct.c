@@ -1537,8 +1537,12 @@ direct_fetch (struct disk *dk, const char *name, const char *local, struct np_er
  * record, with room there for the new runs (a fresh allocation is one
  * or a few runs).  Otherwise the write is refused before anything is
  * written.  A file whose data is resident in its MFT record (an empty
- * transaction log, which job.c replaces after a replay) is replaced by
- * rewriting that value: the same single-record commit.
+ * transaction log, which job.c replaces after a replay, or the small
+ * files of --defer) is replaced by rewriting that value: the same
+ * single-record commit.  If the new content does not fit there, steps 1
+ * to 3 run as above and step 2 rewrites the resident attribute as a
+ * non-resident one describing the new clusters (set_form): still one
+ * record write, and its undo puts the old value back.
  */
 
 /* Where an inode's unnamed $DATA is described. */
@@ -1725,8 +1729,8 @@ set_resident (struct direct *d, MFT_REF mref, const char *path, const char *buf,
 /* Step 1: clusters for BUF, allocated (only $Bitmap changes) and
  * written; R describes them.  The last cluster's tail is zeros. */
 static int
-write_clusters (struct direct *d, const char *buf, size_t len, struct runs *r,
-                struct np_error *err)
+write_clusters (struct direct *d, const char *path, const char *buf, size_t len,
+                struct runs *r, struct np_error *err)
 {
   ntfs_volume *vol = d->vol;
   s64 clusters = ((s64) len + vol->cluster_size - 1) >> vol->cluster_size_bits;
@@ -1754,13 +1758,15 @@ write_clusters (struct direct *d, const char *buf, size_t len, struct runs *r,
   if (r->rl == NULL) {
     e = errno;
     free (padded);
-    return ntfs_failed (d, err, "cannot allocate space for the new hive", e);
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot allocate space for the new %s: %s",
+                         d->path, path, strerror (e));
   }
   w = ntfs_rl_pwrite (vol, r->rl, 0, 0, alloc, padded);
   e = errno;
   free (padded);
   if (w != alloc)
-    return ntfs_failed (d, err, "cannot write the new hive", w < 0 ? e : EIO);
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot write the new %s: %s",
+                         d->path, path, strerror (w < 0 ? e : EIO));
   return 0;
 }
 
@@ -1869,19 +1875,279 @@ replace_resident (struct direct *d, MFT_REF mref, const char *path, const char *
   return r;
 }
 
+/* The most bytes DR's attribute record can take in its MFT record. */
+static u64
+record_room (const struct data_rec *dr)
+{
+  const MFT_RECORD *m = dr->ctx->mrec;
+
+  return (u64) le32_to_cpu (dr->a->length) + le32_to_cpu (m->bytes_allocated) -
+    le32_to_cpu (m->bytes_in_use);
+}
+
+/* Headers of an unnamed $DATA attribute record, resident and
+ * non-resident (uncompressed): the value or the mapping pairs follow. */
+#define RES_HEADER 0x18
+#define NONRES_HEADER 0x40
+
+/* Would a resident value of LEN bytes fit in place of DR's (resident)
+ * record? */
+static int
+resident_fits (const struct data_rec *dr, size_t len)
+{
+  return (((u64) le16_to_cpu (dr->a->value_offset) + len + 7) & ~(u64) 7) <= record_room (dr);
+}
+
+/* The size of a non-resident record with runs RL, and whether it fits
+ * in place of DR's (resident) one. */
+static int
+nonresident_fits (ntfs_volume *vol, const struct data_rec *dr, const runlist_element *rl,
+                  u32 *len)
+{
+  int mp = ntfs_get_size_for_mapping_pairs (vol, rl, 0, INT_MAX);
+
+  if (mp < 0)
+    return 0;
+  *len = (NONRES_HEADER + (u32) mp + 7) & ~7u;
+  return *len <= record_room (dr);
+}
+
+/* The commit point (and its undo) when the form of the data changes: the
+ * unnamed $DATA record of inode MREF is rewritten as a non-resident one
+ * describing runs R, or (R NULL) as a resident one holding BUF.  Only
+ * its base MFT record changes, written by ntfs_inode_close: one record
+ * write, as in set_runs. */
+static int
+set_form (struct direct *d, MFT_REF mref, const char *path, const struct runs *r,
+          const char *buf, size_t len, struct np_error *err)
+{
+  ntfs_inode *ni = ntfs_inode_open (d->vol, mref);
+  struct data_rec dr = { NULL, NULL };
+  const char *why;
+  u32 newlen;
+  le16 instance;
+  ATTR_FLAGS flags;
+  int e = 0;
+
+  if (ni == NULL)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot open %s: %s", d->path, path,
+                         strerror (errno));
+  if (data_record (ni, &dr, &why) == -1) {
+    e = EINVAL;
+    goto out;
+  }
+  if (r) {
+    if (!nonresident_fits (d->vol, &dr, r->rl, &newlen)) {
+      e = ENOSPC;
+      goto out;
+    }
+  }
+  else {
+    newlen = (RES_HEADER + (u32) len + 7) & ~7u;
+    if (newlen > record_room (&dr)) {
+      e = ENOSPC;
+      goto out;
+    }
+  }
+  instance = dr.a->instance;
+  flags = dr.a->flags;
+  if (ntfs_attr_record_resize (dr.ctx->mrec, dr.a, newlen) != 0) {
+    e = errno ? errno : ENOSPC;
+    goto out;
+  }
+  /* A fresh header: type and length stay, the rest is rebuilt. */
+  memset ((u8 *) dr.a + 8, 0, newlen - 8);
+  dr.a->instance = instance;
+  dr.a->flags = flags;
+  if (r) {
+    dr.a->non_resident = 1;
+    dr.a->name_offset = const_cpu_to_le16 (NONRES_HEADER);
+    dr.a->lowest_vcn = const_cpu_to_sle64 (0);
+    dr.a->highest_vcn = cpu_to_sle64 ((r->alloc >> d->vol->cluster_size_bits) - 1);
+    dr.a->mapping_pairs_offset = const_cpu_to_le16 (NONRES_HEADER);
+    dr.a->allocated_size = cpu_to_sle64 (r->alloc);
+    dr.a->data_size = cpu_to_sle64 (r->size);
+    dr.a->initialized_size = cpu_to_sle64 (r->size);
+    if (ntfs_mapping_pairs_build (d->vol, (u8 *) dr.a + NONRES_HEADER,
+                                  (int) (newlen - NONRES_HEADER), r->rl, 0, NULL) != 0) {
+      /* The record in memory is half rebuilt, but the inode is not
+       * marked dirty: closing it writes nothing. */
+      e = errno ? errno : EIO;
+      goto out;
+    }
+    ni->data_size = r->size;
+    ni->allocated_size = r->alloc;
+  }
+  else {
+    dr.a->non_resident = 0;
+    dr.a->name_offset = const_cpu_to_le16 (RES_HEADER);
+    dr.a->value_length = cpu_to_le32 ((u32) len);
+    dr.a->value_offset = const_cpu_to_le16 (RES_HEADER);
+    memcpy ((u8 *) dr.a + RES_HEADER, buf, len);
+    ni->data_size = (s64) len;
+    ni->allocated_size = ((s64) len + 7) & ~7;
+  }
+  ntfs_inode_update_times (ni, NTFS_UPDATE_MCTIME);
+  NInoFileNameSetDirty (ni);
+  ntfs_inode_mark_dirty (ni);
+ out:
+  if (dr.ctx)
+    ntfs_attr_put_search_ctx (dr.ctx);
+  if (ntfs_inode_close (ni) != 0 && !e)
+    e = errno;
+  if (e)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot switch %s to its new data: %s",
+                         d->path, path, strerror (e));
+  return 0;
+}
+
+/* Replace the data of the existing regular file MREF (PATH in messages,
+ * NAME in traces) with BUF: the swap described above.  Returns 0 or -1
+ * with *err; on failure the file holds its old data. */
+static int
+swap_data (struct direct *d, MFT_REF sys, const char *path, const char *name,
+           const char *buf, size_t len, struct np_error *err)
+{
+  struct runs old = { NULL, 0, 0 }, new = { NULL, 0, 0 };
+  char *oldbuf = NULL;
+  size_t oldlen = 0;
+  const char *why = NULL;
+  int r = -1, fits, resident, in_place = 0;
+  struct np_error ignored;
+
+  /* Can the file take new runs (or a new resident value) at all?
+   * Refused before anything is written. */
+  {
+    ntfs_inode *ni = ntfs_inode_open (d->vol, sys);
+    struct data_rec dr = { NULL, NULL };
+    int ok = ni != NULL && data_record (ni, &dr, &why) == 0, e;
+
+    resident = ok && !dr.a->non_resident;
+    if (ok && !resident)
+      ok = get_runs (ni, &old) == 0;
+    if (ok && resident)
+      in_place = resident_fits (&dr, len);
+    e = errno;
+    if (dr.ctx)
+      ntfs_attr_put_search_ctx (dr.ctx);
+    if (ni)
+      ntfs_inode_close (ni);
+    if (!ok) {
+      np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot replace %s in place: %s", d->path,
+                    path, why ? why : strerror (e ? e : EIO));
+      goto out;
+    }
+  }
+  if (in_place) {
+    r = replace_resident (d, sys, path, buf, len, err);
+    goto out;
+  }
+  /* Resident data that the new content would outgrow: the record is
+   * rewritten as a non-resident attribute at the commit point (the
+   * undo needs the old value). */
+  if (resident && read_data (d->vol, sys, &oldbuf, &oldlen) == -1) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read %s: %s", d->path, path,
+                  strerror (errno));
+    goto out;
+  }
+
+  /* 1: the new data in clusters nothing refers to yet; flushed, read
+   * back from the image. */
+  trace (d, "direct: step 1: write the new %s to free clusters", name);
+  if (write_clusters (d, path, buf, len, &new, err) == -1 ||
+      commit (d, "step 1: new data flushed", err) == -1)
+    goto drop;
+  if (!clusters_equal (d, &new, buf, len)) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: the new %s does not read back identically; "
+                  "original left in place", d->path, name);
+    goto drop;
+  }
+  {
+    ntfs_inode *si = ntfs_inode_open (d->vol, sys);
+    struct data_rec dr = { NULL, NULL };
+    u32 need;
+    fits = si && data_record (si, &dr, &why) == 0 &&
+      (resident ? nonresident_fits (d->vol, &dr, new.rl, &need)
+       : runs_fit (d->vol, &dr, new.rl, &need));
+    if (dr.ctx)
+      ntfs_attr_put_search_ctx (dr.ctx);
+    if (si)
+      ntfs_inode_close (si);
+    if (!fits) {
+      np_error_set (err, NP_EXIT_RUNTIME, "%s: the new data runs of %s do not fit in its MFT "
+                    "record (free space too fragmented); original left in place", d->path, path);
+      goto drop;
+    }
+  }
+
+  /* 2: the commit point. */
+  trace (d, "direct: step 2: switch %s to the new clusters", path);
+  if ((resident ? set_form (d, sys, path, &new, NULL, 0, err)
+       : set_runs (d, sys, path, &new, err)) == -1) {
+    /* libntfs-3g writes the record even when refreshing the directory
+     * entry failed, so the switch may have happened: look.  If it did,
+     * go on; if not (or if we cannot tell), the new clusters stay
+     * allocated rather than be freed under a file that may use them:
+     * a leak, which chkdsk reclaims. */
+    ignored.msg[0] = '\0';
+    if (commit (d, "after a failed switch", &ignored) == 0 && data_equals (d, sys, buf, len)) {
+      warn (d, "%s (the switch was written all the same)", err->msg);
+      err->msg[0] = '\0';
+    }
+    else
+      goto out;
+  }
+  else if (commit (d, "step 2: the file holds the new data", err) == -1)
+    goto out;
+
+  /* 3: read back what the file now is, through the filesystem. */
+  if (!data_equals (d, sys, buf, len)) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s does not read back identically; ", d->path, path);
+    ignored.msg[0] = '\0';
+    if ((resident ? set_form (d, sys, path, NULL, oldbuf, oldlen, &ignored)
+         : set_runs (d, sys, path, &old, &ignored)) == 0 &&
+        commit (d, "undo: old data back", &ignored) == 0)
+      strncat (err->msg, "original put back", sizeof err->msg - strlen (err->msg) - 1);
+    else
+      strncat (err->msg, "putting the original back failed too", sizeof err->msg - strlen (err->msg) - 1);
+    goto out;
+  }
+
+  /* 4: the old clusters are free. */
+  trace (d, "direct: step 4: free the old data's clusters");
+  if ((!resident && ntfs_cluster_free_from_rl (d->vol, old.rl) != 0) ||
+      commit (d, "step 4: done", err) == -1) {
+    /* The file holds the new data; only the old clusters may be left allocated. */
+    warn (d, "the old clusters of %s could not be freed (chkdsk reclaims them)", path);
+    err->msg[0] = '\0';
+  }
+  r = 0;
+  goto out;
+
+ drop:
+  /* The new clusters go back; the file was not touched. */
+  if (new.rl && d->vol && d->rw) {
+    ignored.msg[0] = '\0';
+    ntfs_cluster_free_from_rl (d->vol, new.rl);
+    commit (d, "new clusters given back", &ignored);
+  }
+ out:
+  free (old.rl);
+  free (new.rl);
+  free (oldbuf);
+  return r;
+}
+
 static int
 direct_replace (struct disk *dk, const char *name, const char *local, const char *scratch,
                 struct np_error *err)
 {
   struct direct *d = (struct direct *) dk;
-  struct runs old = { NULL, 0, 0 }, new = { NULL, 0, 0 };
   MFT_REF sys;
   unsigned dt;
   char *buf = NULL, *path = NULL;
   size_t len = 0;
-  const char *why = NULL;
-  int r = -1, fits, l, resident;
-  struct np_error ignored;
+  int r = -1, l;
 
   (void) scratch;                      /* compared in memory */
   if (read_local (local, &buf, &len, err) == -1)
@@ -1899,114 +2165,527 @@ direct_replace (struct disk *dk, const char *name, const char *local, const char
                   l < 0 ? strerror (errno) : "is not a regular file");
     goto out;
   }
+  r = swap_data (d, sys, path, name, buf, len, err);
+ out:
+  free (path);
+  free (buf);
+  return r;
+}
 
-  /* Can the file take new runs (or a new resident value) at all?
-   * Refused before anything is written. */
-  {
-    ntfs_inode *ni = ntfs_inode_open (d->vol, sys);
-    struct data_rec dr = { NULL, NULL };
-    int ok = ni != NULL && data_record (ni, &dr, &why) == 0, e;
+/* --- other files of the volume (--defer) ------------------------------
+ *
+ * read_file, write_file and remove_file work on any file of the Windows
+ * volume, named by an absolute '/'-separated path matched one component
+ * at a time, case-insensitively (the exact spelling preferred), as
+ * lookup() does for the hive.
+ *
+ * An existing file is replaced by the swap above: its data changes by
+ * one MFT record write (new runs, a new resident value, or a resident
+ * value turned into runs), with no directory change at all.  Not by a
+ * temporary file renamed over it: libntfs-3g has no rename, and with
+ * ntfs_link and ntfs_delete the old name would have to go before the
+ * new one can take its place, so a crash in between would leave no file
+ * at all.
+ *
+ * A new file has to appear in its directory, and ntfs_create makes the
+ * name and an empty file at once.  So it is created under a temporary
+ * name beside the final one, written, flushed and read back; only then
+ * is the final name linked to it (ntfs_link) and flushed, and the
+ * temporary name deleted (ntfs_delete).  The final name therefore never
+ * names anything but the complete new content: before the link a reader
+ * finds no file (the old state), after it the new one.  A crash can
+ * leave the temporary name (empty, partial or complete, with or without
+ * the final name as a second link to it): the next write of that path
+ * deletes it first.  Missing directories are created the same way,
+ * one at a time, each flushed before anything goes into it.  Each step
+ * ends with commit(): everything so far is in the image before the next
+ * step starts.
+ *
+ * What this cannot make crash-proof is libntfs-3g's own ordering inside
+ * one ntfs_create, ntfs_link or ntfs_delete (see "the swap": the
+ * directory index and the inode's record are written separately, and a
+ * new MFT record or a full index root may need more).  A kill inside
+ * one of those may leave the directory needing chkdsk, never a final
+ * name with partial content.  The files --defer writes are small and
+ * their directories hold a handful of entries, so the index stays in
+ * the directory's own record; only creating \Windows\System32\GroupPolicy
+ * itself changes a large directory.
+ *
+ * New files and directories get the security descriptor Windows would
+ * give them, inherited from their directory (ntfs_inherited_id: the
+ * inheritable ACEs, owner and group of the parent), not ntfs-3g's default
+ * of full control for Everyone, which for a startup script run as SYSTEM
+ * would let any user of the guest run code as SYSTEM.  Only where
+ * nothing can be inherited (an NTFS 1.x volume) is ntfs-3g's default
+ * used. */
 
-    resident = ok && !dr.a->non_resident;
-    if (ok && !resident)
-      ok = get_runs (ni, &old) == 0;
+/* Suffix of the temporary name a new file is written under, the same
+ * as the appliance backend's. */
+#define TMP_SUFFIX ".netvsc-patch.tmp"
+
+/* Make ERR's message name the guest PATH: "IMAGE: PATH: reason". */
+static void
+with_guest_path (const struct direct *d, const char *path, struct np_error *err)
+{
+  char rest[sizeof err->msg];
+  size_t n = strlen (d->path);
+  const char *from = err->msg;
+
+  if (strstr (err->msg, path))
+    return;
+  if (strncmp (from, d->path, n) == 0 && strncmp (from + n, ": ", 2) == 0)
+    from += n + 2;
+  snprintf (rest, sizeof rest, "%s", from);
+  snprintf (err->msg, sizeof err->msg, "%s: %s: %.*s", d->path, path,
+            (int) (sizeof err->msg / 2), rest);
+}
+
+/* Check PATH and split it: *COMPS (malloc'd) points into *BUF
+ * (malloc'd), *N components, the last one the file's name. */
+static int
+split_path (const struct direct *d, const char *path, char **buf, char ***comps, size_t *n,
+            struct np_error *err)
+{
+  char *save = NULL, **v;
+  size_t cap = 1;
+
+  *buf = NULL;
+  *comps = NULL;
+  *n = 0;
+  for (const char *p = path; *p; p++)
+    cap += *p == '/';
+  if (path[0] != '/' || path[1] == '\0')
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: not the absolute path of a file",
+                         d->path, path);
+  *buf = strdup (path);
+  v = calloc (cap, sizeof *v);
+  if (*buf == NULL || v == NULL) {
+    free (*buf);
+    *buf = NULL;
+    free (v);
+    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  }
+  for (char *c = strtok_r (*buf, "/", &save); c; c = strtok_r (NULL, "/", &save)) {
+    if (strcmp (c, ".") == 0 || strcmp (c, "..") == 0 || strlen (c) > 255) {
+      np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: bad path component \"%.255s\"",
+                    d->path, path, c);
+      free (*buf);
+      *buf = NULL;
+      free (v);
+      return -1;
+    }
+    v[(*n)++] = c;
+  }
+  if (*n == 0 || path[strlen (path) - 1] == '/') {
+    free (*buf);
+    *buf = NULL;
+    free (v);
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: not the absolute path of a file",
+                         d->path, path);
+  }
+  *comps = v;
+  return 0;
+}
+
+/* The security id a new file or directory in DIR_NI gets: inherited
+ * from DIR_NI as Windows does, or 0 (libntfs-3g's default) if nothing
+ * can be. */
+static le32
+inherited_securid (struct direct *d, ntfs_inode *dir_ni, int fordir)
+{
+  struct PERMISSIONS_CACHE *cache = NULL;
+  struct SECURITY_CONTEXT scx;
+  le32 id;
+
+  memset (&scx, 0, sizeof scx);
+  scx.vol = d->vol;
+  scx.pseccache = &cache;              /* no user mapping: owner and group */
+  id = ntfs_inherited_id (&scx, dir_ni, fordir);    /* are the parent's */
+  ntfs_destroy_security_context (&scx);
+  return id;
+}
+
+/* Create NAME (a directory if DIR, else an empty file) in directory
+ * PARENT, and flush.  *MREF is the new inode. */
+static int
+create_in (struct direct *d, MFT_REF parent, const char *name, int dir, MFT_REF *mref,
+           const char *shown, struct np_error *err)
+{
+  ntfschar *uname = NULL;
+  int ulen = ntfs_mbstoucs (name, &uname), e = 0;
+  ntfs_inode *dir_ni = NULL, *ni = NULL;
+  le32 securid;
+
+  if (ulen <= 0 || ulen > 255) {
+    e = ulen <= 0 ? errno : ENAMETOOLONG;
+    goto out;
+  }
+  dir_ni = ntfs_inode_open (d->vol, parent);
+  if (dir_ni == NULL) {
     e = errno;
-    if (dr.ctx)
-      ntfs_attr_put_search_ctx (dr.ctx);
+    goto out;
+  }
+  securid = inherited_securid (d, dir_ni, dir);
+  ni = ntfs_create (dir_ni, securid, uname, (u8) ulen, dir ? S_IFDIR : S_IFREG);
+  if (ni == NULL) {
+    e = errno ? errno : EIO;
+    goto out;
+  }
+  *mref = MK_MREF (ni->mft_no, le16_to_cpu (ni->mrec->sequence_number));
+  trace (d, "direct: created %s%s (inode %llu, %s security descriptor)", shown,
+         dir ? "/" : "", (unsigned long long) ni->mft_no, securid ? "inherited" : "default");
+  if (!securid)
+    warn (d, "%s: nothing to inherit from its directory: it has ntfs-3g's default security "
+          "descriptor (full control for Everyone)", shown);
+ out:
+  /* The new inode's record first, then the directory that names it. */
+  if (ni && ntfs_inode_close (ni) != 0 && !e)
+    e = errno;
+  if (dir_ni && ntfs_inode_close (dir_ni) != 0 && !e)
+    e = errno;
+  free (uname);
+  if (e)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot create %s: %s", d->path, shown,
+                         strerror (e));
+  return commit (d, dir ? "directory created" : "file created", err);
+}
+
+/* Delete the name NAME (spelt as on disk) of inode MREF from directory
+ * DIR, and flush. */
+static int
+delete_name (struct direct *d, MFT_REF dir, MFT_REF mref, const char *name, const char *shown,
+             struct np_error *err)
+{
+  ntfschar *uname = NULL;
+  int ulen = ntfs_mbstoucs (name, &uname), e = 0;
+  ntfs_inode *ni = NULL, *dir_ni = NULL;
+
+  if (ulen <= 0 || ulen > 255) {
+    e = ulen <= 0 ? errno : ENAMETOOLONG;
+    goto out;
+  }
+  ni = ntfs_inode_open (d->vol, mref);
+  dir_ni = ni ? ntfs_inode_open (d->vol, dir) : NULL;
+  if (dir_ni == NULL) {
+    e = errno;
     if (ni)
       ntfs_inode_close (ni);
-    if (!ok) {
-      np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot replace %s in place: %s", d->path,
-                    path, why ? why : strerror (e ? e : EIO));
-      goto out;
+    goto out;
+  }
+  trace (d, "direct: delete %s", shown);
+  /* It closes both inodes, whatever happens. */
+  if (ntfs_delete (d->vol, NULL, ni, dir_ni, uname, (u8) ulen) != 0)
+    e = errno ? errno : EIO;
+ out:
+  free (uname);
+  if (e)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot delete %s: %s", d->path, shown,
+                         strerror (e));
+  return commit (d, "name deleted", err);
+}
+
+/* Walk PATH's directories (COMPS[0..N-2]) from the root.  Returns 1 and
+ * *DIR, 0 if one is missing and !CREATE, -1 with *err.  With CREATE the
+ * missing ones are made, in the case PATH spells them. */
+static int
+walk_dirs (struct direct *d, const char *path, char **comps, size_t n, int create,
+           MFT_REF *dir, struct np_error *err)
+{
+  MFT_REF cur = FILE_root, next;
+  char shown[PATH_MAX] = "";
+
+  for (size_t i = 0; i + 1 < n; i++) {
+    unsigned dt;
+    char *spelt = NULL;
+    int l = lookup (d->vol, cur, comps[i], &next, &dt, &spelt);
+
+    snprintf (shown + strlen (shown), sizeof shown - strlen (shown), "/%s",
+              spelt ? spelt : comps[i]);
+    free (spelt);
+    if (l < 0)
+      return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: cannot read the directory %s: %s",
+                           d->path, path, i ? shown : "/", strerror (errno));
+    if (l == 1 && dt != NTFS_DT_DIR)
+      return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: %s is not a directory", d->path,
+                           path, shown);
+    if (l == 0) {
+      if (!create)
+        return 0;
+      if (create_in (d, cur, comps[i], 1, &next, shown, err) == -1) {
+        with_guest_path (d, path, err);
+        return -1;
+      }
+    }
+    cur = next;
+  }
+  *dir = cur;
+  return 1;
+}
+
+/* The regular file PATH: 1 and *MREF, *SPELT (its name as on disk,
+ * malloc'd) and *DIR, 0 if absent, -1 with *err. */
+static int
+find_file (struct direct *d, const char *path, MFT_REF *dir, MFT_REF *mref, char **spelt,
+           struct np_error *err)
+{
+  char *buf, **comps;
+  size_t n;
+  unsigned dt;
+  int r;
+
+  *spelt = NULL;
+  if (split_path (d, path, &buf, &comps, &n, err) == -1)
+    return -1;
+  r = walk_dirs (d, path, comps, n, 0, dir, err);
+  if (r == 1) {
+    r = lookup (d->vol, *dir, comps[n - 1], mref, &dt, spelt);
+    if (r < 0)
+      r = np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: cannot read its directory: %s",
+                        d->path, path, strerror (errno));
+    else if (r == 1 && dt != NTFS_DT_REG) {
+      free (*spelt);
+      *spelt = NULL;
+      r = np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: not a regular file%s", d->path, path,
+                        dt == NTFS_DT_DIR ? " (a directory)" : "");
     }
   }
-  if (resident) {
-    r = replace_resident (d, sys, path, buf, len, err);
+  free (comps);
+  free (buf);
+  return r;
+}
+
+static int
+direct_read_file (struct disk *dk, const char *path, char **buf, size_t *len,
+                  struct np_error *err)
+{
+  struct direct *d = (struct direct *) dk;
+  MFT_REF dir, mref;
+  char *spelt = NULL, *data = NULL;
+  size_t n = 0;
+  int r;
+
+  *buf = NULL;
+  *len = 0;
+  if (mount_ro (d, err) == -1) {
+    with_guest_path (d, path, err);
+    return -1;
+  }
+  r = find_file (d, path, &dir, &mref, &spelt, err);
+  free (spelt);
+  if (r != 1)
+    return r == 0 ? 1 : -1;
+  if (read_data (d->vol, mref, &data, &n) == -1)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: cannot read it: %s", d->path, path,
+                         strerror (errno));
+  /* one more byte for the NUL the contract promises */
+  *buf = realloc (data, n + 1);
+  if (*buf == NULL) {
+    free (data);
+    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  }
+  (*buf)[n] = '\0';
+  *len = n;
+  trace (d, "direct: read %s (%zu bytes)", path, n);
+  return 0;
+}
+
+/* A new file NAME in directory DIR holding BUF, the way described above. */
+static int
+create_file (struct direct *d, MFT_REF dir, const char *name, const char *path,
+             const char *buf, size_t len, struct np_error *err)
+{
+  char *tmpname = NULL, *shown = NULL, *spelt = NULL;
+  ntfschar *uname = NULL;
+  ntfs_inode *ni = NULL, *dir_ni = NULL;
+  ntfs_attr *na = NULL;
+  MFT_REF tmp, got;
+  unsigned dt;
+  int ulen, e = 0, r = -1;
+
+  if (asprintf (&tmpname, "%s%s", name, TMP_SUFFIX) == -1 ||
+      asprintf (&shown, "%s%s", path, TMP_SUFFIX) == -1) {
+    tmpname = shown = NULL;
+    np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+    goto out;
+  }
+  ulen = ntfs_mbstoucs (name, &uname);
+  if (ulen <= 0 || ulen > 255) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: %s", d->path, path,
+                  strerror (ulen <= 0 ? errno : ENAMETOOLONG));
     goto out;
   }
 
-  /* 1: the new hive in clusters nothing refers to yet; flushed, read
-   * back from the image. */
-  trace (d, "direct: step 1: write the new %s to free clusters", name);
-  if (write_clusters (d, buf, len, &new, err) == -1 ||
-      commit (d, "step 1: new data flushed", err) == -1)
+  /* 1: the content under the temporary name, flushed, read back. */
+  if (create_in (d, dir, tmpname, 0, &tmp, shown, err) == -1)
+    goto out;
+  trace (d, "direct: write %zu bytes to %s", len, shown);
+  ni = ntfs_inode_open (d->vol, tmp);
+  na = ni ? ntfs_attr_open (ni, AT_DATA, AT_UNNAMED, 0) : NULL;
+  if (na == NULL || (len && ntfs_attr_pwrite (na, 0, (s64) len, buf) != (s64) len))
+    e = errno ? errno : EIO;
+  if (na)
+    ntfs_attr_close (na);
+  if (ni && ntfs_inode_close (ni) != 0 && !e)
+    e = errno;
+  ni = NULL;
+  if (e) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot write %s: %s", d->path, shown,
+                  strerror (e));
     goto drop;
-  if (!clusters_equal (d, &new, buf, len)) {
-    np_error_set (err, NP_EXIT_RUNTIME, "%s: the new %s does not read back identically; "
-                  "original left in place", d->path, name);
+  }
+  if (commit (d, "temporary file written", err) == -1)
+    goto drop;
+  if (!data_equals (d, tmp, buf, len)) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s does not read back identically; nothing "
+                  "written under the final name", d->path, shown);
     goto drop;
   }
-  {
-    ntfs_inode *si = ntfs_inode_open (d->vol, sys);
-    struct data_rec dr = { NULL, NULL };
-    u32 need;
-    fits = si && data_record (si, &dr, &why) == 0 && runs_fit (d->vol, &dr, new.rl, &need);
-    if (dr.ctx)
-      ntfs_attr_put_search_ctx (dr.ctx);
-    if (si)
-      ntfs_inode_close (si);
-    if (!fits) {
-      np_error_set (err, NP_EXIT_RUNTIME, "%s: the new data runs of %s do not fit in its MFT "
-                    "record (free space too fragmented); original left in place", d->path, path);
-      goto drop;
-    }
-  }
 
-  /* 2: the commit point. */
-  trace (d, "direct: step 2: switch %s to the new clusters", path);
-  if (set_runs (d, sys, path, &new, err) == -1) {
-    /* libntfs-3g writes the record even when refreshing the directory
-     * entry failed, so the switch may have happened: look.  If it did,
-     * go on; if not (or if we cannot tell), the new clusters stay
-     * allocated rather than be freed under a SYSTEM that may use them:
-     * a leak, which chkdsk reclaims. */
-    ignored.msg[0] = '\0';
-    if (commit (d, "after a failed switch", &ignored) == 0 && data_equals (d, sys, buf, len)) {
-      warn (d, "%s (the switch was written all the same)", err->msg);
-      err->msg[0] = '\0';
-    }
-    else
-      goto out;
+  /* 2: the commit point: the final name links to the complete file. */
+  trace (d, "direct: link %s to it", path);
+  ni = ntfs_inode_open (d->vol, tmp);
+  dir_ni = ni ? ntfs_inode_open (d->vol, dir) : NULL;
+  if (dir_ni == NULL || ntfs_link (ni, dir_ni, uname, (u8) ulen) != 0)
+    e = errno ? errno : EIO;
+  /* The file's record (its new name) first, then the directory's. */
+  if (ni && ntfs_inode_close (ni) != 0 && !e)
+    e = errno;
+  if (dir_ni && ntfs_inode_close (dir_ni) != 0 && !e)
+    e = errno;
+  ni = dir_ni = NULL;
+  if (e) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot link %s to the new file: %s", d->path,
+                  path, strerror (e));
+    goto drop;
   }
-  else if (commit (d, "step 2: the file holds the new data", err) == -1)
+  if (commit (d, "final name linked", err) == -1)
     goto out;
-
-  /* 3: read back what SYSTEM now is, through the filesystem. */
-  if (!data_equals (d, sys, buf, len)) {
-    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s does not read back identically; ", d->path, path);
-    ignored.msg[0] = '\0';
-    if (set_runs (d, sys, path, &old, &ignored) == 0 && commit (d, "undo: old runs back", &ignored) == 0)
-      strncat (err->msg, "original put back", sizeof err->msg - strlen (err->msg) - 1);
-    else
-      strncat (err->msg, "putting the original back failed too", sizeof err->msg - strlen (err->msg) - 1);
+  if (lookup (d->vol, dir, name, &got, &dt, NULL) != 1 || MREF (got) != MREF (tmp) ||
+      !data_equals (d, got, buf, len)) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s does not read back identically after the "
+                  "link", d->path, path);
     goto out;
   }
 
-  /* 4: the old clusters are free. */
-  trace (d, "direct: step 4: free the old data's clusters");
-  if (ntfs_cluster_free_from_rl (d->vol, old.rl) != 0 ||
-      commit (d, "step 4: done", err) == -1) {
-    /* SYSTEM is patched; only the old clusters may be left allocated. */
-    warn (d, "the old clusters of %s could not be freed (chkdsk reclaims them)", path);
+  /* 3: the temporary name goes.  The file is in place whatever happens
+   * here: a failure only leaves the temporary name behind. */
+  if (lookup (d->vol, dir, tmpname, &got, &dt, &spelt) == 1 && MREF (got) == MREF (tmp) &&
+      delete_name (d, dir, tmp, spelt ? spelt : tmpname, shown, err) == -1) {
+    warn (d, "%s (left behind; the next write of %s removes it)", err->msg, path);
     err->msg[0] = '\0';
   }
   r = 0;
   goto out;
 
  drop:
-  /* The new clusters go back; SYSTEM was not touched. */
-  if (new.rl && d->vol && d->rw) {
+  /* Nothing names the new file but the temporary name: delete it. */
+  if (d->vol && d->rw) {
+    struct np_error ignored;
     ignored.msg[0] = '\0';
-    ntfs_cluster_free_from_rl (d->vol, new.rl);
-    commit (d, "new clusters given back", &ignored);
+    if (lookup (d->vol, dir, tmpname, &got, &dt, &spelt) == 1 && MREF (got) == MREF (tmp))
+      delete_name (d, dir, tmp, spelt ? spelt : tmpname, shown, &ignored);
   }
  out:
-  free (old.rl);
-  free (new.rl);
-  free (path);
-  free (buf);
+  free (spelt);
+  free (uname);
+  free (shown);
+  free (tmpname);
   return r;
+}
+
+static int
+direct_write_file (struct disk *dk, const char *path, const char *buf, size_t len,
+                   struct np_error *err)
+{
+  struct direct *d = (struct direct *) dk;
+  char *pbuf = NULL, **comps = NULL, *spelt = NULL, *tmpname = NULL, *shown = NULL;
+  size_t n;
+  MFT_REF dir, mref, stale;
+  unsigned dt;
+  int l, r = -1;
+
+  if (split_path (d, path, &pbuf, &comps, &n, err) == -1)
+    return -1;
+  /* Refuses a hibernated volume before anything is written. */
+  if (mount_rw (d, err) == -1)
+    goto out;
+  if (walk_dirs (d, path, comps, n, 1, &dir, err) == -1)
+    goto out;
+
+  /* A temporary name left by a crash: it only ever names our own
+   * temporary file (possibly also linked under the final name). */
+  if (asprintf (&tmpname, "%s%s", comps[n - 1], TMP_SUFFIX) == -1 ||
+      asprintf (&shown, "%s%s", path, TMP_SUFFIX) == -1) {
+    tmpname = shown = NULL;
+    np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+    goto out;
+  }
+  l = lookup (d->vol, dir, tmpname, &stale, &dt, &spelt);
+  if (l == 1 && dt != NTFS_DT_REG) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: %s is in the way (not a regular file)",
+                  d->path, path, shown);
+    goto out;
+  }
+  if (l == 1 && delete_name (d, dir, stale, spelt ? spelt : tmpname, shown, err) == -1)
+    goto out;
+  free (spelt);
+  spelt = NULL;
+
+  l = lookup (d->vol, dir, comps[n - 1], &mref, &dt, &spelt);
+  if (l < 0) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: cannot read its directory: %s", d->path,
+                  path, strerror (errno));
+    goto out;
+  }
+  if (l == 1 && dt != NTFS_DT_REG) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: not a regular file%s", d->path, path,
+                  dt == NTFS_DT_DIR ? " (a directory)" : "");
+    goto out;
+  }
+  if (l == 1) {
+    trace (d, "direct: replace the data of %s (%zu bytes)", path, len);
+    r = swap_data (d, mref, path, spelt ? spelt : comps[n - 1], buf, len, err);
+  }
+  else {
+    trace (d, "direct: new file %s (%zu bytes)", path, len);
+    r = create_file (d, dir, comps[n - 1], path, buf, len, err);
+  }
+ out:
+  if (r == -1)
+    with_guest_path (d, path, err);
+  free (shown);
+  free (tmpname);
+  free (spelt);
+  free (comps);
+  free (pbuf);
+  return r;
+}
+
+static int
+direct_remove_file (struct disk *dk, const char *path, struct np_error *err)
+{
+  struct direct *d = (struct direct *) dk;
+  MFT_REF dir, mref;
+  char *spelt = NULL;
+  int r;
+
+  /* Absent is success, and needs no write (nor a writable volume). */
+  if (mount_ro (d, err) == -1) {
+    with_guest_path (d, path, err);
+    return -1;
+  }
+  r = find_file (d, path, &dir, &mref, &spelt, err);
+  /* (ntfs_delete also matches a name ignoring case: PATH's spelling
+   * would do if the on-disk one could not be converted) */
+  if (r == 1 && mount_rw (d, err) == 0)
+    r = delete_name (d, dir, mref, spelt ? spelt : strrchr (path, '/') + 1, path, err) == 0
+      ? 0 : -1;
+  else if (r == 1)
+    r = -1;
+  free (spelt);
+  if (r == -1)
+    with_guest_path (d, path, err);
+  return r == -1 ? -1 : 0;
 }
 
 /* --- teardown ------------------------------------------------------- */
@@ -2081,6 +2760,9 @@ const struct disk_backend direct_backend = {
   .exists = direct_exists,
   .fetch = direct_fetch,
   .replace = direct_replace,
+  .read_file = direct_read_file,
+  .write_file = direct_write_file,
+  .remove_file = direct_remove_file,
   .close = direct_close,
   .abort = direct_abort,
 };
