@@ -45,6 +45,13 @@ $(B)/tests/mkhive: tests/mkhive.c | $(B)/tests
 $(B)/tests/mklog: tests/mklog.c src/logreplay.c src/status.c include/logreplay.h | $(B)/tests
 	$(CC) $(CFLAGS) -o $@ tests/mklog.c src/logreplay.c src/status.c
 
+# Test-only: the backends' read_file/write_file/remove_file driven from
+# the command line (tests/t-disk-files.sh); only the objects it needs.
+$(B)/tests/disk-files: tests/disk-files.c $(B)/status.o $(B)/format.o $(B)/hostfile.o \
+                       $(B)/image.o $(B)/direct.o include/disk.h | $(B)/tests
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ tests/disk-files.c $(B)/status.o $(B)/format.o \
+	  $(B)/hostfile.o $(B)/image.o $(B)/direct.o $(PKG_LIBS)
+
 $(B)/tests/unit: tests/unit/*.c tests/unit/*.h $(CORE_OBJS) | $(B)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ tests/unit/*.c $(CORE_OBJS) \
 	  $(PKG_LIBS) $(CHECK_LIBS)
@@ -123,7 +130,7 @@ bench: deps all $(FIXTURES)/images.stamp
 deps:
 	sh scripts/install-deps.sh
 
-check: deps all $(B)/tests/unit $(B)/tests/mklog $(FIXTURES)/hives.stamp $(FIXTURES)/images.stamp
+check: deps all $(B)/tests/unit $(B)/tests/mklog $(B)/tests/disk-files $(FIXTURES)/hives.stamp $(FIXTURES)/images.stamp
 	FIXTURES=$(abspath $(FIXTURES)) $(B)/tests/unit
 	FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(B)/netvsc-patch) \
 	  sh tests/with-accel.sh sh tests/run-tests.sh
