@@ -2489,6 +2489,14 @@ direct_read_file (struct disk *dk, const char *path, char **buf, size_t *len,
   return 0;
 }
 
+/* Bytes a $FILE_NAME attribute of a ULEN-character name takes in an
+ * MFT record: resident header, the fixed part, the name, 8-aligned. */
+static uint32_t
+filename_attr_size (int ulen)
+{
+  return (uint32_t) ((0x18 + 0x42 + 2 * ulen + 7) & ~7);
+}
+
 /* A new file NAME in directory DIR holding BUF, the way described above. */
 static int
 create_file (struct direct *d, MFT_REF dir, const char *name, const char *path,
@@ -2523,6 +2531,16 @@ create_file (struct direct *d, MFT_REF dir, const char *name, const char *path,
   na = ni ? ntfs_attr_open (ni, AT_DATA, AT_UNNAMED, 0) : NULL;
   if (na == NULL || (len && ntfs_attr_pwrite (na, 0, (s64) len, buf) != (s64) len))
     e = errno ? errno : EIO;
+  /* The link of step 2 adds a second $FILE_NAME to this record; with
+   * resident data (a few hundred bytes) it may not fit, and ntfs_link
+   * then fails with EIO.  Move the data to clusters first. */
+  if (!e && na && !NAttrNonResident (na) &&
+      le32_to_cpu (ni->mrec->bytes_in_use) + filename_attr_size (ulen) >
+      d->vol->mft_record_size) {
+    trace (d, "direct: %s: data made non-resident, for the second name", shown);
+    if (ntfs_attr_force_non_resident (na) != 0)
+      e = errno ? errno : EIO;
+  }
   if (na)
     ntfs_attr_close (na);
   if (ni && ntfs_inode_close (ni) != 0 && !e)

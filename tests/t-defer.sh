@@ -1,0 +1,192 @@
+#!/bin/bash
+# --defer: the boot-time action in the image's local Group Policy
+# object, with the appliance (three launches) and with --direct.  The
+# files are read back without the tool (tests/extract-hive.sh: qemu-img
+# + sfdisk + ntfscat), scripts.ini decoded with iconv.
+. "$(dirname "$0")/lib.sh"
+export TMPDIR="$WORK/tmp"
+mkdir -p "$TMPDIR"
+
+IMAGES=$FIXTURES/images
+HIVES=$FIXTURES/hives
+KEY1="$CLASS\\0001"
+GPO=/Windows/System32/GroupPolicy
+SCRIPTS_CSE='[{42B5FAAE-6536-11D2-AE5A-0000F87571E3}{40B6664F-4972-11D1-A7CA-0000F87571E3}]'
+
+img_copy () { cp --sparse=always "$IMAGES/$1" "$WORK/$1"; echo "$WORK/$1"; }
+extract () { sh "$TOP/tests/extract-hive.sh" "$@" 2>/dev/null; }
+
+# gpo IMAGE: the action's four files out of IMAGE into $WORK/gpo/ (a
+# file the image lacks is absent there); scripts.ini also as UTF-8.
+gpo () {
+  rm -rf "$WORK/gpo"; mkdir -p "$WORK/gpo"
+  for f in gpt.ini Machine/Scripts/scripts.ini Machine/Scripts/Startup/netvsc-patch.ps1 \
+           Machine/Scripts/Startup/netvsc-patch.cmd; do
+    HIVE_PATH=$GPO/$f extract "$1" "$WORK/gpo/${f##*/}" || rm -f "$WORK/gpo/${f##*/}"
+  done
+  if [ -f "$WORK/gpo/scripts.ini" ]; then
+    iconv -f UTF-16 -t UTF-8 "$WORK/gpo/scripts.ini" | tr -d '\r' >"$WORK/gpo/scripts.txt"
+  fi
+}
+
+# The script sets VALUES (lines "Name|Type|Data" as the template lists
+# them) and nothing else, matching as asked, in CRLF UTF-8 with a BOM.
+script_sets () {
+  ps1=$WORK/gpo/netvsc-patch.ps1
+  [ "$(head -c 3 "$ps1" | od -An -tx1 | tr -d ' ')" = efbbbf ]
+  [ "$(grep -c $'\r$' "$ps1")" -eq "$(wc -l <"$ps1")" ]
+  grep -q "^\\\$MatchKind = '$1'" "$ps1" || { echo "match kind is not $1:"; grep MatchKind "$ps1" | head -2; return 1; }
+  shift
+  n=0
+  for v in "$@"; do
+    name=${v%%|*}; rest=${v#*|}; type=${rest%%|*}; data=${rest#*|}
+    grep -qF "Name = '$name'; Type = '$type'; Data = $data;" "$ps1" ||
+      { echo "no value $name $type $data in:"; grep "Name = " "$ps1"; return 1; }
+    n=$((n + 1))
+  done
+  [ "$(grep -c "Name = '" "$ps1")" -eq "$n" ]
+  grep -qF -- '-ExecutionPolicy Bypass -File "%~dp0netvsc-patch.ps1"' "$WORK/gpo/netvsc-patch.cmd"
+}
+
+# The appliance: a template with no Hyper-V adapter and someone else's
+# startup script; install, install again (nothing written), remove.
+appliance_template () {
+  img=$(img_copy template.qcow2)
+  extract "$img" "$WORK/SYSTEM.before"
+  run 0 "$N" --defer -r 4M -s 4M --set '*JumboPacket=9014' "$img"
+  out_has "no matching adapter yet; the boot-time action will set the values when Windows creates it"
+  out_has "boot-time action installed: %SystemRoot%\\System32\\GroupPolicy\\Machine\\Scripts\\Startup\\netvsc-patch.ps1"
+  out_has "Intel(R) PRO/1000 MT Network Connection"
+  gpo "$img"
+  # ours registered after the existing one, which is kept
+  printf '%s\n' '' '[Startup]' '0CmdLine=inventory.cmd' '0Parameters=/quiet' \
+    '1CmdLine=netvsc-patch.cmd' '1Parameters=' | diff - "$WORK/gpo/scripts.txt"
+  # the scripts extension added in order, the machine version bumped
+  grep -qx $'Version=65538\r' "$WORK/gpo/gpt.ini"
+  grep -qF "gPCMachineExtensionNames=[{35378EAC-683F-11D2-A89A-00C04FBBCFA2}{D02B1F72-3407-48AE-BA88-E8213C6761F1}]$SCRIPTS_CSE" "$WORK/gpo/gpt.ini"
+  script_sets netvsc 'ReceiveBufferSize|DWord|4096' 'SendBufferSize|DWord|4096' \
+    "*JumboPacket|String|'9014'"
+  # the hive is not touched: there is nothing to patch offline
+  extract "$img" "$WORK/SYSTEM.after"
+  same_bytes "$WORK/SYSTEM.before" "$WORK/SYSTEM.after"
+  qemu-img check -q "$img"
+
+  # again: installed once, nothing written at all
+  cp --sparse=always "$img" "$WORK/once"
+  run 0 "$N" --defer -r 4M -s 4M --set '*JumboPacket=9014' --json "$img"
+  python3 - "$WORK/out" <<'P'
+import json, sys
+o = json.loads(open(sys.argv[1]).read())
+assert o["status"] == "deferred" and o["exit_code"] == 0, o
+assert o["defer"]["action"] == "in-place", o["defer"]
+assert o["defer"]["log"] == "%SystemRoot%\\Temp\\netvsc-patch.log", o["defer"]
+P
+  same_bytes "$img" "$WORK/once"
+
+  # --remove: ours out, theirs kept, the policy reprocessed
+  run 0 "$N" --remove "$img"
+  out_has "boot-time action removed"
+  gpo "$img"
+  printf '%s\n' '' '[Startup]' '0CmdLine=inventory.cmd' '0Parameters=/quiet' \
+    | diff - "$WORK/gpo/scripts.txt"
+  grep -qx $'Version=65539\r' "$WORK/gpo/gpt.ini"
+  [ ! -e "$WORK/gpo/netvsc-patch.ps1" ] && [ ! -e "$WORK/gpo/netvsc-patch.cmd" ]
+  HIVE_PATH=$GPO/Machine/Scripts/Startup/inventory.cmd extract "$img" "$WORK/inventory.cmd"
+  grep -q inventory "$WORK/inventory.cmd"
+  qemu-img check -q "$img"
+}
+
+# Without --defer, exit 3 says what to do.
+no_adapter_points_at_defer () {
+  img=$(img_copy template.qcow2); cp --sparse=always "$img" "$WORK/orig"
+  run 3 "$N" --direct -r 4M "$img"
+  err_has "Windows creates the Hyper-V adapter when it first boots on Hyper-V: --defer installs a boot-time action that sets the values then"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+}
+
+# --direct, an image whose adapter exists: patched now, and the action
+# installed for adapters added later; dry run and --check first.
+direct_existing_adapter () {
+  img=$(img_copy win.raw); cp --sparse=always "$img" "$WORK/orig"
+  run 0 "$N" --direct --defer -r 2M --dry-run "$img"
+  out_has "would patch"
+  out_has "boot-time action would be installed"
+  same_bytes "$img" "$WORK/orig"
+  run 1 "$N" --direct --defer -r 2M --check "$img"
+  same_bytes "$img" "$WORK/orig"
+  run 0 "$N" --direct --defer -r 2M --set 'Note=it'"'"'s' --match netvsc "$img"
+  out_has "patched, 1 adapter matched"
+  out_has "boot-time action installed"
+  extract "$img" "$WORK/SYSTEM"
+  [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
+  gpo "$img"
+  printf '%s\n' '[Startup]' '0CmdLine=netvsc-patch.cmd' '0Parameters=' | diff - <(grep . "$WORK/gpo/scripts.txt")
+  [ "$(head -c 2 "$WORK/gpo/scripts.ini" | od -An -tx1 | tr -d ' ')" = fffe ]
+  printf '%s\r\n' '[General]' "gPCMachineExtensionNames=$SCRIPTS_CSE" 'Version=1' \
+    | diff - "$WORK/gpo/gpt.ini"
+  script_sets netvsc 'ReceiveBufferSize|DWord|2048' "Note|String|'it''s'"
+  run 0 "$N" --direct --defer -r 2M --set 'Note=it'"'"'s' --check "$img"
+  # other values: only the script changes
+  run 0 "$N" --direct --defer -r 4M --set 'Note=it'"'"'s' "$img"
+  out_has "boot-time action updated with these values"
+  cp "$WORK/gpo/gpt.ini" "$WORK/gpt.before"
+  gpo "$img"
+  same_bytes "$WORK/gpt.before" "$WORK/gpo/gpt.ini"
+  script_sets netvsc 'ReceiveBufferSize|DWord|4096' "Note|String|'it''s'"
+  ntfsfix -n "$img" >/dev/null 2>&1 || { dd if="$img" of="$WORK/p" bs=512 skip=2048 count=129024 status=none; ntfsfix -n "$WORK/p" >/dev/null; }
+}
+
+# Quoting of a match argument that holds quotes: only in single quotes.
+direct_quoting () {
+  img=$(img_copy template.qcow2)
+  run 0 "$N" --direct --defer --match "desc:O'Brien’s \"NIC\" \$(x)" --set 'A=1' "$img"
+  gpo "$img"
+  grep -qF "\$MatchKind = 'desc'" "$WORK/gpo/netvsc-patch.ps1"
+  grep -qF "\$MatchArg = 'O''Brien’’s \"NIC\" \$(x)'" "$WORK/gpo/netvsc-patch.ps1"
+  script_sets desc "A|String|'1'"
+  # the template's GROUPPOLICY\machine\scripts was found whatever its
+  # case: registered beside the other script, no second directory made
+  printf '%s\n' '' '[Startup]' '0CmdLine=inventory.cmd' '0Parameters=/quiet' \
+    '1CmdLine=netvsc-patch.cmd' '1Parameters=' | diff - "$WORK/gpo/scripts.txt"
+  qemu-img convert -f qcow2 -O raw "$img" "$WORK/t.raw"
+  dd if="$WORK/t.raw" of="$WORK/t.part" bs=512 skip=2048 status=none
+  [ "$(ntfsls -p /Windows/System32 "$WORK/t.part" | grep -ci '^grouppolicy$')" -eq 1 ]
+  [ "$(ntfsls -p /Windows/System32/GROUPPOLICY/machine/scripts/STARTUP "$WORK/t.part" | grep -v '^\.\.\?$' | LC_ALL=C sort | tr '\n' ' ')" = \
+    "inventory.cmd netvsc-patch.cmd netvsc-patch.ps1 " ]
+  ntfsfix -n "$WORK/t.part" >/dev/null
+}
+
+# --set in an image: refused values leave the image as it was, even with
+# --defer (nothing is installed either); allowed ones are written.
+direct_set_in_image () {
+  img=$(img_copy win.qcow2); cp --sparse=always "$img" "$WORK/orig"
+  run 2 "$N" --direct --defer --set '*JumboPacket=9000' "$img"
+  err_has "$img: ControlSet001\\...\\0001: the driver does not allow *JumboPacket=9000: not one of 1514, 4088, 9014"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+  run 0 "$N" --direct --set '*JumboPacket=9014' "$img"
+  extract "$img" "$WORK/SYSTEM"
+  [ "$(regf_value "$WORK/SYSTEM" "$KEY1" '*JumboPacket')" = "REG_SZ 9014" ]
+  export_diff "$HIVES/ws2019.hive" "$WORK/SYSTEM" >"$WORK/diff"
+  [ "$(grep -c '^[<>]' "$WORK/diff")" -eq 2 ]
+}
+
+defer_usage () {
+  h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
+  for args in "--hive $h --defer -r 2M" "--defer --list $IMAGES/win.raw" \
+              "--defer --remove $IMAGES/win.raw" "--defer $IMAGES/win.raw"; do
+    # shellcheck disable=SC2086
+    run 2 "$N" $args
+    err_has "Try 'netvsc-patch --help'"
+  done
+  same_bytes "$h" "$WORK/orig"
+}
+
+check "--defer usage errors" defer_usage
+check "no adapter: exit 3 points at --defer" no_adapter_points_at_defer
+check "--direct: adapter patched and action installed; dry run, --check, update" direct_existing_adapter
+check "--set in an image: refusal leaves it unchanged, allowed value written" direct_set_in_image
+check "--direct: a match argument with quotes stays in single quotes" direct_quoting
+check "appliance: template without adapter: install, again (nothing written), --remove" appliance_template
+finish
