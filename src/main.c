@@ -180,7 +180,7 @@ split_assignment (char *arg, const char **name, const char **value, const char *
   *name = arg;
   *value = eq + 1;
   for (const unsigned char *p = (const unsigned char *) arg; *p; p++)
-    if (*p < 0x20 || *p == 0x7f || (*p == '\\' && p == (const unsigned char *) arg)) {
+    if (*p < 0x20 || *p == 0x7f) {
       *eq = '=';
       *why = "control characters are not allowed in names";
       return -1;

@@ -78,6 +78,8 @@ resolve (struct change *c, const struct adapter_value *av)
       c->text = strdup (w->text);
     }
   }
+  else if (hex && ndi_is_numeric (&av->param) && strncasecmp (w->text, "0x", 2) == 0)
+    c->text = strdup (w->text + 2);     /* NDIS reads Base 16 text without a prefix */
   else
     c->text = strdup (w->text);
   return c->text ? 0 : -1;

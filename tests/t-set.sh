@@ -96,9 +96,10 @@ types () {
   # --set of a buffer size takes the size syntax
   run 0 "$N" --hive "$h" --set SendBufferSize=8M
   [ "$(regf_value "$h" "$KEY1" SendBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 8192" ]
-  # hex dword parameter: --set checks hex, a REG_SZ keeps what was given
+  # a Base 16 parameter: checked as hex, written as NDIS reads hex text
+  # (no 0x prefix)
   run 0 "$N" --hive "$h" --set MaxQueues=0xa
-  [ "$(hget "$h" "$KEY1" MaxQueues)" = "0xa" ]
+  [ "$(hget "$h" "$KEY1" MaxQueues)" = "a" ]
 }
 
 list_advanced () {
