@@ -19,19 +19,40 @@ for p in $PACKAGES; do
   fi
 done
 
-if [ -z "$missing" ]; then
-  echo "install-deps: all dependencies present"
-  exit 0
+# Test-only: Node.js runs tests/ps-syntax.cjs, a PowerShell parser for
+# the script --defer writes.  Debian's nodejs and npm, unless a node and
+# an npm are already there (another distribution of Node would conflict).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing="$missing nodejs npm"
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages:$missing" >&2
-  echo "install-deps: run as root (or: sudo $0)" >&2
-  exit 1
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages:$missing" >&2
+    echo "install-deps: run as root (or: sudo $0)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing
+else
+  echo "install-deps: all packages present"
 fi
 
-echo "install-deps: installing:$missing"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-# shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+# The PowerShell grammar, from the npm registry, into build/ps-syntax
+# (pinned versions; once).  Without it the unit test says it skipped the
+# syntax check; with it, a script that does not parse fails make check.
+ps=$(cd "$(dirname "$0")/.." && pwd)/build/ps-syntax
+if [ ! -f "$ps/node_modules/tree-sitter-powershell/tree-sitter-powershell.wasm" ] ||
+   [ ! -d "$ps/node_modules/web-tree-sitter" ]; then
+  mkdir -p "$ps"
+  if npm install --silent --no-audit --no-fund --prefix "$ps" \
+       tree-sitter-powershell@0.26.4 web-tree-sitter@0.27.2 >/dev/null; then
+    echo "install-deps: PowerShell grammar installed in $ps"
+  else
+    echo "install-deps: warning: npm could not install the PowerShell grammar;" \
+         "the --defer script's syntax check will be skipped" >&2
+  fi
+fi

@@ -401,7 +401,17 @@ START_TEST (test_ps_syntax)
     strcat (files, path);
     free (s);
   }
-  ck_assert_int_eq (ps_check (files, 0), 0);
+  {
+    int r = ps_check (files, 0);
+    if (r == 2) {               /* the parser itself could not start (an old node?) */
+      fprintf (stderr, "defer: PowerShell syntax check skipped: tests/ps-syntax.cjs "
+               "could not load the parser\n");
+      snprintf (files, sizeof files, "rm -rf '%s'", dir);
+      ck_assert_int_eq (system (files), 0);
+      return;
+    }
+    ck_assert_int_eq (r, 0);
+  }
   /* ... and the checker does find errors. */
   snprintf (path, sizeof path, "%s/bad.ps1", dir);
   {
