@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "defer.h"
+#include "strbuf.h"
 
 #ifndef NETVSC_PATCH_VERSION
 #define NETVSC_PATCH_VERSION "0.1.0"
@@ -37,41 +38,6 @@
 
 EMBED (defer_ps1_template, "src/defer.ps1.in");
 EMBED (defer_cmd_template, "src/defer.cmd.in");
-
-/* A growing output buffer; OOM is remembered and reported once. */
-struct buf {
-  char *p;
-  size_t len, cap;
-  int oom;
-};
-
-static void
-buf_add (struct buf *b, const char *s, size_t n)
-{
-  if (b->oom)
-    return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *p = realloc (b->p, cap);
-    if (p == NULL) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy (b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void
-buf_str (struct buf *b, const char *s)
-{
-  buf_add (b, s, strlen (s));
-}
 
 /* Is S valid UTF-8 without control characters?  (Overlong forms,
  * surrogates and code points past U+10FFFF are invalid.) */
@@ -127,23 +93,23 @@ quote_len (const char *s)
 /* S as a PowerShell single-quoted string; with LIKE, backticks doubled
  * as well, so that -like reads them as themselves (FNM_NOESCAPE). */
 static void
-ps_quote (struct buf *b, const char *s, int like)
+ps_quote (struct strbuf *b, const char *s, int like)
 {
-  buf_add (b, "'", 1);
+  strbuf_add (b, "'", 1);
   while (*s) {
     size_t q = quote_len (s);
     if (q) {
-      buf_add (b, s, q);
-      buf_add (b, s, q);
+      strbuf_add (b, s, q);
+      strbuf_add (b, s, q);
       s += q;
       continue;
     }
     if (like && *s == '`')
-      buf_add (b, "`", 1);
-    buf_add (b, s, 1);
+      strbuf_add (b, "`", 1);
+    strbuf_add (b, s, 1);
     s++;
   }
-  buf_add (b, "'", 1);
+  strbuf_add (b, "'", 1);
 }
 
 struct subst {
@@ -158,10 +124,10 @@ static int
 fill (const char *t, const struct subst *subst, size_t n, int bom, char **out,
       size_t *len)
 {
-  struct buf b = { 0 };
+  struct strbuf b = { 0 };
 
   if (bom)
-    buf_add (&b, "\xef\xbb\xbf", 3);
+    strbuf_add (&b, "\xef\xbb\xbf", 3);
   while (*t) {
     if (strncmp (t, "@NP_", 4) == 0) {
       const char *end = strchr (t + 1, '@');
@@ -179,15 +145,15 @@ fill (const char *t, const struct subst *subst, size_t n, int bom, char **out,
        * CRLF like the template's. */
       for (const char *s = subst[i].text; *s; s++)
         if (*s == '\n')
-          buf_add (&b, "\r\n", 2);
+          strbuf_add (&b, "\r\n", 2);
         else
-          buf_add (&b, s, 1);
+          strbuf_add (&b, s, 1);
       t = end + 1;
       continue;
     }
     if (*t == '\n' && !(b.len && b.p[b.len - 1] == '\r'))
-      buf_add (&b, "\r", 1);
-    buf_add (&b, t, 1);
+      strbuf_add (&b, "\r", 1);
+    strbuf_add (&b, t, 1);
     t++;
   }
   if (b.oom || b.p == NULL) {
@@ -249,7 +215,7 @@ spec_ok (const struct defer_spec *s)
 int
 defer_render_script (const struct defer_spec *s, char **out, size_t *len)
 {
-  struct buf kind = { 0 }, arg = { 0 }, pattern = { 0 }, values = { 0 };
+  struct strbuf kind = { 0 }, arg = { 0 }, pattern = { 0 }, values = { 0 };
   int r;
 
   if (!spec_ok (s) || !version_ok (NETVSC_PATCH_VERSION)) {
@@ -258,31 +224,31 @@ defer_render_script (const struct defer_spec *s, char **out, size_t *len)
   }
   ps_quote (&kind, kind_name (s->match.kind), 0);
   if (s->match.kind == MATCH_NETVSC) {
-    buf_str (&arg, "$null");
-    buf_str (&pattern, "$null");
+    strbuf_str (&arg, "$null");
+    strbuf_str (&pattern, "$null");
   }
   else {
     ps_quote (&arg, s->match.arg, 0);
     if (s->match.kind == MATCH_DEVICE_ID)
       ps_quote (&pattern, s->match.arg, 1);
     else
-      buf_str (&pattern, "$null");
+      strbuf_str (&pattern, "$null");
   }
   for (size_t i = 0; i < s->n; i++) {
     const struct defer_value *v = &s->values[i];
     char num[16];
-    buf_str (&values, i ? "\n  @{ Name = " : "  @{ Name = ");
+    strbuf_str (&values, i ? "\n  @{ Name = " : "  @{ Name = ");
     ps_quote (&values, v->name, 0);
     if (v->is_dword) {
       snprintf (num, sizeof num, "%" PRIu32, v->dword);
-      buf_str (&values, "; Type = 'DWord'; Data = ");
-      buf_str (&values, num);
+      strbuf_str (&values, "; Type = 'DWord'; Data = ");
+      strbuf_str (&values, num);
     }
     else {
-      buf_str (&values, "; Type = 'String'; Data = ");
+      strbuf_str (&values, "; Type = 'String'; Data = ");
       ps_quote (&values, v->text, 0);
     }
-    buf_str (&values, v->check ? "; Check = $true }" : "; Check = $false }");
+    strbuf_str (&values, v->check ? "; Check = $true }" : "; Check = $false }");
   }
   if (kind.oom || arg.oom || pattern.oom || values.oom) {
     errno = ENOMEM;

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "defer.h"
+#include "strbuf.h"
 
 #define OUR_CMD "netvsc-patch.cmd"
 /* The Scripts client-side extension, and the tool extension of its
@@ -25,64 +26,14 @@
 #define SCRIPTS_CSE  "{42B5FAAE-6536-11D2-AE5A-0000F87571E3}"
 #define SCRIPTS_TOOL "{40B6664F-4972-11D1-A7CA-0000F87571E3}"
 
-struct buf {
-  char *p;
-  size_t len, cap;
-  int oom;
-};
-
-static void
-buf_add (struct buf *b, const char *s, size_t n)
-{
-  if (b->oom)
-    return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *p = realloc (b->p, cap);
-    if (p == NULL) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  if (n)
-    memcpy (b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void
-buf_str (struct buf *b, const char *s)
-{
-  buf_add (b, s, strlen (s));
-}
-
-/* Hand B's bytes to the caller, or fail with ENOMEM. */
-static int
-buf_give (struct buf *b, char **out, size_t *len)
-{
-  buf_add (b, "", 0);           /* an empty result is still allocated */
-  if (b->oom) {
-    free (b->p);
-    errno = ENOMEM;
-    return -1;
-  }
-  *out = b->p;
-  *len = b->len;
-  return 0;
-}
-
 static int
 copy_out (const char *old, size_t len, char **out, size_t *out_len)
 {
-  struct buf b = { 0 };
+  struct strbuf b = { 0 };
 
   if (old)
-    buf_add (&b, old, len);
-  return buf_give (&b, out, out_len);
+    strbuf_add (&b, old, len);
+  return strbuf_give (&b, out, out_len);
 }
 
 /* --- lines ------------------------------------------------------------ */
@@ -265,14 +216,14 @@ ini_section_end (const struct ini *ini, int sec)
  * from text, dropped ones left out, and NEW (already ended lines) put
  * before line AT. */
 static void
-ini_write (const struct ini *ini, size_t at, const char *new, struct buf *b)
+ini_write (const struct ini *ini, size_t at, const char *new, struct strbuf *b)
 {
   for (size_t i = 0; i <= ini->n; i++) {
     if (i == at && new) {
       /* The line before must end for a new one to follow it. */
       if (i > 0 && ini->v[i - 1].eol[0] == '\0' && !ini->v[i - 1].drop)
-        buf_str (b, ini->eol);
-      buf_str (b, new);
+        strbuf_str (b, ini->eol);
+      strbuf_str (b, new);
     }
     if (i == ini->n)
       break;
@@ -280,10 +231,10 @@ ini_write (const struct ini *ini, size_t at, const char *new, struct buf *b)
     if (l->drop)
       continue;
     if (l->text)
-      buf_str (b, l->text);
+      strbuf_str (b, l->text);
     else
-      buf_add (b, l->s, l->len);
-    buf_str (b, l->eol);
+      strbuf_add (b, l->s, l->len);
+    strbuf_str (b, l->eol);
   }
 }
 
@@ -292,7 +243,7 @@ ini_write (const struct ini *ini, size_t at, const char *new, struct buf *b)
 /* UTF-16LE to UTF-8; -1 (EINVAL) on an odd length, an unpaired
  * surrogate or a NUL. */
 static int
-utf16_to_utf8 (const unsigned char *p, size_t len, struct buf *b)
+utf16_to_utf8 (const unsigned char *p, size_t len, struct strbuf *b)
 {
   if (len % 2)
     goto bad;
@@ -322,7 +273,7 @@ utf16_to_utf8 (const unsigned char *p, size_t len, struct buf *b)
       u[0] = (char) (0xf0 | c >> 18); u[1] = (char) (0x80 | ((c >> 12) & 0x3f));
       u[2] = (char) (0x80 | ((c >> 6) & 0x3f)); u[3] = (char) (0x80 | (c & 0x3f)); n = 4;
     }
-    buf_add (b, u, n);
+    strbuf_add (b, u, n);
   }
   return 0;
  bad:
@@ -332,7 +283,7 @@ utf16_to_utf8 (const unsigned char *p, size_t len, struct buf *b)
 
 /* UTF-8 to UTF-16LE; -1 (EINVAL) on invalid UTF-8. */
 static int
-utf8_to_utf16 (const unsigned char *p, size_t len, struct buf *b)
+utf8_to_utf16 (const unsigned char *p, size_t len, struct strbuf *b)
 {
   for (size_t i = 0; i < len;) {
     uint32_t c = p[i];
@@ -360,11 +311,11 @@ utf8_to_utf16 (const unsigned char *p, size_t len, struct buf *b)
       uint32_t hi = 0xd800 + ((c - 0x10000) >> 10), lo = 0xdc00 + ((c - 0x10000) & 0x3ff);
       u[0] = (unsigned char) hi; u[1] = (unsigned char) (hi >> 8);
       u[2] = (unsigned char) lo; u[3] = (unsigned char) (lo >> 8);
-      buf_add (b, (char *) u, 4);
+      strbuf_add (b, (char *) u, 4);
     }
     else {
       u[0] = (unsigned char) c; u[1] = (unsigned char) (c >> 8);
-      buf_add (b, (char *) u, 2);
+      strbuf_add (b, (char *) u, 2);
     }
   }
   return 0;
@@ -378,7 +329,7 @@ utf8_to_utf16 (const unsigned char *p, size_t len, struct buf *b)
  * character, which is ASCII in any scripts.ini), or UTF-8 / ASCII with
  * or without a BOM as a hand-written file may be. */
 static int
-scripts_decode (const char *old, size_t len, struct buf *text)
+scripts_decode (const char *old, size_t len, struct strbuf *text)
 {
   const unsigned char *p = (const unsigned char *) old;
 
@@ -398,9 +349,9 @@ scripts_decode (const char *old, size_t len, struct buf *text)
     errno = EINVAL;
     return -1;
   }
-  buf_add (text, (const char *) p, len);
+  strbuf_add (text, (const char *) p, len);
   /* Only to validate it: the text must be UTF-8. */
-  struct buf check = { 0 };
+  struct strbuf check = { 0 };
   int r = utf8_to_utf16 (p, len, &check);
   free (check.p);
   return r;
@@ -521,7 +472,7 @@ scripts_renumber (struct ini *ini, int sec)
 }
 
 static int
-scripts_parse (const char *old, size_t old_len, struct buf *text, struct ini *ini)
+scripts_parse (const char *old, size_t old_len, struct strbuf *text, struct ini *ini)
 {
   if (scripts_decode (old, old_len, text) == -1)
     return -1;
@@ -535,7 +486,7 @@ scripts_parse (const char *old, size_t old_len, struct buf *text, struct ini *in
 int
 defer_scripts_ini_has (const char *buf, size_t len)
 {
-  struct buf text = { 0 };
+  struct strbuf text = { 0 };
   struct ini ini;
   int sec, has = 0;
 
@@ -558,7 +509,7 @@ int
 defer_scripts_ini_edit (const char *old, size_t old_len, int install,
                         char **out, size_t *out_len, int *changed)
 {
-  struct buf text = { 0 }, edited = { 0 }, entry = { 0 }, utf16 = { 0 };
+  struct strbuf text = { 0 }, edited = { 0 }, entry = { 0 }, utf16 = { 0 };
   struct ini ini;
   int sec, has = 0, r = -1;
   size_t at;
@@ -589,15 +540,15 @@ defer_scripts_ini_edit (const char *old, size_t old_len, int install,
     }
     if (sec < 0) {
       at = ini.n;
-      buf_str (&entry, "[Startup]");
-      buf_str (&entry, ini.eol);
+      strbuf_str (&entry, "[Startup]");
+      strbuf_str (&entry, ini.eol);
     }
     else
       at = ini_section_end (&ini, sec);
     char line[64];
     snprintf (line, sizeof line, "%ldCmdLine=" OUR_CMD "%s%ldParameters=%s",
               n, ini.eol, n, ini.eol);
-    buf_str (&entry, line);
+    strbuf_str (&entry, line);
   }
   else {
     long ours[64];
@@ -626,10 +577,10 @@ defer_scripts_ini_edit (const char *old, size_t old_len, int install,
     errno = ENOMEM;
     goto out;
   }
-  buf_add (&utf16, "\xff\xfe", 2);
+  strbuf_add (&utf16, "\xff\xfe", 2);
   if (utf8_to_utf16 ((const unsigned char *) (edited.p ? edited.p : ""), edited.len, &utf16) == -1)
     goto out;
-  if (buf_give (&utf16, out, out_len) == -1)
+  if (strbuf_give (&utf16, out, out_len) == -1)
     goto out;
   utf16.p = NULL;
   *changed = 1;
@@ -754,7 +705,7 @@ set_value (struct line *l, const char *value)
  * (and reads it: [MS-GPOL] 3.2.1.24 keeps extensions in ascending
  * order).  *ADDED says whether anything was. */
 static int
-cse_add (const char *v, size_t len, struct buf *b, int *added)
+cse_add (const char *v, size_t len, struct strbuf *b, int *added)
 {
   struct cse_group g[256];
   size_t n, i;
@@ -769,22 +720,22 @@ cse_add (const char *v, size_t len, struct buf *b, int *added)
       while (t < end && strncasecmp (t, SCRIPTS_TOOL, 38) < 0)
         t += 38;
       if (t < end && strncasecmp (t, SCRIPTS_TOOL, 38) == 0) {
-        buf_add (b, v, len);
+        strbuf_add (b, v, len);
         return 0;
       }
-      buf_add (b, v, (size_t) (t - v));
-      buf_str (b, SCRIPTS_TOOL);
-      buf_add (b, t, len - (size_t) (t - v));
+      strbuf_add (b, v, (size_t) (t - v));
+      strbuf_str (b, SCRIPTS_TOOL);
+      strbuf_add (b, t, len - (size_t) (t - v));
       *added = 1;
       return 0;
     }
   /* Absent: before the first group of a greater CSE GUID. */
   for (i = 0; i < n && strncasecmp (g[i].s + 1, SCRIPTS_CSE, 38) < 0; i++)
     ;
-  buf_add (b, v, i < n ? (size_t) (g[i].s - v) : len);
-  buf_str (b, "[" SCRIPTS_CSE SCRIPTS_TOOL "]");
+  strbuf_add (b, v, i < n ? (size_t) (g[i].s - v) : len);
+  strbuf_str (b, "[" SCRIPTS_CSE SCRIPTS_TOOL "]");
   if (i < n)
-    buf_add (b, g[i].s, len - (size_t) (g[i].s - v));
+    strbuf_add (b, g[i].s, len - (size_t) (g[i].s - v));
   *added = 1;
   return 0;
 }
@@ -810,7 +761,7 @@ defer_gpt_ini_edit (const char *old, size_t old_len, int scripts_changed,
                     char **out, size_t *out_len, int *changed)
 {
   struct ini ini;
-  struct buf list = { 0 }, added_lines = { 0 }, edited = { 0 };
+  struct strbuf list = { 0 }, added_lines = { 0 }, edited = { 0 };
   int sec, ext, ver, added = 0, r = -1;
   size_t at;
 
@@ -829,12 +780,12 @@ defer_gpt_ini_edit (const char *old, size_t old_len, int scripts_changed,
   if (sec == -1) {
     /* No gpt.ini (or no [General] in it): a new one. */
     at = ini.n;
-    buf_str (&added_lines, "[General]");
-    buf_str (&added_lines, ini.eol);
-    buf_str (&added_lines, "gPCMachineExtensionNames=[" SCRIPTS_CSE SCRIPTS_TOOL "]");
-    buf_str (&added_lines, ini.eol);
-    buf_str (&added_lines, "Version=1");
-    buf_str (&added_lines, ini.eol);
+    strbuf_str (&added_lines, "[General]");
+    strbuf_str (&added_lines, ini.eol);
+    strbuf_str (&added_lines, "gPCMachineExtensionNames=[" SCRIPTS_CSE SCRIPTS_TOOL "]");
+    strbuf_str (&added_lines, ini.eol);
+    strbuf_str (&added_lines, "Version=1");
+    strbuf_str (&added_lines, ini.eol);
     goto write;
   }
   if ((ext = find_key (&ini, sec, "gPCMachineExtensionNames")) == -2 ||
@@ -855,8 +806,8 @@ defer_gpt_ini_edit (const char *old, size_t old_len, int scripts_changed,
     }
   }
   else {
-    buf_str (&added_lines, "gPCMachineExtensionNames=[" SCRIPTS_CSE SCRIPTS_TOOL "]");
-    buf_str (&added_lines, ini.eol);
+    strbuf_str (&added_lines, "gPCMachineExtensionNames=[" SCRIPTS_CSE SCRIPTS_TOOL "]");
+    strbuf_str (&added_lines, ini.eol);
     added = 1;
   }
   if (!added && !scripts_changed) {
@@ -874,15 +825,15 @@ defer_gpt_ini_edit (const char *old, size_t old_len, int scripts_changed,
   }
   else {
     /* No Version: it was 0, machine half now 1. */
-    buf_str (&added_lines, "Version=1");
-    buf_str (&added_lines, ini.eol);
+    strbuf_str (&added_lines, "Version=1");
+    strbuf_str (&added_lines, ini.eol);
   }
 
  write:
   ini_write (&ini, at, added_lines.p, &edited);
   if (added_lines.oom)
     edited.oom = 1;
-  if (buf_give (&edited, out, out_len) == -1)
+  if (strbuf_give (&edited, out, out_len) == -1)
     goto out;
   edited.p = NULL;
   *changed = 1;
