@@ -98,6 +98,13 @@ struct disk_backend {
 extern const struct disk_backend appliance_backend;
 extern const struct disk_backend direct_backend;
 
+/* For the backends' file calls: check PATH (absolute, '/'-separated, no
+ * "." or "..", no component past 255 characters, not ending in '/') and
+ * split it.  *COMPS (malloc'd) points into *BUF (malloc'd): *N
+ * components, the last one the file's name.  Errors name IMAGE. */
+int disk_path_split (const char *image, const char *path, char **buf, char ***comps,
+                     size_t *n, struct np_error *err);
+
 /* Check the image with qemu-img before any backend opens it: a locked
  * image (a running VM), a missing parent of a differencing disk or a
  * truncated container fail here in milliseconds with qemu's reason. */

@@ -2240,53 +2240,6 @@ with_guest_path (const struct direct *d, const char *path, struct np_error *err)
             (int) (sizeof err->msg / 2), rest);
 }
 
-/* Check PATH and split it: *COMPS (malloc'd) points into *BUF
- * (malloc'd), *N components, the last one the file's name. */
-static int
-split_path (const struct direct *d, const char *path, char **buf, char ***comps, size_t *n,
-            struct np_error *err)
-{
-  char *save = NULL, **v;
-  size_t cap = 1;
-
-  *buf = NULL;
-  *comps = NULL;
-  *n = 0;
-  for (const char *p = path; *p; p++)
-    cap += *p == '/';
-  if (path[0] != '/' || path[1] == '\0')
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: not the absolute path of a file",
-                         d->path, path);
-  *buf = strdup (path);
-  v = calloc (cap, sizeof *v);
-  if (*buf == NULL || v == NULL) {
-    free (*buf);
-    *buf = NULL;
-    free (v);
-    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
-  }
-  for (char *c = strtok_r (*buf, "/", &save); c; c = strtok_r (NULL, "/", &save)) {
-    if (strcmp (c, ".") == 0 || strcmp (c, "..") == 0 || strlen (c) > 255) {
-      np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: bad path component \"%.255s\"",
-                    d->path, path, c);
-      free (*buf);
-      *buf = NULL;
-      free (v);
-      return -1;
-    }
-    v[(*n)++] = c;
-  }
-  if (*n == 0 || path[strlen (path) - 1] == '/') {
-    free (*buf);
-    *buf = NULL;
-    free (v);
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: not the absolute path of a file",
-                         d->path, path);
-  }
-  *comps = v;
-  return 0;
-}
-
 /* The security id a new file or directory in DIR_NI gets: inherited
  * from DIR_NI as Windows does, or 0 (libntfs-3g's default) if nothing
  * can be. */
@@ -2434,7 +2387,7 @@ find_file (struct direct *d, const char *path, MFT_REF *dir, MFT_REF *mref, char
   int r;
 
   *spelt = NULL;
-  if (split_path (d, path, &buf, &comps, &n, err) == -1)
+  if (disk_path_split (d->path, path, &buf, &comps, &n, err) == -1)
     return -1;
   r = walk_dirs (d, path, comps, n, 0, dir, err);
   if (r == 1) {
@@ -2622,7 +2575,7 @@ direct_write_file (struct disk *dk, const char *path, const char *buf, size_t le
   unsigned dt;
   int l, r = -1;
 
-  if (split_path (d, path, &pbuf, &comps, &n, err) == -1)
+  if (disk_path_split (d->path, path, &pbuf, &comps, &n, err) == -1)
     return -1;
   /* Refuses a hibernated volume before anything is written. */
   if (mount_rw (d, err) == -1)

@@ -706,46 +706,6 @@ image_replace (struct disk *d, const char *name, const char *local,
  * (ntfs_inherited_id), so that both backends write the same descriptor;
  * it runs here on bytes read from the guest, checked first. */
 
-/* Check PATH and split it: *COMPS (malloc'd) points into *BUF
- * (malloc'd), *N components, the last one the file's name. */
-static int
-split_path (const struct image *im, const char *path, char **buf, char ***comps, size_t *n,
-            struct np_error *err)
-{
-  char *save = NULL, **v;
-  size_t cap = 1;
-
-  *buf = NULL;
-  *comps = NULL;
-  *n = 0;
-  for (const char *p = path; *p; p++)
-    cap += *p == '/';
-  if (path[0] != '/' || path[1] == '\0' || path[strlen (path) - 1] == '/')
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: not the absolute path of a file",
-                         im->path, path);
-  *buf = strdup (path);
-  v = calloc (cap, sizeof *v);
-  if (*buf == NULL || v == NULL) {
-    free (*buf);
-    *buf = NULL;
-    free (v);
-    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
-  }
-  for (char *c = strtok_r (*buf, "/", &save); c; c = strtok_r (NULL, "/", &save)) {
-    if (strcmp (c, ".") == 0 || strcmp (c, "..") == 0 || strlen (c) > 255) {
-      np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: bad path component \"%.255s\"",
-                    im->path, path, c);
-      free (*buf);
-      *buf = NULL;
-      free (v);
-      return -1;
-    }
-    v[(*n)++] = c;
-  }
-  *comps = v;
-  return 0;
-}
-
 /* The bytes ntfs_inherit_acl may use to inherit from ACL, whose N ACEs
  * (checked) take S bytes: each ACE can give one for access, one for
  * further inheritance and one for its creator owner or group, and the
@@ -955,7 +915,7 @@ resolve_file (struct image *im, const char *path, int create, char **dir, char *
 
   *dir = *file = NULL;
   *exists = 0;
-  if (split_path (im, path, &buf, &comps, &n, err) == -1)
+  if (disk_path_split (im->path, path, &buf, &comps, &n, err) == -1)
     return -1;
   r = resolve_dirs (im, path, comps, n, create, dir, err);
   if (r == 1) {
