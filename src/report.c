@@ -7,6 +7,16 @@
 
 /* --- text ----------------------------------------------------------- */
 
+/* What a change writes, in the shape of a value read from a hive. */
+static struct value_state
+new_value (const struct change *c)
+{
+  return (struct value_state) {
+    .present = 1, .type = c->type, .is_dword = c->type == hive_t_REG_DWORD,
+    .dword = c->dword, .text = c->text,
+  };
+}
+
 /* Buffer sizes are KB; other DWORDs are plain numbers. */
 static void
 describe_value (FILE *fp, const struct value_state *vs, int is_size)
@@ -100,10 +110,7 @@ text_changes (FILE *fp, const struct options *o, const struct outcome *out)
       fputs (" -> (removed)\n", fp);
       break;
     default: {
-      struct value_state nv = {
-        .present = 1, .type = c->type, .is_dword = c->type == hive_t_REG_DWORD,
-        .dword = c->dword, .text = c->text,
-      };
+      struct value_state nv = new_value (c);
       fputs (" -> ", fp);
       describe_value (fp, &nv, c->want->is_size);
       if (c->action == CHANGE_RETYPE)
@@ -339,10 +346,7 @@ json_adapter (FILE *fp, const struct outcome *out, size_t idx)
       if (c->want->remove)
         fputs ("null", fp);
       else {
-        struct value_state nv = {
-          .present = 1, .type = c->type, .is_dword = c->type == hive_t_REG_DWORD,
-          .dword = c->dword, .text = c->text,
-        };
+        struct value_state nv = new_value (c);
         json_value (fp, &nv, c->want->is_size);
       }
       fputs (",\"refused\":", fp);
