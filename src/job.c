@@ -535,7 +535,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   const char *path = job->path;
   struct base_block bb;
   struct logs logs = { log1, log2, recovered };
-  int r = -1, act;
+  int r = -1, act, hive_written = 0;
 
   snprintf (log1, sizeof log1, "%s/SYSTEM.LOG1", job->tmpdir);
   snprintf (log2, sizeof log2, "%s/SYSTEM.LOG2", job->tmpdir);
@@ -587,6 +587,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
         be->replace (d, "SYSTEM", patched, scratch, &err) == -1)
       goto failed;
     out->status = ST_PATCHED;
+    hive_written = 1;
     if (out->replayed)
       reset_guest_logs (be, d, job, patched, scratch);
   }
@@ -617,7 +618,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
               strncmp (err.msg, path, plen) == 0 && strncmp (err.msg + plen, ": ", 2) == 0
               ? err.msg + plen + 2 : err.msg);
     np_error_set (&err, err.code, "%s: boot-time action: %s%s", path, reason,
-                  out->status == ST_PATCHED ? " (the hive was patched)" : "");
+                  hive_written ? " (the hive was patched)" : "");
   }
  failed:
   /* A step cut short by a signal fails with whatever error it met;

@@ -11,6 +11,7 @@ IMAGES=$FIXTURES/images
 HIVES=$FIXTURES/hives
 KEY1="$CLASS\\0001"
 GPO=/Windows/System32/GroupPolicy
+CONFIG=/Windows/System32/config
 SCRIPTS_CSE='[{42B5FAAE-6536-11D2-AE5A-0000F87571E3}{40B6664F-4972-11D1-A7CA-0000F87571E3}]'
 
 img_copy () { cp --sparse=always "$IMAGES/$1" "$WORK/$1"; echo "$WORK/$1"; }
@@ -172,6 +173,138 @@ direct_set_in_image () {
   [ "$(grep -c '^[<>]' "$WORK/diff")" -eq 2 ]
 }
 
+# PATH as spelt in the NTFS partition file PART (ntfscat is
+# case-sensitive, Windows is not; extract-hive.sh resolves the same way).
+spelt_in () {
+  local rest=${2#/} cur= comp match
+  while [ -n "$rest" ]; do
+    comp=${rest%%/*}
+    case $rest in */*) rest=${rest#*/} ;; *) rest= ;; esac
+    match=$(ntfsls -p "${cur:-/}" "$1" 2>/dev/null |
+            awk -v c="$comp" 'tolower($0) == tolower(c) { print; exit }')
+    [ -n "$match" ] || return 1
+    cur=$cur/$match
+  done
+  printf '%s\n' "$cur"
+}
+
+# The action's files in partition file PART, into DIR (absent: absent).
+gpo_part () {
+  local f at
+  rm -rf "$2"; mkdir -p "$2"
+  for f in gpt.ini Machine/Scripts/scripts.ini Machine/Scripts/Startup/netvsc-patch.ps1 \
+           Machine/Scripts/Startup/netvsc-patch.cmd; do
+    if at=$(spelt_in "$1" "$GPO/$f"); then ntfscat "$1" "$at" >"$2/${f##*/}"; fi
+  done
+}
+part_raw () {   # part_raw IMAGE FORMAT OUT: the first partition as a file
+  qemu-img convert -U -f "$2" -O raw "$1" "$WORK/whole.raw"
+  dd if="$WORK/whole.raw" of="$3" bs=512 skip=2048 status=none
+  rm -f "$WORK/whole.raw"
+}
+
+# SIGKILL --direct --defer at many moments (random, over the window in
+# which a timed verbose run writes the guest's files).  What the design
+# guarantees, checked after every kill: each of the action's files that
+# reads back is the old one or the new one, byte for byte, never a
+# partial one under its final name; scripts.ini registers the script
+# only once both script files are complete; SYSTEM is the original or
+# the patched hive; and a rerun completes the install.  What it does not:
+# libntfs-3g creates, links and deletes a name in several writes, so a
+# kill between two can leave NTFS metadata (a directory index, $MFTMirr)
+# that ntfs-3g refuses until chkdsk or ntfsfix repairs it (man page,
+# DIRECT MODE).  Those kills are counted and reported, not failed.
+defer_kills () {
+  fmt=$1 src=$IMAGES/$2 n=$3
+  part_raw "$src" "$fmt" "$WORK/p"; gpo_part "$WORK/p" "$WORK/orig"
+  ntfscat "$WORK/p" "$CONFIG/SYSTEM" >"$WORK/orig.hive"
+  cp --sparse=always "$src" "$WORK/ref"
+  "$N" -q --direct --defer -r 4M -s 4M "$WORK/ref"
+  part_raw "$WORK/ref" "$fmt" "$WORK/p"; gpo_part "$WORK/p" "$WORK/new"
+  ntfscat "$WORK/p" "$CONFIG/SYSTEM" >"$WORK/new.hive"
+  [ -s "$WORK/new/netvsc-patch.ps1" ] && [ -s "$WORK/new/netvsc-patch.cmd" ]
+  cp --sparse=always "$src" "$WORK/cal"
+  python3 - "$N" --direct --defer -v -r 4M -s 4M "$WORK/cal" >"$WORK/timeline" <<'PY'
+import subprocess, sys, time
+t0 = time.monotonic()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+for line in p.stderr:
+    print(int((time.monotonic() - t0) * 1e6), line, end="")
+p.wait()
+print(int((time.monotonic() - t0) * 1e6), "end")
+PY
+  w0=$(awk '/GroupPolicy|GROUPPOLICY/{print $1; exit}' "$WORK/timeline")
+  w1=$(awk '/ end$/{print $1; exit}' "$WORK/timeline")
+  [ -n "$w0" ] && [ -n "$w1" ]
+  torn=0 done=0 mid=0 damaged=0
+  : >"$WORK/damage.points"
+  for i in $(seq 1 "$n"); do
+    img=$WORK/k
+    cp --sparse=always "$src" "$img"
+    d=$(( w0 - 2000 + RANDOM * (w1 - w0 + 2000) / 32768 ))
+    "$N" --direct --defer -v -r 4M -s 4M "$img" >/dev/null 2>"$WORK/klog" &
+    pid=$!
+    sleep "$(printf '0.%06d' "$d")"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    last=$(sed -n '/: direct: /{s/.*: direct: //; s/ (inode.*//; s/ ([0-9]* bytes)//; p}' "$WORK/klog" | tail -1)
+    unlocked=no
+    for _ in $(seq 1 50); do
+      if qemu-io -f "$fmt" -c quit "$img" >/dev/null 2>&1; then unlocked=yes; break; fi
+      sleep 0.1
+    done
+    [ "$unlocked" = yes ] || { echo "kill $i ($last): image still locked"; exit 1; }
+    part_raw "$img" "$fmt" "$WORK/p"
+    ok=yes
+    ntfsfix -n "$WORK/p" >/dev/null 2>&1 || ok=no
+    if ntfscat "$WORK/p" "$CONFIG/SYSTEM" >"$WORK/k.hive" 2>/dev/null; then
+      cmp -s "$WORK/k.hive" "$WORK/orig.hive" || cmp -s "$WORK/k.hive" "$WORK/new.hive" ||
+        { echo "kill $i ($last): SYSTEM is neither hive"; exit 1; }
+    else ok=no; fi
+    rm -rf "$WORK/k.gpo"; mkdir -p "$WORK/k.gpo"
+    for f in gpt.ini Machine/Scripts/scripts.ini Machine/Scripts/Startup/netvsc-patch.ps1 \
+             Machine/Scripts/Startup/netvsc-patch.cmd; do
+      b=${f##*/}
+      if at=$(spelt_in "$WORK/p" "$GPO/$f"); then
+        if ! ntfscat "$WORK/p" "$at" >"$WORK/k.gpo/$b" 2>/dev/null; then
+          ok=no; rm -f "$WORK/k.gpo/$b"; continue
+        fi
+        cmp -s "$WORK/k.gpo/$b" "$WORK/orig/$b" || cmp -s "$WORK/k.gpo/$b" "$WORK/new/$b" ||
+          { echo "kill $i after ${d}us ($last): $b is neither the old nor the new one"; exit 1; }
+      elif [ -e "$WORK/orig/$b" ] && [ "$ok" = yes ]; then
+        echo "kill $i ($last): $b vanished"; exit 1
+      fi
+    done
+    if [ -e "$WORK/k.gpo/scripts.ini" ] && cmp -s "$WORK/k.gpo/scripts.ini" "$WORK/new/scripts.ini" &&
+       ! cmp -s "$WORK/orig/scripts.ini" "$WORK/new/scripts.ini" 2>/dev/null; then
+      cmp -s "$WORK/k.gpo/netvsc-patch.ps1" "$WORK/new/netvsc-patch.ps1" &&
+        cmp -s "$WORK/k.gpo/netvsc-patch.cmd" "$WORK/new/netvsc-patch.cmd" ||
+        { echo "kill $i ($last): registered before its files were complete"; exit 1; }
+    fi
+    if [ "$ok" = no ]; then
+      damaged=$((damaged + 1)); echo "${last:-starting}" >>"$WORK/damage.points"
+      continue
+    fi
+    if cmp -s "$WORK/k.gpo/gpt.ini" "$WORK/new/gpt.ini"; then done=$((done + 1))
+    elif [ -e "$WORK/k.gpo/netvsc-patch.ps1" ]; then mid=$((mid + 1))
+    else torn=$((torn + 1)); fi
+    run 0 "$N" --direct --defer -r 4M -s 4M "$img"
+    part_raw "$img" "$fmt" "$WORK/p"
+    ntfsfix -n "$WORK/p" >/dev/null 2>&1 || { echo "kill $i ($last): ntfsfix -n after the rerun"; exit 1; }
+    gpo_part "$WORK/p" "$WORK/k.gpo"
+    for f in gpt.ini scripts.ini netvsc-patch.ps1 netvsc-patch.cmd; do
+      cmp "$WORK/k.gpo/$f" "$WORK/new/$f"
+    done
+  done
+  echo "# $2: the files are written from ${w0}us to ${w1}us; $n kills: $torn before any file," \
+       "$mid with some files written, $done after the last (each then completed by a rerun);" \
+       "$damaged left NTFS metadata for chkdsk"
+  if [ "$damaged" -gt 0 ]; then
+    echo "# kills that left metadata for chkdsk, by step: $(sort "$WORK/damage.points" | uniq -c | sed 's/^ *//' | tr '\n' ';')"
+  fi
+  [ $((torn + mid + done)) -gt 0 ]
+}
+
 defer_usage () {
   h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
   for args in "--hive $h --defer -r 2M" "--defer --list $IMAGES/win.raw" \
@@ -188,5 +321,7 @@ check "no adapter: exit 3 points at --defer" no_adapter_points_at_defer
 check "--direct: adapter patched and action installed; dry run, --check, update" direct_existing_adapter
 check "--set in an image: refusal leaves it unchanged, allowed value written" direct_set_in_image
 check "--direct: a match argument with quotes stays in single quotes" direct_quoting
+check "--direct --defer: SIGKILL at 30 moments (template: ini files replaced, scripts created)" defer_kills qcow2 template.qcow2 30
+check "--direct --defer: SIGKILL at 30 moments (no GPO yet: directories created)" defer_kills raw win.raw 30
 check "appliance: template without adapter: install, again (nothing written), --remove" appliance_template
 finish
