@@ -1278,6 +1278,8 @@ find_config (ntfs_volume *vol, MFT_REF *config, char **spelt)
 
 /* Does ntfs partition P hold \Windows\System32\config\SYSTEM (a regular
  * file)?  Mounted read-only for the look, unmounted after. */
+/* Does P hold \Windows\System32\config\SYSTEM?  1 or 0; -1 with
+ * errno when its NTFS cannot be mounted at all (damaged metadata). */
 static int
 windows_on (struct direct *d, struct part *p)
 {
@@ -1289,7 +1291,7 @@ windows_on (struct direct *d, struct part *p)
 
   if (vol == NULL) {
     trace (d, "direct: %s: cannot mount: %s", p->dev, strerror (errno));
-    return 0;
+    return -1;                  /* errno says why */
   }
   if (find_config (vol, &config, &dir) == 1 &&
       lookup (vol, config, "SYSTEM", &sys, &dt, NULL) == 1 && dt == NTFS_DT_REG)
@@ -1304,7 +1306,7 @@ static int
 direct_find_windows (struct disk *dk, const char *want_root, struct np_error *err)
 {
   struct direct *d = (struct direct *) dk;
-  char found[512] = "", seen[512] = "", *spelt = NULL;
+  char found[512] = "", seen[512] = "", broken[512] = "", *spelt = NULL;
   size_t n_found = 0, n_fs = 0;
   struct part *first = NULL;
   MFT_REF sys;
@@ -1325,7 +1327,11 @@ direct_find_windows (struct disk *dk, const char *want_root, struct np_error *er
               n_fs > 1 ? ", " : "", p->dev, p->type);
     if (strcmp (p->type, "ntfs") != 0 || (want_root && strcmp (want_root, p->dev) != 0))
       continue;
-    if (!windows_on (d, p))
+    r = windows_on (d, p);
+    if (r == -1)
+      snprintf (broken + strlen (broken), sizeof broken - strlen (broken), "%s%s (%s)",
+                broken[0] ? ", " : "", p->dev, strerror (errno));
+    if (r != 1)
       continue;
     n_found++;
     snprintf (found + strlen (found), sizeof found - strlen (found), "%s%s",
@@ -1344,6 +1350,11 @@ direct_find_windows (struct disk *dk, const char *want_root, struct np_error *er
       return np_error_set (err, NP_EXIT_RUNTIME,
                            "%s: no filesystems found (no partitions, or not a disk image?)",
                            d->path);
+    /* Say so rather than "no Windows": it may well be there. */
+    if (broken[0])
+      return np_error_set (err, NP_EXIT_RUNTIME,
+                           "%s: the NTFS filesystem on %s cannot be read: it needs repair "
+                           "(chkdsk in Windows, or ntfsfix)", d->path, broken);
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: no Windows system volume (no NTFS filesystem holds "
                          "\\Windows\\System32\\config\\SYSTEM; filesystems: %s)", d->path, seen);

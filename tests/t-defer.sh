@@ -305,6 +305,32 @@ PY
   [ $((torn + mid + done)) -gt 0 ]
 }
 
+# What such a kill can leave, made on purpose: $MFTMirr's copy of
+# record 0 differs from $MFT's.  --direct says the volume needs repair
+# (not "no Windows"), writes nothing; after ntfsfix it works.
+damaged_metadata () {
+  img=$(img_copy win.raw)
+  python3 - "$img" <<'P'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    base = 2048 * 512
+    f.seek(base); bs = f.read(512)
+    cluster = struct.unpack_from("<H", bs, 0x0b)[0] * bs[0x0d]
+    at = base + struct.unpack_from("<Q", bs, 0x38)[0] * cluster + 0x100
+    f.seek(at); b = f.read(1); f.seek(at); f.write(bytes([b[0] ^ 0xff]))
+P
+  cp --sparse=always "$img" "$WORK/orig"
+  run 1 "$N" --direct --defer -r 4M "$img"
+  err_has "$img: the NTFS filesystem on /dev/sda1 (Input/output error) cannot be read: it needs repair (chkdsk in Windows, or ntfsfix)"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+  dd if="$img" of="$WORK/p" bs=512 skip=2048 status=none
+  ntfsfix "$WORK/p" >/dev/null
+  dd if="$WORK/p" of="$img" bs=512 seek=2048 conv=notrunc status=none
+  run 0 "$N" --direct --defer -r 4M "$img"
+  out_has "boot-time action installed"
+}
+
 defer_usage () {
   h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
   for args in "--hive $h --defer -r 2M" "--defer --list $IMAGES/win.raw" \
@@ -321,6 +347,7 @@ check "no adapter: exit 3 points at --defer" no_adapter_points_at_defer
 check "--direct: adapter patched and action installed; dry run, --check, update" direct_existing_adapter
 check "--set in an image: refusal leaves it unchanged, allowed value written" direct_set_in_image
 check "--direct: a match argument with quotes stays in single quotes" direct_quoting
+check "--direct: NTFS metadata to repair: says so, writes nothing; fine after ntfsfix" damaged_metadata
 check "--direct --defer: SIGKILL at 30 moments (template: ini files replaced, scripts created)" defer_kills qcow2 template.qcow2 30
 check "--direct --defer: SIGKILL at 30 moments (no GPO yet: directories created)" defer_kills raw win.raw 30
 check "appliance: template without adapter: install, again (nothing written), --remove" appliance_template
