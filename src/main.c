@@ -83,7 +83,8 @@ usage (FILE *fp)
 "  -h, --help                 this help\n"
 "\n"
 "Exit status: 0 patched or nothing to do; 1 runtime error (or --check found\n"
-"differences); 2 usage error; 3 no matching adapter; 4 refused as unsafe\n"
+"differences); 2 usage error, or a value the driver's Ndi\\Params does not\n"
+"allow; 3 no matching adapter (see --defer); 4 refused as unsafe\n"
 "(dirty hive whose logs cannot be replayed, hibernated Windows).  With\n"
 "several images, the highest.\n"
 "Never run it on the image of a running VM.  See netvsc-patch(1).\n",
