@@ -101,3 +101,33 @@ hget_absent () {
     echo "$2 $3 exists in $1, expected absent"; return 1
   fi
 }
+
+# ntfs_spelt PART PATH: PATH as spelt in the NTFS partition file PART,
+# found one component at a time ignoring case (ntfscat is case-sensitive,
+# Windows is not; extract-hive.sh resolves the same way); fails if absent.
+ntfs_spelt () {
+  local rest=${2#/} cur= comp match
+  while [ -n "$rest" ]; do
+    comp=${rest%%/*}
+    case $rest in */*) rest=${rest#*/} ;; *) rest= ;; esac
+    match=$(ntfsls -p "${cur:-/}" "$1" 2>/dev/null |
+            awk -v c="$comp" 'tolower($0) == tolower(c) { print; exit }')
+    [ -n "$match" ] || return 1
+    cur=$cur/$match
+  done
+  printf '%s\n' "$cur"
+}
+
+# timeline CMD...: run CMD and print each line of its stderr after the
+# microseconds since it started, then "US end": where to aim SIGKILLs.
+timeline () {
+  python3 - "$@" <<'PY'
+import subprocess, sys, time
+t0 = time.monotonic()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+for line in p.stderr:
+    print(int((time.monotonic() - t0) * 1e6), line, end="")
+p.wait()
+print(int((time.monotonic() - t0) * 1e6), "end")
+PY
+}

@@ -173,28 +173,13 @@ direct_set_in_image () {
   [ "$(grep -c '^[<>]' "$WORK/diff")" -eq 2 ]
 }
 
-# PATH as spelt in the NTFS partition file PART (ntfscat is
-# case-sensitive, Windows is not; extract-hive.sh resolves the same way).
-spelt_in () {
-  local rest=${2#/} cur= comp match
-  while [ -n "$rest" ]; do
-    comp=${rest%%/*}
-    case $rest in */*) rest=${rest#*/} ;; *) rest= ;; esac
-    match=$(ntfsls -p "${cur:-/}" "$1" 2>/dev/null |
-            awk -v c="$comp" 'tolower($0) == tolower(c) { print; exit }')
-    [ -n "$match" ] || return 1
-    cur=$cur/$match
-  done
-  printf '%s\n' "$cur"
-}
-
 # The action's files in partition file PART, into DIR (absent: absent).
 gpo_part () {
   local f at
   rm -rf "$2"; mkdir -p "$2"
   for f in gpt.ini Machine/Scripts/scripts.ini Machine/Scripts/Startup/netvsc-patch.ps1 \
            Machine/Scripts/Startup/netvsc-patch.cmd; do
-    if at=$(spelt_in "$1" "$GPO/$f"); then ntfscat "$1" "$at" >"$2/${f##*/}"; fi
+    if at=$(ntfs_spelt "$1" "$GPO/$f"); then ntfscat "$1" "$at" >"$2/${f##*/}"; fi
   done
 }
 part_raw () {   # part_raw IMAGE FORMAT OUT: the first partition as a file
@@ -224,15 +209,7 @@ defer_kills () {
   ntfscat "$WORK/p" "$CONFIG/SYSTEM" >"$WORK/new.hive"
   [ -s "$WORK/new/netvsc-patch.ps1" ] && [ -s "$WORK/new/netvsc-patch.cmd" ]
   cp --sparse=always "$src" "$WORK/cal"
-  python3 - "$N" --direct --defer -v -r 4M -s 4M "$WORK/cal" >"$WORK/timeline" <<'PY'
-import subprocess, sys, time
-t0 = time.monotonic()
-p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-for line in p.stderr:
-    print(int((time.monotonic() - t0) * 1e6), line, end="")
-p.wait()
-print(int((time.monotonic() - t0) * 1e6), "end")
-PY
+  timeline "$N" --direct --defer -v -r 4M -s 4M "$WORK/cal" >"$WORK/timeline"
   w0=$(awk '/GroupPolicy|GROUPPOLICY/{print $1; exit}' "$WORK/timeline")
   w1=$(awk '/ end$/{print $1; exit}' "$WORK/timeline")
   [ -n "$w0" ] && [ -n "$w1" ]
@@ -265,7 +242,7 @@ PY
     for f in gpt.ini Machine/Scripts/scripts.ini Machine/Scripts/Startup/netvsc-patch.ps1 \
              Machine/Scripts/Startup/netvsc-patch.cmd; do
       b=${f##*/}
-      if at=$(spelt_in "$WORK/p" "$GPO/$f"); then
+      if at=$(ntfs_spelt "$WORK/p" "$GPO/$f"); then
         if ! ntfscat "$WORK/p" "$at" >"$WORK/k.gpo/$b" 2>/dev/null; then
           ok=no; rm -f "$WORK/k.gpo/$b"; continue
         fi

@@ -457,15 +457,7 @@ crash_kills () {
   hive_clusters=$(( ($(wc -c <"$WORK/ref.hive") + 4095) / 4096 ))
   # calibration: microseconds from start to each verbose line
   cp --sparse=always "$src" "$WORK/cal"
-  python3 - "$N" --direct -v -r 4M -s 4M "$WORK/cal" >"$WORK/timeline" <<'PY'
-import subprocess, sys, time
-t0 = time.monotonic()
-p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-for line in p.stderr:
-    print(int((time.monotonic() - t0) * 1e6), line, end="")
-p.wait()
-print(int((time.monotonic() - t0) * 1e6), "end")
-PY
+  timeline "$N" --direct -v -r 4M -s 4M "$WORK/cal" >"$WORK/timeline"
   w0=$(awk '/direct: step 1: write/{print $1; exit}' "$WORK/timeline")
   w1=$(awk '/direct: step 4: done/{print $1; exit}' "$WORK/timeline")
   [ -n "$w0" ] && [ -n "$w1" ]

@@ -58,30 +58,15 @@ part_of () {
 # into a raw image.
 put_part () { dd if="$1" of="$2" bs=1M seek=1 conv=notrunc status=none; }
 
-# spelt PART PATH: PATH as spelt on disk, found one component at a time
-# ignoring case (ntfsls), as extract-hive.sh does; fails if absent.
-spelt () {
-  local rest=${2#/} cur= comp match
-  while [ -n "$rest" ]; do
-    comp=${rest%%/*}
-    case $rest in */*) rest=${rest#*/} ;; *) rest= ;; esac
-    match=$(ntfsls -p "${cur:-/}" "$1" 2>/dev/null |
-            awk -v c="$comp" 'tolower($0) == tolower(c) { print; exit }')
-    [ -n "$match" ] || return 1
-    cur=$cur/$match
-  done
-  printf '%s\n' "$cur"
-}
-
 # has PART PATH FILE: PATH (any case) holds exactly the bytes of FILE.
 has () {
   local p
-  p=$(spelt "$1" "$2") || { echo "$2 is missing"; return 1; }
+  p=$(ntfs_spelt "$1" "$2") || { echo "$2 is missing"; return 1; }
   ntfscat "$1" "$p" >"$WORK/got"
   cmp "$WORK/got" "$3" || { echo "$2 does not hold $(basename "$3")"; return 1; }
 }
 absent () {
-  if spelt "$1" "$2" >/dev/null; then echo "$2 exists, expected absent"; return 1; fi
+  if ntfs_spelt "$1" "$2" >/dev/null; then echo "$2 exists, expected absent"; return 1; fi
 }
 
 # Every name of the volume (one per line, with its directory) and the
@@ -117,7 +102,7 @@ secs () {
   local p=$1; shift
   for f in "$@"; do
     echo "== $f"
-    ntfssecaudit -v "$p" "$(spelt "$p" "$f")" 2>&1 | grep -E '^(Security key|  |Computed hash|Windows|Interpreted)'
+    ntfssecaudit -v "$p" "$(ntfs_spelt "$p" "$f")" 2>&1 | grep -E '^(Security key|  |Computed hash|Windows|Interpreted)'
   done
 }
 
@@ -187,11 +172,11 @@ check_sequence () {
   cmp "$WORK/r.I2" "$WORK/I2"; cmp "$WORK/r.I3" "$WORK/I3"
   [ ! -e "$WORK/r.absent" ] || { echo "an absent read wrote its output file"; return 1; }
   # read without them: the directories in the case the first write gave
-  for d in $ODD_DIRS; do [ "$(spelt "$p" "$d")" = "$d" ] || { echo "$d: $(spelt "$p" "$d")"; return 1; }; done
+  for d in $ODD_DIRS; do [ "$(ntfs_spelt "$p" "$d")" = "$d" ] || { echo "$d: $(ntfs_spelt "$p" "$d")"; return 1; }; done
   has "$p" "$CMD" "$WORK/C"
   has "$p" "$INI" "$WORK/I3"
   absent "$p" "$GP/Machine/Scripts/scripts.ini"
-  [ "$(ntfsls -p "$(spelt "$p" "$GP/Machine/Scripts/Startup")" "$p" | grep -v '^\.\.\?$')" = netvsc-patch.cmd ]
+  [ "$(ntfsls -p "$(ntfs_spelt "$p" "$GP/Machine/Scripts/Startup")" "$p" | grep -v '^\.\.\?$')" = netvsc-patch.cmd ]
   volume_ok "$p"
   unchanged_but_gp "$WORK/prep.p" "$p"
   # what new files and directories got: inherited from System32's
