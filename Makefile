@@ -8,9 +8,12 @@ VERSION   := 0.1.0
 CC        ?= cc
 PKGS      := libguestfs hivex libnbd libntfs-3g
 THREADS   := -pthread
+# CFLAGS and CPPFLAGS are the user's (make CFLAGS='-O1 -g' works); what
+# the code needs to build at all is in NP_CPPFLAGS/NP_CFLAGS.
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=gnu11 -Wall -Wextra -Werror=implicit-function-declaration \
-             -D_GNU_SOURCE -DNETVSC_PATCH_VERSION='"$(VERSION)"' -Iinclude
+NP_CPPFLAGS := -D_GNU_SOURCE -DNETVSC_PATCH_VERSION='"$(VERSION)"' -Iinclude
+NP_CFLAGS   := -std=gnu11 -Wall -Wextra -Werror=implicit-function-declaration
+ALL_CFLAGS   = $(NP_CPPFLAGS) $(CPPFLAGS) $(NP_CFLAGS) $(CFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
@@ -29,10 +32,10 @@ PREFIX ?= /usr/local
 all: $(B)/netvsc-patch
 
 $(B)/%.o: src/%.c $(wildcard include/*.h) | $(B)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(B)/netvsc-patch: $(B)/main.o $(CORE_OBJS)
-	$(CC) $(CFLAGS) $(THREADS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(THREADS) -o $@ $^ $(PKG_LIBS)
 
 $(B) $(B)/tests:
 	mkdir -p $@
@@ -43,17 +46,17 @@ $(B)/tests/mkhive: tests/mkhive.c | $(B)/tests
 
 # Test-only: dirty hives and their transaction logs (new and old format).
 $(B)/tests/mklog: tests/mklog.c src/logreplay.c src/status.c include/logreplay.h | $(B)/tests
-	$(CC) $(CFLAGS) -o $@ tests/mklog.c src/logreplay.c src/status.c
+	$(CC) $(ALL_CFLAGS) -o $@ tests/mklog.c src/logreplay.c src/status.c
 
 # Test-only: the backends' read_file/write_file/remove_file driven from
 # the command line (tests/t-disk-files.sh); only the objects it needs.
 $(B)/tests/disk-files: tests/disk-files.c $(B)/status.o $(B)/format.o $(B)/hostfile.o \
                        $(B)/diskpath.o $(B)/image.o $(B)/direct.o include/disk.h | $(B)/tests
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ tests/disk-files.c $(B)/status.o $(B)/format.o \
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ tests/disk-files.c $(B)/status.o $(B)/format.o \
 	  $(B)/hostfile.o $(B)/diskpath.o $(B)/image.o $(B)/direct.o $(PKG_LIBS)
 
 $(B)/tests/unit: tests/unit/*.c tests/unit/*.h $(CORE_OBJS) | $(B)/tests
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ tests/unit/*.c $(CORE_OBJS) \
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ tests/unit/*.c $(CORE_OBJS) \
 	  $(PKG_LIBS) $(CHECK_LIBS)
 
 FIXTURES := $(B)/fixtures
@@ -71,26 +74,37 @@ $(FIXTURES)/images.stamp: $(FIXTURES)/hives.stamp tests/make-fixture-images.sh
 # make check runs the unit tests and the hive-mode tests with it too, and
 # any finding fails the run.
 SAN := $(B)/san
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c)
+FUZZ_TARGETS := size options hive logreplay
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99
 
 $(SAN)/%.o: src/%.c $(wildcard include/*.h) | $(SAN)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(SAN):
 	mkdir -p $@
 
 $(SAN)/netvsc-patch: $(SAN)/main.o $(CORE:%=$(SAN)/%.o)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(THREADS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(THREADS) -o $@ $^ $(PKG_LIBS)
 
 $(SAN)/unit: tests/unit/*.c tests/unit/*.h $(CORE:%=$(SAN)/%.o)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ \
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ \
 	  tests/unit/*.c $(CORE:%=$(SAN)/%.o) $(PKG_LIBS) $(CHECK_LIBS)
 
-sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(B)/tests/mklog $(FIXTURES)/hives.stamp
+# The fuzz targets without libFuzzer (tests/fuzz/standalone.c gives them
+# a main), built with the sanitizers: make check builds them, so they
+# cannot rot, and t-fuzz-regressions replays testdata/fuzz/ through them.
+$(SAN)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/standalone.c $(CORE:%=$(SAN)/%.o)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) $(THREADS) -o $@ $< tests/fuzz/standalone.c \
+	  $(CORE:%=$(SAN)/%.o) $(PKG_LIBS)
+
+sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(B)/tests/mklog $(FIXTURES)/hives.stamp \
+                $(FUZZ_TARGETS:%=$(SAN)/fuzz_%)
 	$(SAN_ENV) CK_FORK=no FIXTURES=$(abspath $(FIXTURES)) $(SAN)/unit
 	$(SAN_ENV) FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(SAN)/netvsc-patch) \
+	  FUZZ_BIN=$(abspath $(SAN)) \
 	  sh tests/run-tests.sh tests/t-hive.sh tests/t-set.sh tests/t-real-hives.sh tests/t-fuzz-regressions.sh
 
 # Fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60].  Seeds are
@@ -99,13 +113,12 @@ sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(B)/tests/mklog $(FIXTURES)/hiv
 # sanitizers, without clang.
 FUZZ := $(B)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := size options hive logreplay
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE:%=src/%.c) $(wildcard include/*.h)
 	mkdir -p $(FUZZ)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -std=gnu11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) -o $@ \
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(NP_CPPFLAGS) -std=gnu11 $(PKG_CFLAGS) -o $@ \
 	  $< $(CORE:%=src/%.c) $(PKG_LIBS)
 
 # defer.c embeds the --defer script templates (.incbin, paths relative to

@@ -228,10 +228,15 @@ backup_original (const struct options *o, const char *original, const struct log
   free (abs);
 
   for (int n = 0; n < 1000; n++) {
-    if (n == 0)
-      snprintf (out->backup, sizeof out->backup, "%s/%s.SYSTEM", o->backup_dir, flat);
-    else
-      snprintf (out->backup, sizeof out->backup, "%s/%s.%d.SYSTEM", o->backup_dir, flat, n);
+    int len = n == 0
+      ? snprintf (out->backup, sizeof out->backup, "%s/%s.SYSTEM", o->backup_dir, flat)
+      : snprintf (out->backup, sizeof out->backup, "%s/%s.%d.SYSTEM", o->backup_dir, flat, n);
+    /* a cut name could be another file's */
+    if (len < 0 || (size_t) len >= sizeof out->backup) {
+      out->backup[0] = '\0';
+      return np_error_set (err, NP_EXIT_RUNTIME, "%s: the backup of %s would have a name "
+                           "longer than PATH_MAX", o->backup_dir, out->target);
+    }
     if (access (out->backup, F_OK) == 0)
       continue;
     if (hostfile_copy (original, out->backup, err) == -1) {
@@ -304,7 +309,9 @@ static void
 append_message (struct np_error *err, const char *extra)
 {
   size_t used = strlen (err->msg);
-  snprintf (err->msg + used, sizeof err->msg - used, "; %s", extra);
+  /* the line is cut at the record's size, as np_error_set does */
+  if (snprintf (err->msg + used, sizeof err->msg - used, "; %s", extra) < 0)
+    err->msg[used] = '\0';
 }
 
 void
@@ -529,8 +536,8 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   struct outcome *out = job->out;
   struct hive hv = { NULL, NULL };
   struct np_error err = { 0, "" };
-  char local[PATH_MAX + 16], patched[PATH_MAX + 16], scratch[PATH_MAX + 16];
-  char log1[PATH_MAX + 16], log2[PATH_MAX + 16], recovered[PATH_MAX + 16];
+  char local[PATH_MAX + 32], patched[PATH_MAX + 32], scratch[PATH_MAX + 32];
+  char log1[PATH_MAX + 32], log2[PATH_MAX + 32], recovered[PATH_MAX + 32];  /* tmpdir + "/SYSTEM.recovered" */
   char name[PATH_MAX + 300];
   const char *path = job->path;
   struct base_block bb;

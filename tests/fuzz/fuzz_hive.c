@@ -22,7 +22,11 @@ one_pass (const char *path, const char *out, enum cs_mode mode)
   struct np_error err;
   struct cs_request req = { mode, 1 };
   struct match_spec m = { MATCH_NETVSC, NULL };
-  struct request rq = { .v = { { VALUE_RECEIVE, 0, 2048 }, { VALUE_SEND, 0, 4096 } }, .n = 2 };
+  /* what `-r 2M -s 4M --set *JumboPacket=9014` asks for */
+  struct request rq = { .v = { { .name = VALUE_RECEIVE, .text = "2048", .is_size = 1, .kb = 2048 },
+                               { .name = VALUE_SEND, .text = "4096", .is_size = 1, .kb = 4096 },
+                               { .name = "*JumboPacket", .text = "9014" } },
+                        .n = 3 };
   struct hive_census before;
 
   if (hive_read_base_block (path, &bb, &err) == -1 || base_block_is_dirty (&bb))
@@ -30,7 +34,7 @@ one_pass (const char *path, const char *out, enum cs_mode mode)
   if (hive_open (&hv, path, 1, &err) == -1)
     return;
   if (hive_control_sets (&hv, &req, &cs, &err) == 0 &&
-      adapters_enumerate (&hv, &cs, &m, &al, &err) == 0) {
+      adapters_enumerate (&hv, &cs, &m, &rq, 1, &al, &err) == 0) {
     if (plan_build (&p, &al, &rq) == 0) {
       if (p.n_writes > 0 && hive_census_take (&hv, &before, &err) == 0 &&
           apply_plan (&hv, &p, out, &err) == 0)
