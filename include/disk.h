@@ -46,11 +46,15 @@ struct disk_backend {
                 struct np_error *err);
 
   /* Replace NAME in the hive's directory with the host file LOCAL, never
-   * leaving a half-written NAME: write a temporary file beside it, read
-   * it back and compare (SCRATCH is a host path it may use), keep the
-   * original's NTFS security descriptor and attributes, rename over
-   * NAME, flush.  Refuses (NP_EXIT_UNSAFE) a hibernated or Fast Startup
-   * volume.  Returns 0 or -1 with *err; on failure NAME is unchanged. */
+   * leaving a half-written NAME: the new content is written where
+   * nothing refers to it yet and read back and compared (SCRATCH is a
+   * host path it may use), then NAME is switched to it in one step that
+   * keeps the original's NTFS security descriptor and attributes, and
+   * the volume is flushed.  (The appliance uploads a temporary file
+   * beside NAME and renames it over NAME; the direct backend writes free
+   * clusters and switches NAME's $DATA to them in one MFT record write.)
+   * Refuses (NP_EXIT_UNSAFE) a hibernated or Fast Startup volume.
+   * Returns 0 or -1 with *err; on failure NAME is unchanged. */
   int (*replace) (struct disk *d, const char *name, const char *local,
                   const char *scratch, struct np_error *err);
 

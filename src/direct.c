@@ -1650,7 +1650,7 @@ runs_fit (ntfs_volume *vol, const struct data_rec *dr, const runlist_element *rl
     le32_to_cpu (m->bytes_in_use);
 }
 
-/* Step 3 (and its undo): make inode MREF's unnamed $DATA describe runs
+/* Step 2, the commit point (and its undo): make inode MREF's unnamed $DATA describe runs
  * R.  Only its base MFT record changes, written by ntfs_inode_close. */
 static int
 set_runs (struct direct *d, MFT_REF mref, const char *path, const struct runs *r,
