@@ -44,19 +44,13 @@
 #include <libnbd.h>
 
 #include "disk.h"
+#include "parttable.h"
 
 /* Largest single NBD request we send: well under qemu-nbd's 32 MiB. */
 #define NBD_CHUNK (4u << 20)
 
-#define MAX_PARTS 128
+#define MAX_PARTS PARTTABLE_MAX
 #define SECTOR 512u
-
-/* A filesystem candidate: a partition, or the whole disk. */
-struct part {
-  char dev[32];                /* "/dev/sda2", as libguestfs names it */
-  uint64_t offset, size;       /* bytes */
-  const char *type;            /* "ntfs", "vfat", ... NULL: unknown */
-};
 
 /* The NBD export, and the alignment its server asks for. */
 struct nbd_io {
@@ -149,7 +143,6 @@ ntfs_failed (const struct direct *d, struct np_error *err, const char *what, int
 
 static uint16_t get16 (const unsigned char *p) { return (uint16_t) (p[0] | p[1] << 8); }
 static uint32_t get32 (const unsigned char *p) { return get16 (p) | (uint32_t) get16 (p + 2) << 16; }
-static uint64_t get64 (const unsigned char *p) { return get32 (p) | (uint64_t) get32 (p + 4) << 32; }
 
 /* --- NBD access ------------------------------------------------------ *
  *
@@ -488,215 +481,11 @@ commit (struct direct *d, const char *step, struct np_error *err)
 
 /* --- partitions ------------------------------------------------------ */
 
-static void
-add_part (struct direct *d, const char *dev, uint64_t start, uint64_t n, unsigned sector)
-{
-  struct part *p;
-  uint64_t off = start * sector, size = n * sector;
-
-  if (n == 0 || off >= d->disk_size || d->n_parts == MAX_PARTS)
-    return;
-  /* The kernel (hence libguestfs) truncates a partition at the end of
-   * the disk. */
-  if (size > d->disk_size - off)
-    size = d->disk_size - off;
-  p = &d->parts[d->n_parts++];
-  snprintf (p->dev, sizeof p->dev, "%s", dev);
-  p->offset = off;
-  p->size = size;
-  p->type = NULL;
-}
-
+/* parttable.c's reader: the NBD export. */
 static int
-is_extended (unsigned type)
+read_disk (void *d, void *buf, size_t len, uint64_t offset, struct np_error *err)
 {
-  return type == 0x05 || type == 0x0f || type == 0x85;
-}
-
-/* Logical partitions: a chain of EBRs inside the extended partition,
- * numbered from 5 in chain order as Linux does.  Entry addresses are
- * relative to their EBR (data) or to the extended partition (next EBR). */
-static int
-parse_ebr_chain (struct direct *d, uint64_t ext_start, uint64_t ext_size, int *next,
-                 struct np_error *err)
-{
-  unsigned char ebr[SECTOR];
-  uint64_t this = ext_start, this_size = ext_size;
-
-  for (int loops = 0; loops < 256; loops++) {
-    const unsigned char *e;
-    int i;
-
-    if (disk_read (d, ebr, sizeof ebr, this * SECTOR, err) == -1)
-      return -1;
-    if (ebr[510] != 0x55 || ebr[511] != 0xaa)
-      return 0;
-    for (i = 0; i < 4; i++) {
-      char dev[32];
-      uint64_t s, n;
-
-      e = ebr + 446 + 16 * i;
-      s = get32 (e + 8);
-      n = get32 (e + 12);
-      if (n == 0 || is_extended (e[4]))
-        continue;
-      /* Like Linux, distrust entries 3 and 4 that fall outside. */
-      if (i >= 2 && (s + n > this_size || this + s + n > ext_start + ext_size))
-        continue;
-      snprintf (dev, sizeof dev, "/dev/sda%d", (*next)++);
-      add_part (d, dev, this + s, n, SECTOR);
-    }
-    for (i = 0; i < 4; i++) {
-      e = ebr + 446 + 16 * i;
-      if (get32 (e + 12) && is_extended (e[4]))
-        break;
-    }
-    if (i == 4)
-      return 0;
-    this = ext_start + get32 (e + 8);
-    this_size = get32 (e + 12);
-  }
-  return 0;
-}
-
-static uint32_t
-crc32_le (const unsigned char *p, size_t n)
-{
-  uint32_t c = 0xffffffffu;
-
-  while (n--) {
-    c ^= *p++;
-    for (int k = 0; k < 8; k++)
-      c = c & 1 ? (c >> 1) ^ 0xedb88320u : c >> 1;
-  }
-  return ~c;
-}
-
-/* Read and check a GPT header at LBA; on success *ENTRIES (malloc'd)
- * holds its checked partition array. */
-static int
-gpt_read (struct direct *d, uint64_t lba, unsigned sector, unsigned char **entries,
-          uint32_t *count, uint32_t *esize, struct np_error *err)
-{
-  unsigned char hdr[4096];
-  uint32_t hsize, crc;
-  uint64_t table_lba, bytes;
-
-  *entries = NULL;
-  if (disk_read (d, hdr, sector, lba * sector, err) == -1)
-    return -1;
-  if (memcmp (hdr, "EFI PART", 8) != 0)
-    return 0;
-  hsize = get32 (hdr + 12);
-  if (hsize < 92 || hsize > sector)
-    return 0;
-  crc = get32 (hdr + 16);
-  memset (hdr + 16, 0, 4);
-  if (crc32_le (hdr, hsize) != crc)
-    return 0;
-  table_lba = get64 (hdr + 72);
-  *count = get32 (hdr + 80);
-  *esize = get32 (hdr + 84);
-  if (*esize < 128 || *esize % 8 || *esize > 4096 || *count == 0 || *count > 4096)
-    return 0;
-  bytes = (uint64_t) *count * *esize;
-  *entries = malloc (bytes);
-  if (*entries == NULL)
-    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
-  if (disk_read (d, *entries, bytes, table_lba * sector, err) == -1 ||
-      crc32_le (*entries, bytes) != get32 (hdr + 88)) {
-    free (*entries);
-    *entries = NULL;
-    return err->msg[0] ? -1 : 0;
-  }
-  return 0;
-}
-
-/* GPT: partition N is entry N-1 (unused entries keep their numbers), as
- * Linux numbers them.  The backup header is used if the primary is bad. */
-static int
-parse_gpt (struct direct *d, unsigned sector, int *found, struct np_error *err)
-{
-  unsigned char *entries;
-  uint32_t count = 0, esize = 0;
-  uint64_t last = d->disk_size / sector - 1;
-
-  *found = 0;
-  if (gpt_read (d, 1, sector, &entries, &count, &esize, err) == -1)
-    return -1;
-  if (entries == NULL && gpt_read (d, last, sector, &entries, &count, &esize, err) == -1)
-    return -1;
-  if (entries == NULL)
-    return 0;
-  *found = 1;
-  for (uint32_t i = 0; i < count; i++) {
-    const unsigned char *e = entries + (size_t) i * esize;
-    static const unsigned char zero[16];
-    uint64_t first = get64 (e + 32), end = get64 (e + 40);
-    char dev[32];
-
-    if (memcmp (e, zero, 16) == 0 || end < first)
-      continue;
-    snprintf (dev, sizeof dev, "/dev/sda%u", i + 1);
-    add_part (d, dev, first, end - first + 1, sector);
-  }
-  free (entries);
-  return 0;
-}
-
-/* Fill d->parts: GPT, MBR (with logical partitions), or, with neither, the
- * whole disk as one candidate.  An NTFS boot sector at sector 0 is a
- * filesystem without a partition table, whatever its boot code looks like
- * where an MBR's table would be. */
-static int
-find_partitions (struct direct *d, struct np_error *err)
-{
-  unsigned char mbr[SECTOR];
-  int mbr_ok, gpt = 0, found = 0, next_logical = 5;
-
-  if (disk_read (d, mbr, sizeof mbr, 0, err) == -1)
-    return -1;
-  if (memcmp (mbr + 3, "NTFS    ", 8) == 0) {
-    add_part (d, "/dev/sda", 0, d->disk_size / SECTOR, SECTOR);
-    return 0;
-  }
-  mbr_ok = mbr[510] == 0x55 && mbr[511] == 0xaa;
-  for (int i = 0; mbr_ok && i < 4; i++) {
-    const unsigned char *e = mbr + 446 + 16 * i;
-    if (e[0] != 0 && e[0] != 0x80)
-      mbr_ok = 0;              /* not a partition table (Linux's test) */
-    else if (e[4] == 0xee)
-      gpt = 1;
-  }
-  if (gpt || !mbr_ok) {
-    /* A GPT disk with 4 KiB logical sectors has its header at 4096. */
-    if (parse_gpt (d, SECTOR, &found, err) == -1 ||
-        (!found && parse_gpt (d, 4096, &found, err) == -1))
-      return -1;
-    if (found)
-      return 0;
-  }
-  if (mbr_ok && !gpt) {
-    for (int i = 0; i < 4; i++) {
-      const unsigned char *e = mbr + 446 + 16 * i;
-      uint32_t start = get32 (e + 8), n = get32 (e + 12);
-      char dev[32];
-
-      if (e[4] == 0 || n == 0)
-        continue;
-      found = 1;
-      if (is_extended (e[4])) {
-        if (parse_ebr_chain (d, start, n, &next_logical, err) == -1)
-          return -1;
-        continue;
-      }
-      snprintf (dev, sizeof dev, "/dev/sda%d", i + 1);
-      add_part (d, dev, start, n, SECTOR);
-    }
-  }
-  if (!found)
-    add_part (d, "/dev/sda", 0, d->disk_size / SECTOR, SECTOR);
-  return 0;
+  return disk_read (d, buf, len, offset, err);
 }
 
 /* What filesystem a candidate holds, from its superblock: NTFS is the
@@ -1313,7 +1102,7 @@ direct_find_windows (struct disk *dk, const char *want_root, struct np_error *er
   unsigned dt;
   int r;
 
-  if (find_partitions (d, err) == -1)
+  if (parttable_read (read_disk, d, d->disk_size, d->parts, MAX_PARTS, &d->n_parts, err) == -1)
     return -1;
   for (size_t i = 0; i < d->n_parts; i++) {
     struct part *p = &d->parts[i];
