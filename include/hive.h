@@ -31,8 +31,6 @@ int base_block_is_dirty (const struct base_block *bb);
 /* Describe why the base block is dirty, e.g. "sequence numbers differ
  * (0x656 / 0x655)". */
 void base_block_describe (const struct base_block *bb, char *buf, size_t len);
-/* The checksum Windows expects for a 4096-byte base block. */
-uint32_t base_block_checksum (const unsigned char *block);
 
 struct hive {
   hive_h *h;

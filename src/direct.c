@@ -43,6 +43,7 @@
 
 #include <libnbd.h>
 
+#include "bytes.h"
 #include "disk.h"
 #include "parttable.h"
 
@@ -141,8 +142,6 @@ ntfs_failed (const struct direct *d, struct np_error *err, const char *what, int
   return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: %s", d->path, what, strerror (e));
 }
 
-static uint16_t get16 (const unsigned char *p) { return (uint16_t) (p[0] | p[1] << 8); }
-static uint32_t get32 (const unsigned char *p) { return get16 (p) | (uint32_t) get16 (p + 2) << 16; }
 
 /* --- NBD access ------------------------------------------------------ *
  *
@@ -515,8 +514,8 @@ probe_type (struct direct *d, struct part *p, struct np_error *err)
     p->type = "crypto_LUKS";
   else if (memcmp (b + 512, "LABELONE", 8) == 0 || memcmp (b, "LABELONE", 8) == 0)
     p->type = "LVM2_member";
-  else if (get16 (ext + 56) == 0xef53)
-    p->type = get32 (ext + 0x60) & 0x2c0 ? "ext4" : get32 (ext + 0x5c) & 4 ? "ext3" : "ext2";
+  else if (get_le16 (ext + 56) == 0xef53)
+    p->type = get_le32 (ext + 0x60) & 0x2c0 ? "ext4" : get_le32 (ext + 0x5c) & 4 ? "ext3" : "ext2";
   else if (b[510] == 0x55 && b[511] == 0xaa &&
            (memcmp (b + 54, "FAT", 3) == 0 || memcmp (b + 82, "FAT32", 5) == 0))
     p->type = "vfat";

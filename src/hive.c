@@ -16,29 +16,10 @@
 #include <unistd.h>
 
 #include "hive.h"
+#include "regf.h"
 
 #define BASE_BLOCK_SIZE 4096
 
-static uint32_t
-le32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
-    (uint32_t) p[3] << 24;
-}
-
-uint32_t
-base_block_checksum (const unsigned char *block)
-{
-  uint32_t sum = 0;
-
-  for (size_t i = 0; i < 508; i += 4)
-    sum ^= le32 (block + i);
-  if (sum == 0xffffffff)
-    sum = 0xfffffffe;
-  else if (sum == 0)
-    sum = 1;
-  return sum;
-}
 
 int
 hive_read_base_block (const char *path, struct base_block *bb,
@@ -61,13 +42,13 @@ hive_read_base_block (const char *path, struct base_block *bb,
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: not a registry hive (no \"regf\" base block)", path);
 
-  bb->seq_primary = le32 (block + 4);
-  bb->seq_secondary = le32 (block + 8);
-  bb->major = le32 (block + 20);
-  bb->minor = le32 (block + 24);
-  bb->type = le32 (block + 28);
-  bb->checksum = le32 (block + 508);
-  bb->checksum_computed = base_block_checksum (block);
+  bb->seq_primary = get_le32 (block + 4);
+  bb->seq_secondary = get_le32 (block + 8);
+  bb->major = get_le32 (block + 20);
+  bb->minor = get_le32 (block + 24);
+  bb->type = get_le32 (block + 28);
+  bb->checksum = get_le32 (block + 508);
+  bb->checksum_computed = regf_checksum (block);
 
   if (bb->major != 1)
     return np_error_set (err, NP_EXIT_RUNTIME,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "parttable.h"
 
 #define SECTOR 512u
@@ -17,18 +18,6 @@ struct table {
   struct part *parts;
   size_t max, n;
 };
-
-static uint32_t
-le32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint64_t
-le64 (const unsigned char *p)
-{
-  return le32 (p) | (uint64_t) le32 (p + 4) << 32;
-}
 
 /* Add sectors [START, START+N) as DEV; entries starting past the disk are
  * dropped, entries running past it cut, as the kernel does. */
@@ -94,8 +83,8 @@ parse_ebr_chain (struct table *t, uint64_t ext_start, uint64_t ext_size, int *ne
       uint64_t s, n;
 
       e = ebr + 446 + 16 * i;
-      s = le32 (e + 8);
-      n = le32 (e + 12);
+      s = get_le32 (e + 8);
+      n = get_le32 (e + 12);
       if (n == 0 || is_extended (e[4]))
         continue;
       /* Like Linux, distrust entries 3 and 4 that fall outside. */
@@ -106,13 +95,13 @@ parse_ebr_chain (struct table *t, uint64_t ext_start, uint64_t ext_size, int *ne
     }
     for (i = 0; i < 4; i++) {
       e = ebr + 446 + 16 * i;
-      if (le32 (e + 12) && is_extended (e[4]))
+      if (get_le32 (e + 12) && is_extended (e[4]))
         break;
     }
     if (i == 4)
       return 0;
-    this = ext_start + le32 (e + 8);
-    this_size = le32 (e + 12);
+    this = ext_start + get_le32 (e + 8);
+    this_size = get_le32 (e + 12);
   }
   return 0;
 }
@@ -146,27 +135,27 @@ gpt_read (struct table *t, uint64_t lba, unsigned sector, unsigned char **entrie
     return -1;
   if (memcmp (hdr, "EFI PART", 8) != 0)
     return 0;
-  hsize = le32 (hdr + 12);
+  hsize = get_le32 (hdr + 12);
   if (hsize < 92 || hsize > sector)
     return 0;
-  crc = le32 (hdr + 16);
+  crc = get_le32 (hdr + 16);
   memset (hdr + 16, 0, 4);
   if (crc32_le (hdr, hsize) != crc)
     return 0;
-  *count = le32 (hdr + 80);
-  *esize = le32 (hdr + 84);
+  *count = get_le32 (hdr + 80);
+  *esize = get_le32 (hdr + 84);
   if (*esize < 128 || *esize % 8 || *esize > 4096 || *count == 0 || *count > 4096)
     return 0;
   bytes = (uint64_t) *count * *esize;
   *entries = malloc (bytes);
   if (*entries == NULL)
     return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
-  if (read_sectors (t, *entries, bytes, le64 (hdr + 72), sector, err) == -1) {
+  if (read_sectors (t, *entries, bytes, get_le64 (hdr + 72), sector, err) == -1) {
     free (*entries);
     *entries = NULL;
     return -1;
   }
-  if (crc32_le (*entries, bytes) != le32 (hdr + 88)) {
+  if (crc32_le (*entries, bytes) != get_le32 (hdr + 88)) {
     free (*entries);
     *entries = NULL;
     return 0;
@@ -196,7 +185,7 @@ parse_gpt (struct table *t, unsigned sector, int *found, struct np_error *err)
   *found = 1;
   for (uint32_t i = 0; i < count; i++) {
     const unsigned char *e = entries + (size_t) i * esize;
-    uint64_t first = le64 (e + 32), end = le64 (e + 40);
+    uint64_t first = get_le64 (e + 32), end = get_le64 (e + 40);
     char dev[32];
 
     if (memcmp (e, zero, 16) == 0 || end < first)
@@ -248,7 +237,7 @@ parttable_read (parttable_reader read, void *ctx, uint64_t disk_size,
   if (mbr_ok && !gpt) {
     for (int i = 0; i < 4; i++) {
       const unsigned char *e = mbr + 446 + 16 * i;
-      uint32_t start = le32 (e + 8), count = le32 (e + 12);
+      uint32_t start = get_le32 (e + 8), count = get_le32 (e + 12);
       char dev[32];
 
       if (e[4] == 0 || count == 0)
