@@ -6,7 +6,7 @@
 
 VERSION   := 0.1.0
 CC        ?= cc
-PKGS      := libguestfs hivex libnbd libntfs-3g
+PKGS      := libguestfs hivex libnbd libntfs-3g jansson
 THREADS   := -pthread
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror=implicit-function-declaration \
@@ -19,7 +19,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct job batch report logreplay
+CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct job batch report logreplay escape
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
