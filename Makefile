@@ -48,9 +48,9 @@ $(B)/tests/mklog: tests/mklog.c src/logreplay.c src/status.c include/logreplay.h
 # Test-only: the backends' read_file/write_file/remove_file driven from
 # the command line (tests/t-disk-files.sh); only the objects it needs.
 $(B)/tests/disk-files: tests/disk-files.c $(B)/status.o $(B)/format.o $(B)/hostfile.o \
-                       $(B)/diskpath.o $(B)/image.o $(B)/direct.o include/disk.h | $(B)/tests
+                       $(B)/diskpath.o $(B)/image.o $(B)/direct.o $(B)/escape.o include/disk.h | $(B)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ tests/disk-files.c $(B)/status.o $(B)/format.o \
-	  $(B)/hostfile.o $(B)/diskpath.o $(B)/image.o $(B)/direct.o $(PKG_LIBS)
+	  $(B)/hostfile.o $(B)/diskpath.o $(B)/image.o $(B)/direct.o $(B)/escape.o $(PKG_LIBS)
 
 $(B)/tests/unit: tests/unit/*.c tests/unit/*.h $(CORE_OBJS) | $(B)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ tests/unit/*.c $(CORE_OBJS) \

@@ -15,6 +15,7 @@
 
 #include "batch.h"
 #include "disk.h"
+#include "escape.h"
 #include "format.h"
 #include "interrupt.h"
 #include "job.h"
@@ -133,8 +134,10 @@ progress_line (const struct runner *r, const char *last)
            (int) t % 60);
   if (r->done && r->done < r->n)
     fprintf (stderr, "  ETA %d:%02d", (int) eta / 60, (int) eta % 60);
-  if (last)
-    fprintf (stderr, "  last: %s", last);
+  if (last) {
+    fputs ("  last: ", stderr);
+    esc_fputs (last, stderr);
+  }
   fflush (stderr);
 }
 
@@ -189,8 +192,8 @@ worker (void *arg)
       pthread_mutex_lock (&r->lock);
       for (size_t i = 0; i < count; i++) {
         progress_clear (r);
-        fprintf (stderr, "netvsc-patch: %s: not processed (interrupted)\n",
-                 r->targets[first + i].path);
+        esc_line (stderr, "netvsc-patch: %s: not processed (interrupted)",
+                  r->targets[first + i].path);
         r->done++;
       }
       if (r->worst < NP_EXIT_RUNTIME)

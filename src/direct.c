@@ -44,6 +44,7 @@
 #include <libnbd.h>
 
 #include "disk.h"
+#include "escape.h"
 
 /* Largest single NBD request we send: well under qemu-nbd's 32 MiB. */
 #define NBD_CHUNK (4u << 20)
@@ -103,13 +104,15 @@ trace (const struct direct *d, const char *fmt, ...)
 {
   va_list ap;
 
+  char msg[2048];
+
   if (!d->verbose || d->quiet)
     return;
-  fprintf (stderr, "netvsc-patch: %s: ", d->path);
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
-  fputc ('\n', stderr);
+  /* guest names and the image's name, escaped (escape.h) */
+  esc_line (stderr, "netvsc-patch: %s: %s", d->path, msg);
 }
 
 static void
@@ -121,13 +124,14 @@ warn (const struct direct *d, const char *fmt, ...)
 {
   va_list ap;
 
+  char msg[2048];
+
   if (d->quiet)
     return;
-  fprintf (stderr, "netvsc-patch: warning: %s: ", d->path);
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
-  fputc ('\n', stderr);
+  esc_line (stderr, "netvsc-patch: warning: %s: %s", d->path, msg);
 }
 
 static int

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "batch.h"
+#include "escape.h"
 #include "format.h"
 #include "interrupt.h"
 #include "job.h"
@@ -94,8 +95,10 @@ usage (FILE *fp)
 static int
 usage_error (const char *fmt, const char *arg, const char *why)
 {
+  char shown[1024];
+
   fprintf (stderr, "netvsc-patch: ");
-  fprintf (stderr, fmt, arg, why);
+  fprintf (stderr, fmt, esc_str (shown, sizeof shown, arg, ESC_TEXT), why);
   fprintf (stderr, "\nTry 'netvsc-patch --help' for more information.\n");
   return NP_EXIT_USAGE;
 }
@@ -427,7 +430,7 @@ main (int argc, char **argv)
     struct np_error err;
 
     if (o.from && targets_read (o.from, &targets, &n_from, &from_buf, &err) == -1) {
-      fprintf (stderr, "netvsc-patch: %s\n", err.msg);
+      esc_line (stderr, "netvsc-patch: %s", err.msg);
       free (targets);
       free (from_buf);
       return err.code;
@@ -442,7 +445,7 @@ main (int argc, char **argv)
     for (size_t i = 0; i < n_from; i++)
       all[n++] = targets[i];
     if (n == 0) {
-      fprintf (stderr, "netvsc-patch: --from %s lists no images\n", o.from);
+      esc_line (stderr, "netvsc-patch: --from %s lists no images", o.from);
       worst = NP_EXIT_USAGE;
     }
     else

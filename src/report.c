@@ -10,6 +10,15 @@
 
 /* --- text ----------------------------------------------------------- */
 
+/* Every string from the guest or from a file name goes through this on
+ * its way to a text line (escape.h): no control character reaches the
+ * terminal.  Returns BUF. */
+static const char *
+tx (char *buf, size_t len, const char *s)
+{
+  return esc_str (buf, len, s, ESC_TEXT);
+}
+
 /* What a change writes, in the shape of a value read from a hive. */
 static struct value_state
 new_value (const struct change *c)
@@ -28,10 +37,12 @@ describe_value (FILE *fp, const struct value_state *vs, int is_size)
     fputs ("(not set)", fp);
   else if (vs->is_dword)
     fprintf (fp, "0x%" PRIx32 " (%" PRIu32 "%s)", vs->dword, vs->dword, is_size ? " KB" : "");
-  else if (vs->type == hive_t_REG_SZ || vs->type == hive_t_REG_EXPAND_SZ)
-    fprintf (fp, "%s \"%s\"", hive_type_name (vs->type), vs->text);
-  else
-    fprintf (fp, "%s %s", hive_type_name (vs->type), vs->text);
+  else {
+    int quoted = vs->type == hive_t_REG_SZ || vs->type == hive_t_REG_EXPAND_SZ;
+    fprintf (fp, "%s %s", hive_type_name (vs->type), quoted ? "\"" : "");
+    esc_fputs (vs->text, fp);
+    fputs (quoted ? "\"" : "", fp);
+  }
 }
 
 static const char *
@@ -40,30 +51,46 @@ id_of (const struct adapter *a)
   return a->matching_id ? a->matching_id : a->component_id ? a->component_id : "-";
 }
 
+/* "ControlSet001", "0001" and DriverDesc of an adapter, escaped. */
+struct adapter_names {
+  char cs[64], index[64], desc[512];
+};
+
+static void
+adapter_names (const struct adapter *a, struct adapter_names *n)
+{
+  tx (n->cs, sizeof n->cs, a->control_set);
+  tx (n->index, sizeof n->index, a->index);
+  tx (n->desc, sizeof n->desc, a->desc ? a->desc : "?");
+}
+
 /* The advanced keywords the driver describes, as the Advanced page
  * would show them. */
 static void
 text_advanced (FILE *fp, const struct adapter *a)
 {
+  struct adapter_names an;
+
   if (a->n_advanced == 0)
     return;
-  fprintf (fp, "\n  %s\\...\\%s  %s: advanced properties\n", a->control_set, a->index,
-           a->desc ? a->desc : "?");
+  adapter_names (a, &an);
+  fprintf (fp, "\n  %s\\...\\%s  %s: advanced properties\n", an.cs, an.index, an.desc);
   fprintf (fp, "    %-26s %-12s %-10s %s\n", "KEYWORD", "VALUE", "DEFAULT", "ALLOWED");
   for (size_t i = 0; i < a->n_advanced; i++) {
     const struct ndi_param *p = &a->advanced[i];
     const struct value_state *now = &a->advanced_now[i];
-    char allowed[512], value[64];
+    char allowed[512], value[256], keyword[256], dflt[256], shown[1024];
     ndi_describe_allowed (p, allowed, sizeof allowed);
     if (!now->present)
       snprintf (value, sizeof value, "-");
     else if (now->is_dword)
       snprintf (value, sizeof value, "%" PRIu32 " (dword)", now->dword);
     else
-      snprintf (value, sizeof value, "%s", now->text[0] ? now->text : "\"\"");
-    fprintf (fp, "    %-26s %-12s %-10s %s\n", p->keyword, value,
-             !p->default_value ? "-" : p->default_value[0] ? p->default_value : "\"\"",
-             allowed);
+      tx (value, sizeof value, now->text[0] ? now->text : "\"\"");
+    fprintf (fp, "    %-26s %-12s %-10s %s\n", tx (keyword, sizeof keyword, p->keyword), value,
+             tx (dflt, sizeof dflt, !p->default_value ? "-" : p->default_value[0]
+                 ? p->default_value : "\"\""),
+             tx (shown, sizeof shown, allowed));
   }
 }
 
@@ -80,11 +107,13 @@ text_list (FILE *fp, const struct outcome *out)
            "MATCH", "RECEIVE", "SEND", "DESCRIPTION [DEVICE ID]");
   for (size_t i = 0; i < l->n; i++) {
     const struct adapter *a = &l->v[i];
-    char rx[32], tx[32];
-    snprintf (rx, sizeof rx, "%s", !a->receive.present ? "-" : a->receive.text);
-    snprintf (tx, sizeof tx, "%s", !a->send.present ? "-" : a->send.text);
-    fprintf (fp, "  %-13s  %-5s  %-5s  %-12s  %-12s  %s [%s]\n", a->control_set, a->index,
-             a->matched ? "yes" : "no", rx, tx, a->desc ? a->desc : "?", id_of (a));
+    struct adapter_names an;
+    char rx[32], sx[32], id[512];
+    adapter_names (a, &an);
+    tx (rx, sizeof rx, !a->receive.present ? "-" : a->receive.text);
+    tx (sx, sizeof sx, !a->send.present ? "-" : a->send.text);
+    fprintf (fp, "  %-13s  %-5s  %-5s  %-12s  %-12s  %s [%s]\n", an.cs, an.index,
+             a->matched ? "yes" : "no", rx, sx, an.desc, tx (id, sizeof id, id_of (a)));
   }
   for (size_t i = 0; i < l->n; i++)
     text_advanced (fp, &l->v[i]);
@@ -98,12 +127,15 @@ text_changes (FILE *fp, const struct options *o, const struct outcome *out)
   for (size_t i = 0; i < out->plan.n_changes; i++) {
     const struct change *c = &out->plan.changes[i];
     const struct adapter *a = &out->plan.adapters.v[c->adapter];
+    char name[256];
     if (c->adapter != last) {
-      fprintf (fp, "  %s\\Control\\Class\\{4d36e972-...}\\%s  %s\n", a->control_set,
-               a->index, a->desc ? a->desc : "?");
+      struct adapter_names an;
+      adapter_names (a, &an);
+      fprintf (fp, "  %s\\Control\\Class\\{4d36e972-...}\\%s  %s\n", an.cs, an.index,
+               an.desc);
       last = c->adapter;
     }
-    fprintf (fp, "    %-18s ", c->want->name);
+    fprintf (fp, "    %-18s ", tx (name, sizeof name, c->want->name));
     describe_value (fp, c->old, c->want->is_size);
     switch (c->action) {
     case CHANGE_KEEP:
@@ -118,8 +150,11 @@ text_changes (FILE *fp, const struct options *o, const struct outcome *out)
       describe_value (fp, &nv, c->want->is_size);
       if (c->action == CHANGE_RETYPE)
         fprintf (fp, "  [type replaced by %s]", hive_type_name (c->type));
-      if (c->refusal)
-        fprintf (fp, "  [%s: %s]", o->request.force ? "forced" : "refused", c->refusal);
+      if (c->refusal) {
+        fprintf (fp, "  [%s: ", o->request.force ? "forced" : "refused");
+        esc_fputs (c->refusal, fp);
+        fputc (']', fp);
+      }
       fputc ('\n', fp);
     }
     }
@@ -172,7 +207,7 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
 {
   if (out->status == ST_ERROR || out->status == ST_REFUSED ||
       out->status == ST_NO_ADAPTER || out->status == ST_INVALID)
-    fprintf (stderr, "netvsc-patch: %s\n", out->message);
+    esc_line (stderr, "netvsc-patch: %s", out->message);
   if (o->json) {
     report_json (fp, o, out);
     return;
@@ -180,9 +215,12 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
   if (o->quiet || !out->have_plan)
     return;
 
-  fprintf (fp, "%s", out->target);
-  if (out->is_image)
-    fprintf (fp, " (%s, %s %s)", out->format, out->root, out->hive_path);
+  esc_fputs (out->target, fp);
+  if (out->is_image) {
+    char root[128], hive[512];
+    fprintf (fp, " (%s, %s %s)", out->format, tx (root, sizeof root, out->root),
+             tx (hive, sizeof hive, out->hive_path));
+  }
   fprintf (fp, ": %s", headline (out));
   if (out->status != ST_LISTED && out->status != ST_NO_ADAPTER && out->status != ST_DEFERRED &&
       out->status != ST_RECOVERED && !o->replay_only)
@@ -192,14 +230,15 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
   if (out->replayed) {
     char line[768];
     replay_describe (&out->replay, line, sizeof line);
-    fprintf (fp, "  the hive was dirty: %s\n", line);
+    fputs ("  the hive was dirty: ", fp);
+    esc_line (fp, "%s", line);
     if (out->logs_reset)
       fprintf (fp, "  emptied %d transaction log%s, which Windows must not replay over "
                "the patched hive\n", out->logs_reset, out->logs_reset == 1 ? "" : "s");
   }
   if (o->replay_only) {
     if (out->written_to)
-      fprintf (fp, "  written to %s\n", out->written_to);
+      esc_line (fp, "  written to %s", out->written_to);
     return;
   }
   if (out->status == ST_LISTED || out->status == ST_NO_ADAPTER ||
@@ -209,9 +248,9 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
     text_changes (fp, o, out);
   text_defer (fp, o, out);
   if (out->written_to && out->status == ST_PATCHED && o->output)
-    fprintf (fp, "  written to %s\n", out->written_to);
+    esc_line (fp, "  written to %s", out->written_to);
   if (out->backup[0])
-    fprintf (fp, "  original saved as %s\n", out->backup);
+    esc_line (fp, "  original saved as %s", out->backup);
 }
 
 /* --- JSON ----------------------------------------------------------- */
