@@ -28,7 +28,8 @@ static const char *
 sig_name (int sig)
 {
   static const char *const names[] = { [SIGHUP] = "SIGHUP", [SIGINT] = "SIGINT",
-                                       [SIGTERM] = "SIGTERM" };
+                                       [SIGTERM] = "SIGTERM",
+                                       [SIGPIPE] = "SIGPIPE (standard output closed)" };
   return sig > 0 && sig <= SIGTERM && names[sig] ? names[sig] : "a signal";
 }
 

@@ -1,4 +1,5 @@
 /* netvsc-patch: text and JSON reports. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +252,18 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
     esc_line (fp, "  written to %s", out->written_to);
   if (out->backup[0])
     esc_line (fp, "  original saved as %s", out->backup);
+}
+
+int
+report_flush (FILE *fp, char *why, size_t len)
+{
+  if (fflush (fp) == 0 && !ferror (fp))
+    return 0;
+  if (errno == EPIPE)
+    snprintf (why, len, "standard output closed (broken pipe)");
+  else
+    snprintf (why, len, "cannot write to standard output: %s", strerror (errno));
+  return -1;
 }
 
 /* --- JSON ----------------------------------------------------------- */
