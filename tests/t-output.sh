@@ -190,25 +190,26 @@ from_nul () {
 }
 
 closed_stdout () {
-  images w1.qcow2 w2.qcow2 w3.qcow2 w4.qcow2 w5.qcow2
-  for i in 1 2 3 4 5; do cp "$WORK/w$i.qcow2" "$WORK/w$i.orig"; done
+  images w1.qcow2 w2.qcow2 w3.qcow2 w4.qcow2 w5.qcow2 w6.qcow2
+  for i in 1 2 3 4 5 6; do cp "$WORK/w$i.qcow2" "$WORK/w$i.orig"; done
   cd "$WORK"
   # head takes the first line and exits: the next report fails (or the
   # closed pipe is seen before the next image starts)
   set +e
-  "$N" --direct -j 1 -r 4M w1.qcow2 w2.qcow2 w3.qcow2 w4.qcow2 w5.qcow2 2>err | head -1 >out
+  "$N" --direct -j 1 -r 4M w1.qcow2 w2.qcow2 w3.qcow2 w4.qcow2 w5.qcow2 w6.qcow2 2>err |
+    head -1 >out
   st=${PIPESTATUS[0]}
   set -e
   cat out err
   [ "$st" -eq 1 ] || { echo "exit $st, expected 1"; exit 1; }
   out_has "w1.qcow2 (qcow2, /dev/sda1 /Windows/System32/config/SYSTEM): patched"
-  grep -E '^netvsc-patch: standard output closed \(broken pipe\); stopping: [1-4] images? not processed$' err
+  grep -E '^netvsc-patch: standard output closed \(broken pipe\); stopping: [1-5] images? not processed$' err
   left=$(sed -n 's/.*stopping: \([0-9]*\) image.*/\1/p' err)
   patched_to w1.qcow2 4096
   # the images before the stop are patched (a lost report is said), the
   # others untouched: never a half-written one
-  done_n=$((5 - left))
-  for i in 2 3 4 5; do
+  done_n=$((6 - left))
+  for i in 2 3 4 5 6; do
     if [ "$i" -le "$done_n" ]; then
       patched_to "w$i.qcow2" 4096
       grep -qF "w$i.qcow2: patched, but its report was lost: standard output closed (broken pipe)" err
@@ -217,7 +218,7 @@ closed_stdout () {
     fi
   done
   [ "$left" -ge 1 ]
-  echo "# closed stdout: $done_n of 5 images done, $left not processed"
+  echo "# closed stdout: $done_n of 6 images done, $left not processed"
   # hive mode: the write was done, the report could not be: said, exit 1
   h=$(hive_copy ws2019)
   "$N" --hive "$h" -r 2M >/dev/full 2>"$WORK/err" && exit 1
