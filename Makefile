@@ -6,7 +6,7 @@
 
 VERSION   := 0.1.0
 CC        ?= cc
-PKGS      := libguestfs hivex libnbd libntfs-3g
+PKGS      := libguestfs hivex libnbd libntfs-3g jansson
 THREADS   := -pthread
 # CFLAGS and CPPFLAGS are the user's (make CFLAGS='-O1 -g' works); what
 # the code needs to build at all is in NP_CPPFLAGS/NP_CFLAGS.
@@ -22,7 +22,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable
+CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
@@ -51,7 +51,7 @@ $(B)/tests/mklog: tests/mklog.c src/logreplay.c src/status.c include/logreplay.h
 # Test-only: the backends' read_file/write_file/remove_file driven from
 # the command line (tests/t-disk-files.sh); only the objects it needs.
 DISK_OBJS := $(addprefix $(B)/,status.o format.o hostfile.o diskpath.o image.o direct.o \
-               direct_nbd.o direct_qemu.o direct_swap.o direct_files.o parttable.o)
+               direct_nbd.o direct_qemu.o direct_swap.o direct_files.o parttable.o escape.o)
 $(B)/tests/disk-files: tests/disk-files.c $(DISK_OBJS) include/disk.h | $(B)/tests
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ tests/disk-files.c $(DISK_OBJS) $(PKG_LIBS)
 

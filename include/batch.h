@@ -13,11 +13,14 @@ struct target {
   const char *format;          /* NULL: --format or detection */
 };
 
-/* Read --from FILE ("-": stdin): one image per line, optionally
- * followed by a tab (or a space) and its format; blank lines and lines
- * starting with '#' are skipped.  *BUF owns the strings. */
-int targets_read (const char *file, struct target **targets, size_t *n, char **buf,
-                  struct np_error *err);
+/* Read --from FILE ("-": stdin).  Lines: one image per line, optionally
+ * followed by a tab and its format (nothing else splits a line: spaces
+ * belong to the path); a CR before the LF is dropped; blank lines and
+ * lines starting with '#' are skipped; a NUL byte is an error (exit 2).
+ * NUL (-0/--null): entries end at NUL bytes and each is a path exactly.
+ * *BUF owns the strings. */
+int targets_read (const char *file, int nul, struct target **targets, size_t *n,
+                  char **buf, struct np_error *err);
 
 /* The default for -j: as many workers as there are cores, but no more
  * appliances than memory holds. */

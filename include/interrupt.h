@@ -7,6 +7,10 @@
 #define NETVSC_PATCH_INTERRUPT_H
 
 void interrupt_install (void);
+/* Stop as if SIG had been received (a closed standard output: SIGPIPE),
+ * unless a signal came already.  SIGPIPE itself is caught and does
+ * nothing: writes to a closed pipe fail with EPIPE. */
+void interrupt_note (int sig);
 /* The signal received so far (SIGINT, SIGTERM), or 0. */
 int interrupt_pending (void);
 /* Block (1) or unblock (0) SIGINT and SIGTERM. */

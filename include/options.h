@@ -31,6 +31,7 @@ struct options {
   const char *backup_dir;       /* --backup DIR */
   int direct;                   /* --direct: qemu-nbd + libntfs-3g, no appliance */
   const char *from;             /* --from LIST */
+  int from_nul;                 /* -0/--null: LIST's entries end at NUL bytes */
   int jobs;                     /* -j N; 0: default */
   int isolate;                  /* --isolate: one appliance per image */
   int no_replay;                /* --no-replay: refuse dirty hives */

@@ -9,6 +9,9 @@
 
 /* The error line (stderr) and the report (stdout) for one target. */
 void report_outcome (FILE *fp, const struct options *o, const struct outcome *out);
+/* Flush FP after a report: 0, or -1 with WHY ("standard output closed
+ * (broken pipe)") when it cannot take it. */
+int report_flush (FILE *fp, char *why, size_t len);
 /* One JSON object on one line. */
 void report_json (FILE *fp, const struct options *o, const struct outcome *out);
 

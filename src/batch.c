@@ -6,7 +6,9 @@
  * batch finishes and then freed, so memory does not grow with the
  * number of images. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 
 #include "batch.h"
 #include "disk.h"
+#include "escape.h"
 #include "format.h"
 #include "interrupt.h"
 #include "job.h"
@@ -22,63 +25,125 @@
 
 /* --- --from ----------------------------------------------------------- */
 
+/* The whole of FP, NUL bytes included (getdelim would stop at the
+ * first one).  Returns 0 with *TEXT malloc'd (NUL-terminated) and *LEN,
+ * or -1 with errno. */
+static int
+read_all (FILE *fp, char **text, size_t *len)
+{
+  size_t cap = 4096, used = 0, got;
+  char *buf = malloc (cap), *grown;
+
+  if (buf == NULL)
+    return -1;
+  while ((got = fread (buf + used, 1, cap - used - 1, fp)) > 0) {
+    used += got;
+    if (cap - used - 1 == 0) {
+      if ((grown = realloc (buf, cap * 2)) == NULL) {
+        free (buf);
+        return -1;
+      }
+      buf = grown;
+      cap *= 2;
+    }
+  }
+  if (ferror (fp)) {
+    free (buf);
+    if (errno == 0)
+      errno = EIO;
+    return -1;
+  }
+  buf[used] = '\0';
+  *text = buf;
+  *len = used;
+  return 0;
+}
+
+static struct target *
+target_add (struct target **targets, size_t *n, size_t *cap)
+{
+  if (*n == *cap) {
+    size_t want = *cap ? *cap * 2 : 64;
+    struct target *grown = realloc (*targets, want * sizeof **targets);
+    if (grown == NULL)
+      return NULL;
+    *targets = grown;
+    *cap = want;
+  }
+  return &(*targets)[(*n)++];
+}
+
 int
-targets_read (const char *file, struct target **targets, size_t *n, char **buf,
+targets_read (const char *file, int nul, struct target **targets, size_t *n, char **buf,
               struct np_error *err)
 {
   FILE *fp = strcmp (file, "-") == 0 ? stdin : fopen (file, "r");
-  size_t cap = 0, len = 0, used = 0;
-  char *text = NULL;
-  ssize_t r;
+  size_t cap = 0, len = 0, lineno = 0;
+  char *text = NULL, *end;
+  int r;
 
   *targets = NULL;
   *n = 0;
   *buf = NULL;
   if (fp == NULL)
     return np_error_set (err, NP_EXIT_USAGE, "--from %s: %s", file, strerror (errno));
-  r = getdelim (&text, &cap, '\0', fp);
+  errno = 0;
+  r = read_all (fp, &text, &len);
+  if (r == -1)
+    np_error_set (err, errno == ENOMEM ? NP_EXIT_RUNTIME : NP_EXIT_USAGE, "--from %s: %s",
+                  file, strerror (errno));
   if (fp != stdin)
     fclose (fp);
-  if (r == -1) {
-    free (text);
-    return 0;                   /* empty */
-  }
-  len = (size_t) r;
+  if (r == -1)
+    return -1;
   *buf = text;
+  end = text + len;
 
-  for (char *line = text, *next; line < text + len; line = next) {
-    char *nl = memchr (line, '\n', (size_t) (text + len - line)), *sep;
-    next = nl ? nl + 1 : text + len;
-    if (nl)
-      *nl = '\0';
-    if (nl && nl > line && nl[-1] == '\r')
-      nl[-1] = '\0';
+  /* -0: every byte up to a NUL is the path, exactly as find -print0
+   * wrote it (no format, no comments); the last NUL may be missing. */
+  for (char *entry = text, *next; nul && entry < end; entry = next) {
+    char *z = memchr (entry, '\0', (size_t) (end - entry) + 1);   /* text[len] is NUL */
+    struct target *t;
+    next = z + 1;
+    lineno++;
+    if (z == entry)
+      return np_error_set (err, NP_EXIT_USAGE, "--from %s: entry %zu is empty "
+                           "(two NUL bytes in a row)", file, lineno);
+    if ((t = target_add (targets, n, &cap)) == NULL)
+      return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+    *t = (struct target) { entry, NULL };
+  }
+
+  /* Lines: "PATH", or "PATH<tab>FORMAT"; spaces belong to the path. */
+  for (char *line = text, *next; !nul && line < end; line = next) {
+    char *nl = memchr (line, '\n', (size_t) (end - line)), *tab;
+    char *stop = nl ? nl : end;
+    struct target *t;
+
+    next = nl ? nl + 1 : end;
+    lineno++;
+    if (memchr (line, '\0', (size_t) (stop - line)))
+      return np_error_set (err, NP_EXIT_USAGE, "--from %s: line %zu holds a NUL byte "
+                           "(a list from find -print0? give -0/--null)", file, lineno);
+    *stop = '\0';
+    /* a list written on Windows: CR LF */
+    if (stop > line && stop[-1] == '\r')
+      stop[-1] = '\0';
     if (*line == '\0' || *line == '#')
       continue;
-    if (used == *n) {
-      size_t want = used ? used * 2 : 64;
-      struct target *grown = realloc (*targets, want * sizeof **targets);
-      if (grown == NULL)
-        return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
-      *targets = grown;
-      used = want;
-    }
-    struct target *t = &(*targets)[(*n)++];
-    t->path = line;
-    t->format = NULL;
-    /* "PATH<tab>FORMAT", or "PATH FORMAT" when the last word is one */
-    sep = strrchr (line, '\t');
-    if (sep == NULL)
-      sep = strrchr (line, ' ');
-    if (sep && sep > line) {
-      const char *f = format_canonical (sep + 1);
-      if (f) {
-        *sep = '\0';
-        t->format = f;
-      }
-      else if (*sep == '\t')
-        return np_error_set (err, NP_EXIT_USAGE, "--from %s: '%s': unknown format '%s'",
-                             file, line, sep + 1);
+    tab = strchr (line, '\t');
+    if (tab == line)
+      return np_error_set (err, NP_EXIT_USAGE, "--from %s: line %zu: no path before the tab",
+                           file, lineno);
+    if ((t = target_add (targets, n, &cap)) == NULL)
+      return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+    *t = (struct target) { line, NULL };
+    if (tab) {
+      *tab = '\0';
+      if ((t->format = format_canonical (tab + 1)) == NULL)
+        return np_error_set (err, NP_EXIT_USAGE, "--from %s: line %zu: '%s': unknown format "
+                             "'%s' after the tab (expected raw, vpc or vhd, vhdx, qcow2 or "
+                             "vmdk)", file, lineno, line, tab + 1);
     }
   }
   return 0;
@@ -112,7 +177,41 @@ struct runner {
   int show_progress;
   size_t done;
   struct timespec start;
+  /* standard output failed (a closed pipe, as with | head): the run
+   * stops; what is not started is counted, not processed */
+  int out_broken;
+  char out_why[128];
+  size_t not_processed;
 };
+
+/* Called with the lock held, after a report or before a batch: whether
+ * standard output can still take reports.  A pipe whose reader has gone
+ * is seen before any work is spent on an image whose report would be
+ * lost (poll says POLLERR); a failed write is seen after.  Either stops
+ * the run: images not started are not processed, one being written
+ * finishes (interrupt_note: the pipeline stops at its next check, never
+ * in the middle of a write). */
+static int
+output_ok (struct runner *r, int after_report)
+{
+  struct pollfd pfd = { STDOUT_FILENO, 0, 0 };
+
+  if (r->out_broken)
+    return 0;
+  if (after_report) {
+    if (report_flush (stdout, r->out_why, sizeof r->out_why) == 0)
+      return 1;
+  }
+  else if (r->o->quiet && !r->o->json)
+    return 1;                   /* nothing will be written to it */
+  else if (poll (&pfd, 1, 0) == 1 && (pfd.revents & POLLERR))
+    snprintf (r->out_why, sizeof r->out_why, "standard output closed (broken pipe)");
+  else
+    return 1;
+  r->out_broken = 1;
+  interrupt_note (SIGPIPE);
+  return 0;
+}
 
 static double
 elapsed (const struct runner *r)
@@ -133,8 +232,10 @@ progress_line (const struct runner *r, const char *last)
            (int) t % 60);
   if (r->done && r->done < r->n)
     fprintf (stderr, "  ETA %d:%02d", (int) eta / 60, (int) eta % 60);
-  if (last)
-    fprintf (stderr, "  last: %s", last);
+  if (last) {
+    fputs ("  last: ", stderr);
+    esc_fputs (last, stderr);
+  }
   fflush (stderr);
 }
 
@@ -154,7 +255,9 @@ report_batch (struct runner *r, struct outcome *outs, size_t n)
   for (size_t i = 0; i < n; i++) {
     progress_clear (r);
     report_outcome (stdout, r->o, &outs[i]);
-    fflush (stdout);
+    if (!output_ok (r, 1) && outs[i].status == ST_PATCHED)
+      esc_line (stderr, "netvsc-patch: %s: patched, but its report was lost: %s",
+                outs[i].target, r->out_why);
     if (outs[i].exit_code > r->worst)
       r->worst = outs[i].exit_code;
     r->done++;
@@ -185,12 +288,20 @@ worker (void *arg)
       break;
     first = b * r->batch_size;
     count = r->n - first < r->batch_size ? r->n - first : r->batch_size;
+    pthread_mutex_lock (&r->lock);
+    if (!output_ok (r, 0)) {
+      r->not_processed += count;
+      r->done += count;
+      pthread_mutex_unlock (&r->lock);
+      continue;
+    }
+    pthread_mutex_unlock (&r->lock);
     if (interrupt_pending ()) {
       pthread_mutex_lock (&r->lock);
       for (size_t i = 0; i < count; i++) {
         progress_clear (r);
-        fprintf (stderr, "netvsc-patch: %s: not processed (interrupted)\n",
-                 r->targets[first + i].path);
+        esc_line (stderr, "netvsc-patch: %s: not processed (interrupted)",
+                  r->targets[first + i].path);
         r->done++;
       }
       if (r->worst < NP_EXIT_RUNTIME)
@@ -268,6 +379,12 @@ batch_run (const struct options *o, const struct target *targets, size_t n)
     progress_clear (&r);
     fprintf (stderr, "netvsc-patch: %zu image%s in %.1f s\n", n, n == 1 ? "" : "s",
              elapsed (&r));
+  }
+  if (r.out_broken) {
+    fprintf (stderr, "netvsc-patch: %s; stopping: %zu image%s not processed\n", r.out_why,
+             r.not_processed, r.not_processed == 1 ? "" : "s");
+    if (r.worst < NP_EXIT_RUNTIME)
+      r.worst = NP_EXIT_RUNTIME;
   }
   pthread_mutex_destroy (&r.lock);
   return r.worst;

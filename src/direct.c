@@ -12,33 +12,35 @@
  */
 
 #include "direct-internal.h"
+#include "escape.h"
 
 void
 direct_trace (const struct direct *d, const char *fmt, ...)
 {
   va_list ap;
+  char msg[2048];
 
   if (!d->verbose || d->quiet)
     return;
-  fprintf (stderr, "netvsc-patch: %s: ", d->path);
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
-  fputc ('\n', stderr);
+  /* guest names and the image's name, escaped (escape.h) */
+  esc_line (stderr, "netvsc-patch: %s: %s", d->path, msg);
 }
 
 void
 direct_warn (const struct direct *d, const char *fmt, ...)
 {
   va_list ap;
+  char msg[2048];
 
   if (d->quiet)
     return;
-  fprintf (stderr, "netvsc-patch: warning: %s: ", d->path);
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
-  fputc ('\n', stderr);
+  esc_line (stderr, "netvsc-patch: warning: %s: %s", d->path, msg);
 }
 
 int

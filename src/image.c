@@ -23,6 +23,7 @@
 #include <ntfs-3g/acls.h>
 
 #include "disk.h"
+#include "escape.h"
 #include "hostfile.h"
 
 /* Suffix of the temporary file written beside the one it replaces. */
@@ -192,9 +193,9 @@ image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
     /* Some hosts expose /dev/kvm but qemu aborts under it; software
      * emulation is slow but works. */
     if (!b->quiet)
-      fprintf (stderr, "netvsc-patch: warning: %s%s: the appliance failed to start with "
+      esc_line (stderr, "netvsc-patch: warning: %s%s: the appliance failed to start with "
                "hardware acceleration; retrying with LIBGUESTFS_BACKEND_SETTINGS=force_tcg "
-               "(software emulation, slower)\n", reqs[0].path, n > 1 ? " and others" : "");
+               "(software emulation, slower)", reqs[0].path, n > 1 ? " and others" : "");
     if (launch (b, reqs, n, 1, error, sizeof error) == -1)
       goto fail;
   }
@@ -615,7 +616,7 @@ copy_ntfs_metadata (struct image *im, const char *from, const char *to, struct n
     if (r == -1)
       return -1;
     if (im->verbose)
-      fprintf (stderr, "netvsc-patch: %s: %s of %s copied to %s\n", im->path, names[i],
+      esc_line (stderr, "netvsc-patch: %s: %s of %s copied to %s", im->path, names[i],
                from, to);
   }
   return 0;
@@ -809,14 +810,14 @@ inherit_security (struct image *im, const char *dir, const char *child, int ford
 
   if (sd == NULL) {
     if (!im->quiet)
-      fprintf (stderr, "netvsc-patch: warning: %s: %s: nothing to inherit from %s: it keeps "
-               "ntfs-3g's default security descriptor (full control for Everyone)\n",
+      esc_line (stderr, "netvsc-patch: warning: %s: %s: nothing to inherit from %s: it keeps "
+               "ntfs-3g's default security descriptor (full control for Everyone)",
                im->path, child, dir);
   }
   else if (set_xattr (im, child, "system.ntfs_acl", sd, len, err) == -1)
     r = -1;
   else if (im->verbose)
-    fprintf (stderr, "netvsc-patch: %s: %s: security descriptor inherited from %s\n",
+    esc_line (stderr, "netvsc-patch: %s: %s: security descriptor inherited from %s",
              im->path, child, dir);
   free (parent);
   free (sd);
@@ -871,7 +872,7 @@ resolve_dirs (struct image *im, const char *path, char **comps, size_t n, int cr
         return 0;
       }
       if (im->verbose)
-        fprintf (stderr, "netvsc-patch: %s: create the directory %s\n", im->path, got);
+        esc_line (stderr, "netvsc-patch: %s: create the directory %s", im->path, got);
       if (guestfs_mkdir (im->g, got) == -1) {
         char what[PATH_MAX + 64];
         snprintf (what, sizeof what, "cannot create the directory %s", got);
@@ -1007,7 +1008,7 @@ image_write_file (struct disk *d, const char *path, const char *buf, size_t len,
     goto out;
   }
   if (im->verbose)
-    fprintf (stderr, "netvsc-patch: %s: write %s (%zu bytes) by way of %s\n", im->path, file,
+    esc_line (stderr, "netvsc-patch: %s: write %s (%zu bytes) by way of %s", im->path, file,
              len, tmp);
   /* What a killed run left (our name: never anything else's). */
   if (guestfs_rm_f (im->g, tmp) == -1) {
@@ -1080,7 +1081,7 @@ image_remove_file (struct disk *d, const char *path, struct np_error *err)
   if (r == 1 && exists) {
     r = -1;
     if (im->verbose)
-      fprintf (stderr, "netvsc-patch: %s: remove %s\n", im->path, file);
+      esc_line (stderr, "netvsc-patch: %s: remove %s", im->path, file);
     if (im->readonly)
       np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: the image was opened read-only", im->path,
                     path);

@@ -15,6 +15,16 @@ on_signal (int sig)
   received = sig;
 }
 
+/* SIGPIPE: nothing to do here.  A write to a closed pipe then fails
+ * with EPIPE, which the caller sees and reports, instead of the process
+ * dying silently with images left undone.  A handler, not SIG_IGN: a
+ * handler is reset by exec, so the programs we run keep the default. */
+static void
+on_sigpipe (int sig)
+{
+  (void) sig;
+}
+
 void
 interrupt_install (void)
 {
@@ -27,6 +37,16 @@ interrupt_install (void)
   sigaction (SIGINT, &sa, NULL);
   sigaction (SIGTERM, &sa, NULL);
   sigaction (SIGHUP, &sa, NULL);
+  sa.sa_handler = on_sigpipe;
+  sa.sa_flags = SA_RESTART;
+  sigaction (SIGPIPE, &sa, NULL);
+}
+
+void
+interrupt_note (int sig)
+{
+  if (received == 0)
+    received = sig;
 }
 
 int

@@ -21,13 +21,15 @@
 #include "interrupt.h"
 #include "logreplay.h"
 #include "disk.h"
+#include "escape.h"
 #include "job.h"
 
 static const char *
 sig_name (int sig)
 {
   static const char *const names[] = { [SIGHUP] = "SIGHUP", [SIGINT] = "SIGINT",
-                                       [SIGTERM] = "SIGTERM" };
+                                       [SIGTERM] = "SIGTERM",
+                                       [SIGPIPE] = "SIGPIPE (standard output closed)" };
   return sig > 0 && sig <= SIGTERM && names[sig] ? names[sig] : "a signal";
 }
 
@@ -295,7 +297,7 @@ reset_host_logs (const char *hive, const char *dest, struct outcome *out)
     if (hostfile_temp_beside (log, &tmp, &err) == -1 ||
         hive_log_reset (dest, tmp, &err) == -1 ||
         hostfile_replace (tmp, log, log, &err) == -1) {
-      fprintf (stderr, "netvsc-patch: warning: %s\n", err.msg);
+      esc_line (stderr, "netvsc-patch: warning: %s", err.msg);
       if (tmp)
         unlink (tmp);
     }
@@ -466,7 +468,7 @@ reset_guest_logs (const struct disk_backend *be, struct disk *d, struct image_jo
       continue;
     if (hive_log_reset (patched, empty, &err) == -1 ||
         be->replace (d, name, empty, scratch, &err) == -1)
-      fprintf (stderr, "netvsc-patch: warning: %s: %s\n", job->path, err.msg);
+      esc_line (stderr, "netvsc-patch: warning: %s: %s", job->path, err.msg);
     else
       job->out->logs_reset++;
   }
@@ -647,8 +649,8 @@ image_finish (struct image_job *job)
   if (job->deferred) {
     interrupt_defer (0);
     if (interrupt_pending () && job->out->status == ST_PATCHED)
-      fprintf (stderr, "netvsc-patch: %s: interrupted by %s after the new hive was in "
-               "place: the image is patched\n", job->path, sig_name (interrupt_pending ()));
+      esc_line (stderr, "netvsc-patch: %s: interrupted by %s after the new hive was in "
+                "place: the image is patched", job->path, sig_name (interrupt_pending ()));
   }
 }
 
@@ -679,7 +681,7 @@ job_run_image (const struct options *o, const char *path, const char *format,
   if (image_prepare (o, &job, path, format, out) == -1)
     goto done;
   if (o->verbose && !o->quiet)
-    fprintf (stderr, "netvsc-patch: %s: opening (%s, %s backend)\n", path, out->format,
+    esc_line (stderr, "netvsc-patch: %s: opening (%s, %s backend)", path, out->format,
              be->name);
   if ((d = be->open (&job.req, &err)) == NULL) {
     if (interrupt_pending ())

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "batch.h"
+#include "escape.h"
 #include "format.h"
 #include "interrupt.h"
 #include "job.h"
@@ -55,6 +56,8 @@ usage (FILE *fp)
 "      --root DEVICE          the Windows volume, if an image holds several\n"
 "      --from LIST            images to patch, one per line (- for stdin),\n"
 "                             optionally followed by a tab and the format\n"
+"  -0, --null                 --from LIST's names end at NUL bytes (as from\n"
+"                             find -print0), each a path exactly\n"
 "      --control-set SET      current, default, all or a number (default: the\n"
 "                             sets Select\\Current and Select\\Default name)\n"
 "      --match SPEC           which adapters: netvsc (default), service:NAME,\n"
@@ -94,8 +97,10 @@ usage (FILE *fp)
 static int
 usage_error (const char *fmt, const char *arg, const char *why)
 {
+  char shown[1024];
+
   fprintf (stderr, "netvsc-patch: ");
-  fprintf (stderr, fmt, arg, why);
+  fprintf (stderr, fmt, esc_str (shown, sizeof shown, arg, ESC_TEXT), why);
   fprintf (stderr, "\nTry 'netvsc-patch --help' for more information.\n");
   return NP_EXIT_USAGE;
 }
@@ -125,6 +130,7 @@ static const struct option long_options[] = {
   { "list", no_argument, NULL, OPT_LIST },
   { "backup", required_argument, NULL, OPT_BACKUP },
   { "from", required_argument, NULL, OPT_FROM },
+  { "null", no_argument, NULL, '0' },
   { "jobs", required_argument, NULL, 'j' },
   { "isolate", no_argument, NULL, OPT_ISOLATE },
   { "direct", no_argument, NULL, OPT_DIRECT },
@@ -227,7 +233,7 @@ parse_options (int argc, char **argv, struct options *o)
   o->control_set.mode = CS_SELECTED;
   o->match.kind = MATCH_NETVSC;
 
-  while ((c = getopt_long (argc, argv, "r:s:o:j:nvqVh", long_options, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "r:s:o:j:nvqVh0", long_options, NULL)) != -1) {
     switch (c) {
     case 'r':
       if (size_parse_kb (optarg, &receive_kb, &why) == -1)
@@ -284,6 +290,7 @@ parse_options (int argc, char **argv, struct options *o)
     case OPT_LIST: o->mode = RUN_LIST; modes++; break;
     case OPT_BACKUP: o->backup_dir = optarg; break;
     case OPT_FROM: o->from = optarg; break;
+    case '0': o->from_nul = 1; break;
     case 'j': {
       char *end;
       long j = strtol (optarg, &end, 10);
@@ -334,6 +341,8 @@ parse_options (int argc, char **argv, struct options *o)
     return usage_error ("%s%s", "--hive takes no image arguments", "");
   if (!o->hive && o->n_images == 0 && !o->from)
     return usage_error ("%s%s", "no image given (or use --from LIST or --hive FILE)", "");
+  if (o->from_nul && !o->from)
+    return usage_error ("%s%s", "-0/--null goes with --from LIST", "");
   if (o->output && !o->hive)
     return usage_error ("%s%s", "-o/--output goes with --hive", "");
   if (o->output && o->n_images > 1)
@@ -415,9 +424,15 @@ main (int argc, char **argv)
   interrupt_install ();
 
   if (o.hive) {
+    char why[128];
     job_run_hive (&o, o.hive, &out);
     report_outcome (stdout, &o, &out);
     outcome_free (&out);
+    if (report_flush (stdout, why, sizeof why) == -1) {
+      esc_line (stderr, "netvsc-patch: %s: %s: the report was lost%s", o.hive, why,
+                out.status == ST_PATCHED ? " (the hive was patched)" : "");
+      return out.exit_code > NP_EXIT_RUNTIME ? out.exit_code : NP_EXIT_RUNTIME;
+    }
     return out.exit_code;
   }
   {
@@ -426,8 +441,8 @@ main (int argc, char **argv)
     size_t n_from = 0, n = 0;
     struct np_error err;
 
-    if (o.from && targets_read (o.from, &targets, &n_from, &from_buf, &err) == -1) {
-      fprintf (stderr, "netvsc-patch: %s\n", err.msg);
+    if (o.from && targets_read (o.from, o.from_nul, &targets, &n_from, &from_buf, &err) == -1) {
+      esc_line (stderr, "netvsc-patch: %s", err.msg);
       free (targets);
       free (from_buf);
       return err.code;
@@ -442,7 +457,7 @@ main (int argc, char **argv)
     for (size_t i = 0; i < n_from; i++)
       all[n++] = targets[i];
     if (n == 0) {
-      fprintf (stderr, "netvsc-patch: --from %s lists no images\n", o.from);
+      esc_line (stderr, "netvsc-patch: --from %s lists no images", o.from);
       worst = NP_EXIT_USAGE;
     }
     else

@@ -1,11 +1,24 @@
 /* netvsc-patch: text and JSON reports. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
+#include "escape.h"
 #include "report.h"
 
 /* --- text ----------------------------------------------------------- */
+
+/* Every string from the guest or from a file name goes through this on
+ * its way to a text line (escape.h): no control character reaches the
+ * terminal.  Returns BUF. */
+static const char *
+tx (char *buf, size_t len, const char *s)
+{
+  return esc_str (buf, len, s, ESC_TEXT);
+}
 
 /* What a change writes, in the shape of a value read from a hive. */
 static struct value_state
@@ -25,10 +38,12 @@ describe_value (FILE *fp, const struct value_state *vs, int is_size)
     fputs ("(not set)", fp);
   else if (vs->is_dword)
     fprintf (fp, "0x%" PRIx32 " (%" PRIu32 "%s)", vs->dword, vs->dword, is_size ? " KB" : "");
-  else if (vs->type == hive_t_REG_SZ || vs->type == hive_t_REG_EXPAND_SZ)
-    fprintf (fp, "%s \"%s\"", hive_type_name (vs->type), vs->text);
-  else
-    fprintf (fp, "%s %s", hive_type_name (vs->type), vs->text);
+  else {
+    int quoted = vs->type == hive_t_REG_SZ || vs->type == hive_t_REG_EXPAND_SZ;
+    fprintf (fp, "%s %s", hive_type_name (vs->type), quoted ? "\"" : "");
+    esc_fputs (vs->text, fp);
+    fputs (quoted ? "\"" : "", fp);
+  }
 }
 
 static const char *
@@ -37,30 +52,46 @@ id_of (const struct adapter *a)
   return a->matching_id ? a->matching_id : a->component_id ? a->component_id : "-";
 }
 
+/* "ControlSet001", "0001" and DriverDesc of an adapter, escaped. */
+struct adapter_names {
+  char cs[64], index[64], desc[512];
+};
+
+static void
+adapter_names (const struct adapter *a, struct adapter_names *n)
+{
+  tx (n->cs, sizeof n->cs, a->control_set);
+  tx (n->index, sizeof n->index, a->index);
+  tx (n->desc, sizeof n->desc, a->desc ? a->desc : "?");
+}
+
 /* The advanced keywords the driver describes, as the Advanced page
  * would show them. */
 static void
 text_advanced (FILE *fp, const struct adapter *a)
 {
+  struct adapter_names an;
+
   if (a->n_advanced == 0)
     return;
-  fprintf (fp, "\n  %s\\...\\%s  %s: advanced properties\n", a->control_set, a->index,
-           a->desc ? a->desc : "?");
+  adapter_names (a, &an);
+  fprintf (fp, "\n  %s\\...\\%s  %s: advanced properties\n", an.cs, an.index, an.desc);
   fprintf (fp, "    %-26s %-12s %-10s %s\n", "KEYWORD", "VALUE", "DEFAULT", "ALLOWED");
   for (size_t i = 0; i < a->n_advanced; i++) {
     const struct ndi_param *p = &a->advanced[i];
     const struct value_state *now = &a->advanced_now[i];
-    char allowed[512], value[64];
+    char allowed[512], value[256], keyword[256], dflt[256], shown[1024];
     ndi_describe_allowed (p, allowed, sizeof allowed);
     if (!now->present)
       snprintf (value, sizeof value, "-");
     else if (now->is_dword)
       snprintf (value, sizeof value, "%" PRIu32 " (dword)", now->dword);
     else
-      snprintf (value, sizeof value, "%s", now->text[0] ? now->text : "\"\"");
-    fprintf (fp, "    %-26s %-12s %-10s %s\n", p->keyword, value,
-             !p->default_value ? "-" : p->default_value[0] ? p->default_value : "\"\"",
-             allowed);
+      tx (value, sizeof value, now->text[0] ? now->text : "\"\"");
+    fprintf (fp, "    %-26s %-12s %-10s %s\n", tx (keyword, sizeof keyword, p->keyword), value,
+             tx (dflt, sizeof dflt, !p->default_value ? "-" : p->default_value[0]
+                 ? p->default_value : "\"\""),
+             tx (shown, sizeof shown, allowed));
   }
 }
 
@@ -77,11 +108,13 @@ text_list (FILE *fp, const struct outcome *out)
            "MATCH", "RECEIVE", "SEND", "DESCRIPTION [DEVICE ID]");
   for (size_t i = 0; i < l->n; i++) {
     const struct adapter *a = &l->v[i];
-    char rx[32], tx[32];
-    snprintf (rx, sizeof rx, "%s", !a->receive.present ? "-" : a->receive.text);
-    snprintf (tx, sizeof tx, "%s", !a->send.present ? "-" : a->send.text);
-    fprintf (fp, "  %-13s  %-5s  %-5s  %-12s  %-12s  %s [%s]\n", a->control_set, a->index,
-             a->matched ? "yes" : "no", rx, tx, a->desc ? a->desc : "?", id_of (a));
+    struct adapter_names an;
+    char rx[32], sx[32], id[512];
+    adapter_names (a, &an);
+    tx (rx, sizeof rx, !a->receive.present ? "-" : a->receive.text);
+    tx (sx, sizeof sx, !a->send.present ? "-" : a->send.text);
+    fprintf (fp, "  %-13s  %-5s  %-5s  %-12s  %-12s  %s [%s]\n", an.cs, an.index,
+             a->matched ? "yes" : "no", rx, sx, an.desc, tx (id, sizeof id, id_of (a)));
   }
   for (size_t i = 0; i < l->n; i++)
     text_advanced (fp, &l->v[i]);
@@ -95,12 +128,15 @@ text_changes (FILE *fp, const struct options *o, const struct outcome *out)
   for (size_t i = 0; i < out->plan.n_changes; i++) {
     const struct change *c = &out->plan.changes[i];
     const struct adapter *a = &out->plan.adapters.v[c->adapter];
+    char name[256];
     if (c->adapter != last) {
-      fprintf (fp, "  %s\\Control\\Class\\{4d36e972-...}\\%s  %s\n", a->control_set,
-               a->index, a->desc ? a->desc : "?");
+      struct adapter_names an;
+      adapter_names (a, &an);
+      fprintf (fp, "  %s\\Control\\Class\\{4d36e972-...}\\%s  %s\n", an.cs, an.index,
+               an.desc);
       last = c->adapter;
     }
-    fprintf (fp, "    %-18s ", c->want->name);
+    fprintf (fp, "    %-18s ", tx (name, sizeof name, c->want->name));
     describe_value (fp, c->old, c->want->is_size);
     switch (c->action) {
     case CHANGE_KEEP:
@@ -115,8 +151,11 @@ text_changes (FILE *fp, const struct options *o, const struct outcome *out)
       describe_value (fp, &nv, c->want->is_size);
       if (c->action == CHANGE_RETYPE)
         fprintf (fp, "  [type replaced by %s]", hive_type_name (c->type));
-      if (c->refusal)
-        fprintf (fp, "  [%s: %s]", o->request.force ? "forced" : "refused", c->refusal);
+      if (c->refusal) {
+        fprintf (fp, "  [%s: ", o->request.force ? "forced" : "refused");
+        esc_fputs (c->refusal, fp);
+        fputc (']', fp);
+      }
       fputc ('\n', fp);
     }
     }
@@ -169,7 +208,7 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
 {
   if (out->status == ST_ERROR || out->status == ST_REFUSED ||
       out->status == ST_NO_ADAPTER || out->status == ST_INVALID)
-    fprintf (stderr, "netvsc-patch: %s\n", out->message);
+    esc_line (stderr, "netvsc-patch: %s", out->message);
   if (o->json) {
     report_json (fp, o, out);
     return;
@@ -177,9 +216,12 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
   if (o->quiet || !out->have_plan)
     return;
 
-  fprintf (fp, "%s", out->target);
-  if (out->is_image)
-    fprintf (fp, " (%s, %s %s)", out->format, out->root, out->hive_path);
+  esc_fputs (out->target, fp);
+  if (out->is_image) {
+    char root[128], hive[512];
+    fprintf (fp, " (%s, %s %s)", out->format, tx (root, sizeof root, out->root),
+             tx (hive, sizeof hive, out->hive_path));
+  }
   fprintf (fp, ": %s", headline (out));
   if (out->status != ST_LISTED && out->status != ST_NO_ADAPTER && out->status != ST_DEFERRED &&
       out->status != ST_RECOVERED && !o->replay_only)
@@ -189,14 +231,15 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
   if (out->replayed) {
     char line[768];
     replay_describe (&out->replay, line, sizeof line);
-    fprintf (fp, "  the hive was dirty: %s\n", line);
+    fputs ("  the hive was dirty: ", fp);
+    esc_line (fp, "%s", line);
     if (out->logs_reset)
       fprintf (fp, "  emptied %d transaction log%s, which Windows must not replay over "
                "the patched hive\n", out->logs_reset, out->logs_reset == 1 ? "" : "s");
   }
   if (o->replay_only) {
     if (out->written_to)
-      fprintf (fp, "  written to %s\n", out->written_to);
+      esc_line (fp, "  written to %s", out->written_to);
     return;
   }
   if (out->status == ST_LISTED || out->status == ST_NO_ADAPTER ||
@@ -206,226 +249,271 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
     text_changes (fp, o, out);
   text_defer (fp, o, out);
   if (out->written_to && out->status == ST_PATCHED && o->output)
-    fprintf (fp, "  written to %s\n", out->written_to);
+    esc_line (fp, "  written to %s", out->written_to);
   if (out->backup[0])
-    fprintf (fp, "  original saved as %s\n", out->backup);
+    esc_line (fp, "  original saved as %s", out->backup);
+}
+
+int
+report_flush (FILE *fp, char *why, size_t len)
+{
+  if (fflush (fp) == 0 && !ferror (fp))
+    return 0;
+  if (errno == EPIPE)
+    snprintf (why, len, "standard output closed (broken pipe)");
+  else
+    snprintf (why, len, "cannot write to standard output: %s", strerror (errno));
+  return -1;
 }
 
 /* --- JSON ----------------------------------------------------------- */
 
+/* Built with Jansson, which checks what it is given: a string that is
+ * not valid UTF-8 is escaped first (escape.h), so every line is valid
+ * JSON.  A part that could not be built (out of memory) sets FAILED. */
+struct jb {
+  int failed;
+};
+
 static void
-json_string (FILE *fp, const char *s)
+put (struct jb *b, json_t *obj, const char *key, json_t *v)
 {
-  if (s == NULL) {
-    fputs ("null", fp);
-    return;
-  }
-  fputc ('"', fp);
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-    switch (*p) {
-    case '"': fputs ("\\\"", fp); break;
-    case '\\': fputs ("\\\\", fp); break;
-    case '\n': fputs ("\\n", fp); break;
-    case '\r': fputs ("\\r", fp); break;
-    case '\t': fputs ("\\t", fp); break;
-    default:
-      if (*p < 0x20)
-        fprintf (fp, "\\u%04x", *p);
-      else
-        fputc (*p, fp);
-    }
-  }
-  fputc ('"', fp);
+  /* the _new functions take V even when they fail */
+  if (v == NULL || obj == NULL || json_object_set_new (obj, key, v) == -1)
+    b->failed = 1;
+}
+
+static void
+push (struct jb *b, json_t *arr, json_t *v)
+{
+  if (v == NULL || arr == NULL || json_array_append_new (arr, v) == -1)
+    b->failed = 1;
+}
+
+/* Text (registry data, guest paths, messages): as it is when valid
+ * UTF-8; should it not be, each stray byte as \xNN, for reading only. */
+static json_t *
+jtext (const char *s)
+{
+  json_t *v;
+  char *e;
+
+  if (s == NULL)
+    return json_null ();
+  if (esc_utf8_valid (s))
+    return json_string (s);
+  if ((e = esc_dup (s, 0)) == NULL)
+    return NULL;
+  v = json_string (e);
+  free (e);
+  return v;
+}
+
+/* A host file name as given (target, output, backup): bytes, escaped
+ * so that they can be had back: \ as \\, a byte that is not valid UTF-8
+ * as \xNN (netvsc-patch(1), JSON OUTPUT). */
+static json_t *
+jname (const char *s)
+{
+  json_t *v;
+  char *e;
+
+  if (s == NULL)
+    return json_null ();
+  if ((e = esc_dup (s, ESC_BACKSLASH)) == NULL)
+    return NULL;
+  v = json_string (e);
+  free (e);
+  return v;
 }
 
 /* A value; a buffer size's DWORD is "kb", any other DWORD "dword". */
-static void
-json_value (FILE *fp, const struct value_state *vs, int is_size)
+static json_t *
+json_value (struct jb *b, const struct value_state *vs, int is_size)
 {
-  if (!vs->present) {
-    fputs ("null", fp);
-    return;
-  }
-  fputs ("{\"type\":", fp);
-  json_string (fp, hive_type_name (vs->type));
+  json_t *o;
+
+  if (!vs->present)
+    return json_null ();
+  o = json_object ();
+  put (b, o, "type", jtext (hive_type_name (vs->type)));
   if (vs->is_dword)
-    fprintf (fp, ",\"%s\":%" PRIu32, is_size ? "kb" : "dword", vs->dword);
-  else {
-    fputs (",\"text\":", fp);
-    json_string (fp, vs->text);
-  }
-  fputc ('}', fp);
+    put (b, o, is_size ? "kb" : "dword", json_integer (vs->dword));
+  else
+    put (b, o, "text", jtext (vs->text));
+  return o;
 }
 
-static void
-json_param (FILE *fp, const struct ndi_param *p, const struct value_state *now)
+static json_t *
+json_param (struct jb *b, const struct ndi_param *p, const struct value_state *now)
 {
-  fputs ("{\"keyword\":", fp);
-  json_string (fp, p->keyword);
-  fputs (",\"description\":", fp);
-  json_string (fp, p->desc);
-  fputs (",\"type\":", fp);
-  json_string (fp, p->type_name);
-  fputs (",\"value\":", fp);
-  json_value (fp, now, 0);
-  fputs (",\"default\":", fp);
-  json_string (fp, p->default_value);
+  json_t *o = json_object ();
+
+  put (b, o, "keyword", jtext (p->keyword));
+  put (b, o, "description", jtext (p->desc));
+  put (b, o, "type", jtext (p->type_name));
+  put (b, o, "value", json_value (b, now, 0));
+  put (b, o, "default", jtext (p->default_value));
   if (ndi_is_numeric (p)) {
     if (p->has_min)
-      fprintf (fp, ",\"min\":%lld", p->min);
+      put (b, o, "min", json_integer (p->min));
     if (p->has_max)
-      fprintf (fp, ",\"max\":%lld", p->max);
+      put (b, o, "max", json_integer (p->max));
     if (p->has_step)
-      fprintf (fp, ",\"step\":%lld", p->step);
-    fprintf (fp, ",\"base\":%d", p->base);
+      put (b, o, "step", json_integer (p->step));
+    put (b, o, "base", json_integer (p->base));
   }
   if (p->type == NDI_EDIT && p->limit_text)
-    fprintf (fp, ",\"limit_text\":%ld", p->limit_text);
+    put (b, o, "limit_text", json_integer (p->limit_text));
   if (p->type == NDI_ENUM) {
-    fputs (",\"choices\":[", fp);
+    json_t *choices = json_array ();
     for (size_t i = 0; i < p->n_choices; i++) {
-      fputs (i ? ",{\"value\":" : "{\"value\":", fp);
-      json_string (fp, p->choices[i].value);
-      fputs (",\"description\":", fp);
-      json_string (fp, p->choices[i].desc);
-      fputc ('}', fp);
+      json_t *c = json_object ();
+      put (b, c, "value", jtext (p->choices[i].value));
+      put (b, c, "description", jtext (p->choices[i].desc));
+      push (b, choices, c);
     }
-    fputc (']', fp);
+    put (b, o, "choices", choices);
   }
-  fputc ('}', fp);
+  return o;
 }
 
-static void
-json_adapter (FILE *fp, const struct outcome *out, size_t idx)
+static json_t *
+json_change (struct jb *b, const struct change *c)
+{
+  json_t *o = json_object ();
+
+  put (b, o, "name", jtext (c->want->name));
+  put (b, o, "action", jtext (change_action_name (c->action)));
+  put (b, o, "old", json_value (b, c->old, c->want->is_size));
+  if (c->want->remove)
+    put (b, o, "new", json_null ());
+  else {
+    struct value_state nv = new_value (c);
+    put (b, o, "new", json_value (b, &nv, c->want->is_size));
+  }
+  put (b, o, "refused", jtext (c->refusal));
+  return o;
+}
+
+static json_t *
+json_adapter (struct jb *b, const struct outcome *out, size_t idx)
 {
   const struct adapter *a = &out->plan.adapters.v[idx];
-  int first = 1;
+  json_t *o = json_object ();
 
-  fputs ("{\"control_set\":", fp);
-  json_string (fp, a->control_set);
-  fputs (",\"index\":", fp);
-  json_string (fp, a->index);
-  fputs (",\"description\":", fp);
-  json_string (fp, a->desc);
-  fputs (",\"matching_device_id\":", fp);
-  json_string (fp, a->matching_id);
-  fputs (",\"component_id\":", fp);
-  json_string (fp, a->component_id);
-  fputs (",\"service\":", fp);
-  json_string (fp, a->service);
-  fprintf (fp, ",\"matched\":%s", a->matched ? "true" : "false");
-  fputs (",\"receive_buffer\":", fp);
-  json_value (fp, &a->receive, 1);
-  fputs (",\"send_buffer\":", fp);
-  json_value (fp, &a->send, 1);
+  put (b, o, "control_set", jtext (a->control_set));
+  put (b, o, "index", jtext (a->index));
+  put (b, o, "description", jtext (a->desc));
+  put (b, o, "matching_device_id", jtext (a->matching_id));
+  put (b, o, "component_id", jtext (a->component_id));
+  put (b, o, "service", jtext (a->service));
+  put (b, o, "matched", json_boolean (a->matched));
+  put (b, o, "receive_buffer", json_value (b, &a->receive, 1));
+  put (b, o, "send_buffer", json_value (b, &a->send, 1));
   if (a->n_advanced) {
-    fputs (",\"advanced\":[", fp);
-    for (size_t i = 0; i < a->n_advanced; i++) {
-      if (i)
-        fputc (',', fp);
-      json_param (fp, &a->advanced[i], &a->advanced_now[i]);
-    }
-    fputc (']', fp);
+    json_t *adv = json_array ();
+    for (size_t i = 0; i < a->n_advanced; i++)
+      push (b, adv, json_param (b, &a->advanced[i], &a->advanced_now[i]));
+    put (b, o, "advanced", adv);
   }
   if (a->matched) {
-    fputs (",\"changes\":[", fp);
-    for (size_t i = 0; i < out->plan.n_changes; i++) {
-      const struct change *c = &out->plan.changes[i];
-      if (c->adapter != idx)
-        continue;
-      if (!first)
-        fputc (',', fp);
-      first = 0;
-      fputs ("{\"name\":", fp);
-      json_string (fp, c->want->name);
-      fputs (",\"action\":", fp);
-      json_string (fp, change_action_name (c->action));
-      fputs (",\"old\":", fp);
-      json_value (fp, c->old, c->want->is_size);
-      fputs (",\"new\":", fp);
-      if (c->want->remove)
-        fputs ("null", fp);
-      else {
-        struct value_state nv = new_value (c);
-        json_value (fp, &nv, c->want->is_size);
-      }
-      fputs (",\"refused\":", fp);
-      json_string (fp, c->refusal);
-      fputc ('}', fp);
-    }
-    fputc (']', fp);
+    json_t *changes = json_array ();
+    for (size_t i = 0; i < out->plan.n_changes; i++)
+      if (out->plan.changes[i].adapter == idx)
+        push (b, changes, json_change (b, &out->plan.changes[i]));
+    put (b, o, "changes", changes);
   }
-  fputc ('}', fp);
+  return o;
+}
+
+/* The JSON object for one outcome (NULL: out of memory). */
+static json_t *
+json_outcome (const struct outcome *out)
+{
+  struct jb b = { 0 };
+  json_t *o = json_object (), *sets = json_array ();
+
+  put (&b, o, "target", jname (out->target));
+  put (&b, o, "mode", json_string (out->is_image ? "image" : "hive"));
+  if (out->is_image) {
+    put (&b, o, "format", jtext (out->format));
+    put (&b, o, "root", jtext (out->root[0] ? out->root : NULL));
+    put (&b, o, "hive", jtext (out->hive_path[0] ? out->hive_path : NULL));
+  }
+  put (&b, o, "status", jtext (outcome_status_name (out->status)));
+  put (&b, o, "exit_code", json_integer (out->exit_code));
+  put (&b, o, "error", jtext (out->message[0] ? out->message : NULL));
+  for (size_t i = 0; i < out->cs.n; i++) {
+    json_t *cs = json_object ();
+    put (&b, cs, "name", jtext (out->cs.v[i].name));
+    put (&b, cs, "selected_as", jtext (out->cs.v[i].why));
+    push (&b, sets, cs);
+  }
+  put (&b, o, "control_sets", sets);
+  if (out->have_plan) {
+    json_t *adapters = json_array ();
+    put (&b, o, "matched", json_integer ((json_int_t) out->plan.n_matched));
+    put (&b, o, "writes", json_integer ((json_int_t) out->plan.n_writes));
+    put (&b, o, "written", json_boolean (out->status == ST_PATCHED));
+    for (size_t i = 0; i < out->plan.adapters.n; i++)
+      push (&b, adapters, json_adapter (&b, out, i));
+    put (&b, o, "adapters", adapters);
+  }
+  if (out->replayed) {
+    json_t *r = json_object ();
+    put (&b, r, "format", json_string (out->replay.log_format == REPLAY_FORMAT_NEW
+                                       ? "new" : "old"));
+    put (&b, r, "entries", json_integer (out->replay.entries));
+    put (&b, r, "pages", json_integer (out->replay.pages));
+    put (&b, r, "sequence_from", json_integer (out->replay.seq_from));
+    put (&b, r, "sequence_to", json_integer (out->replay.seq_to));
+    put (&b, r, "from", jtext (out->replay.from));
+    put (&b, r, "stopped", jtext (out->replay.stopped));
+    put (&b, r, "logs_emptied", json_integer (out->logs_reset));
+    put (&b, o, "replay", r);
+  }
+  else
+    put (&b, o, "replay", json_null ());
+  if (out->is_image && out->defer != DEFER_NONE) {
+    json_t *d = json_object ();
+    put (&b, d, "action", jtext (defer_result_name (out->defer)));
+    put (&b, d, "script", jtext (DEFER_SCRIPT_WIN));
+    put (&b, d, "log", jtext (DEFER_LOG_WIN));
+    put (&b, o, "defer", d);
+  }
+  else
+    put (&b, o, "defer", json_null ());
+  put (&b, o, "output", jname (out->written_to));
+  put (&b, o, "backup", jname (out->backup[0] ? out->backup : NULL));
+  if (b.failed) {
+    json_decref (o);
+    return NULL;
+  }
+  return o;
 }
 
 void
 report_json (FILE *fp, const struct options *o, const struct outcome *out)
 {
+  json_t *obj = json_outcome (out);
+  /* ASCII only: no raw C1 control (or anything else) reaches a terminal
+   * that shows the JSON; parsers read the \u escapes back. */
+  char *line = obj ? json_dumps (obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+
   (void) o;
-  fputs ("{\"target\":", fp);
-  json_string (fp, out->target);
-  fprintf (fp, ",\"mode\":\"%s\"", out->is_image ? "image" : "hive");
-  if (out->is_image) {
-    fputs (",\"format\":", fp);
-    json_string (fp, out->format);
-    fputs (",\"root\":", fp);
-    json_string (fp, out->root[0] ? out->root : NULL);
-    fputs (",\"hive\":", fp);
-    json_string (fp, out->hive_path[0] ? out->hive_path : NULL);
+  if (line == NULL) {
+    /* still one line per target, and valid */
+    fprintf (fp, "{\"target\":null,\"status\":\"error\",\"exit_code\":%d,"
+             "\"error\":\"out of memory: the report could not be built\"}\n",
+             NP_EXIT_RUNTIME);
+    fputs ("netvsc-patch: out of memory building the JSON report of ", stderr);
+    esc_line (stderr, "%s", out->target);
   }
-  fputs (",\"status\":", fp);
-  json_string (fp, outcome_status_name (out->status));
-  fprintf (fp, ",\"exit_code\":%d", out->exit_code);
-  fputs (",\"error\":", fp);
-  json_string (fp, out->message[0] ? out->message : NULL);
-  fputs (",\"control_sets\":[", fp);
-  for (size_t i = 0; i < out->cs.n; i++) {
-    fputs (i ? ",{\"name\":" : "{\"name\":", fp);
-    json_string (fp, out->cs.v[i].name);
-    fputs (",\"selected_as\":", fp);
-    json_string (fp, out->cs.v[i].why);
-    fputc ('}', fp);
+  else {
+    fputs (line, fp);
+    fputc ('\n', fp);
   }
-  fputc (']', fp);
-  if (out->have_plan) {
-    fprintf (fp, ",\"matched\":%zu,\"writes\":%zu,\"written\":%s", out->plan.n_matched,
-             out->plan.n_writes, out->status == ST_PATCHED ? "true" : "false");
-    fputs (",\"adapters\":[", fp);
-    for (size_t i = 0; i < out->plan.adapters.n; i++) {
-      if (i)
-        fputc (',', fp);
-      json_adapter (fp, out, i);
-    }
-    fputc (']', fp);
-  }
-  if (out->replayed) {
-    fprintf (fp, ",\"replay\":{\"format\":\"%s\",\"entries\":%u,\"pages\":%u,"
-             "\"sequence_from\":%u,\"sequence_to\":%u,\"from\":",
-             out->replay.log_format == REPLAY_FORMAT_NEW ? "new" : "old",
-             out->replay.entries, out->replay.pages, out->replay.seq_from,
-             out->replay.seq_to);
-    json_string (fp, out->replay.from);
-    fputs (",\"stopped\":", fp);
-    json_string (fp, out->replay.stopped);
-    fprintf (fp, ",\"logs_emptied\":%d}", out->logs_reset);
-  }
-  else
-    fputs (",\"replay\":null", fp);
-  fputs (",\"defer\":", fp);
-  if (out->is_image && out->defer != DEFER_NONE) {
-    fputs ("{\"action\":", fp);
-    json_string (fp, defer_result_name (out->defer));
-    fputs (",\"script\":", fp);
-    json_string (fp, DEFER_SCRIPT_WIN);
-    fputs (",\"log\":", fp);
-    json_string (fp, DEFER_LOG_WIN);
-    fputc ('}', fp);
-  }
-  else
-    fputs ("null", fp);
-  fputs (",\"output\":", fp);
-  json_string (fp, out->written_to);
-  fputs (",\"backup\":", fp);
-  json_string (fp, out->backup[0] ? out->backup : NULL);
-  fputs ("}\n", fp);
+  free (line);
+  json_decref (obj);
 }

@@ -113,7 +113,7 @@ clones_batch () {
   head -c 1536 "$IMAGES/win-dyn.vhd" >"$WORK/broken.vhd"
   cp "$WORK/nowin.raw" "$WORK/nowin.orig"; cp "$WORK/broken.vhd" "$WORK/broken.orig"
   printf '%s\n' "# template library" "$WORK/clone1.vhd" "$WORK/broken.vhd" "" \
-    "$WORK/clone2.vhd	vpc" "$WORK/nowin.raw raw" "$WORK/clone3.vhd" >"$WORK/list"
+    "$WORK/clone2.vhd	vpc" "$WORK/nowin.raw	raw" "$WORK/clone3.vhd" >"$WORK/list"
   run 1 "$N" -j 1 -v --json -r 4M -s 4M --from - <"$WORK/list"
   err_has "5 images, 1 batch of up to 5, 1 worker"
   err_has "opening 4 images in one appliance"

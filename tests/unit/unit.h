@@ -14,6 +14,7 @@ Suite *defer_suite (void);
 Suite *ndi_suite (void);
 Suite *guestdefer_suite (void);
 Suite *parttable_suite (void);
+Suite *escape_suite (void);
 
 /* Path of fixture hive NAME (built by tests/make-fixture-hives.sh into
  * $FIXTURES/hives) in a static buffer. */
