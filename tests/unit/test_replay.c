@@ -26,6 +26,7 @@
 #include "unit.h"
 #include "hive.h"
 #include "hostfile.h"
+#include "logfind.h"
 #include "logreplay.h"
 
 /* The log writer, as a library (its main() is left out). */
@@ -791,6 +792,68 @@ START_TEST (test_single_dot_log)
 }
 END_TEST
 
+/* ---- finding the logs on the host --------------------------------- */
+
+static void
+touch_file (const char *dir, const char *name)
+{
+  char path[512];
+  FILE *f;
+
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  f = fopen (path, "w");
+  ck_assert_ptr_nonnull (f);
+  fclose (f);
+}
+
+START_TEST (test_host_logs_find)
+{
+  char dir[] = "/tmp/netvsc-logfind.XXXXXX", hive[128], want[256], desc[512], cwd[4096];
+  struct host_logs l;
+
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  snprintf (hive, sizeof hive, "%s/system", dir);
+  touch_file (dir, "system");
+  /* none: the usual spellings, nothing found */
+  host_logs_find (hive, &l);
+  ck_assert (!l.found[0] && !l.found[1] && !l.found[2] && !l.ambiguous[0]);
+  snprintf (want, sizeof want, "%s.LOG1", hive);
+  ck_assert_str_eq (l.path[REPLAY_LOG1], want);
+  host_logs_describe (&l, desc, sizeof desc);
+  ck_assert_str_eq (desc, "no .LOG1, .LOG2 or .LOG file beside it");
+  /* any case, as spelt; another hive's logs and near names ignored */
+  touch_file (dir, "SYSTEM.log1");
+  touch_file (dir, "System.Log");
+  touch_file (dir, "SYSTEM.LOG2.bak");
+  touch_file (dir, "SOFTWARE.LOG2");
+  host_logs_find (hive, &l);
+  ck_assert (l.found[REPLAY_LOG1] && !l.found[REPLAY_LOG2] && l.found[REPLAY_LOG]);
+  snprintf (want, sizeof want, "%s/SYSTEM.log1", dir);
+  ck_assert_str_eq (l.path[REPLAY_LOG1], want);
+  snprintf (want, sizeof want, "%s/System.Log", dir);
+  ck_assert_str_eq (l.path[REPLAY_LOG], want);
+  snprintf (want, sizeof want, "%s.LOG2", hive);
+  ck_assert_str_eq (l.path[REPLAY_LOG2], want);
+  ck_assert_str_eq (l.ambiguous, "");
+  host_logs_describe (&l, desc, sizeof desc);
+  ck_assert_str_eq (desc, "SYSTEM.log1 and System.Log exist beside it");
+  /* two spellings of one log: ambiguous */
+  touch_file (dir, "system.LOG1");
+  host_logs_find (hive, &l);
+  ck_assert_msg (strcmp (l.ambiguous, "SYSTEM.log1 and system.LOG1 both exist beside it") == 0 ||
+                 strcmp (l.ambiguous, "system.LOG1 and SYSTEM.log1 both exist beside it") == 0,
+                 "%s", l.ambiguous);
+  /* a relative path, from the hive's directory */
+  ck_assert_ptr_nonnull (getcwd (cwd, sizeof cwd));
+  ck_assert_int_eq (chdir (dir), 0);
+  host_logs_find ("system", &l);
+  ck_assert (l.found[REPLAY_LOG]);
+  ck_assert_str_eq (l.path[REPLAY_LOG], "System.Log");
+  ck_assert_int_eq (chdir (cwd), 0);
+  nftw (dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 /* ---- the logs after the write ------------------------------------- */
 
 START_TEST (test_log_reset)
@@ -980,6 +1043,7 @@ replay_suite (void)
   tcase_add_test (tc, test_old_format);
   tcase_add_test (tc, test_old_format_all_or_nothing);
   tcase_add_test (tc, test_single_dot_log);
+  tcase_add_test (tc, test_host_logs_find);
   tcase_add_test (tc, test_log_reset);
   tcase_set_timeout (tc, 60);
   suite_add_tcase (s, tc);
