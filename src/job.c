@@ -441,6 +441,11 @@ describe_guest_logs (const struct disk_backend *be, struct disk *d, char *buf, s
     snprintf (buf, len, "only SYSTEM.LOG%d exists beside it", h1 ? 1 : 2);
   else
     snprintf (buf, len, "no SYSTEM.LOG1/SYSTEM.LOG2 beside it");
+  /* Windows XP / Server 2003 keep the single SYSTEM.LOG */
+  if (be->exists (d, "SYSTEM.LOG")) {
+    size_t used = strlen (buf);
+    snprintf (buf + used, len - used, "; SYSTEM.LOG exists beside it");
+  }
 }
 
 /* One image between the steps of its run. */

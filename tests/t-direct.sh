@@ -257,6 +257,9 @@ replay_xp_log_in_image () {
   err_has "dirty pages: cut short"
   err_lines 1
   same_bytes "$img" "$WORK/orig"
+  run 4 "$N" --direct -r 4M --no-replay "$img"
+  err_has "SYSTEM.LOG1 and SYSTEM.LOG2 exist beside it; SYSTEM.LOG exists beside it"
+  same_bytes "$img" "$WORK/orig"
   ntfscp "$WORK/p" "$WORK/SYSTEM.LOG" "$CONFIG/SYSTEM.LOG" >/dev/null
   dd if="$WORK/p" of="$img" bs=512 seek=2048 conv=notrunc status=none
   run 0 "$N" --direct -r 4M "$img"
