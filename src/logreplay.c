@@ -847,8 +847,8 @@ replay_old (struct work *w, struct logf **logs, int nlogs, const unsigned char *
     for (int j = 0; j < i; j++)
       if (logs[j]->present) {
         used = strlen (w->res->stopped);
-        snprintf (w->res->stopped + used, sizeof w->res->stopped - used, "%s%s not used: %s",
-                  used ? "; " : "", logs[j]->name, states[j]);
+        snprintf (w->res->stopped + used, sizeof w->res->stopped - used, "%s%s (not used)",
+                  used ? "; " : "", states[j]);
       }
     *use = l;
     return 0;
