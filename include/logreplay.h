@@ -1,5 +1,6 @@
-/* netvsc-patch: recovering a dirty SYSTEM hive from its transaction
- * logs (SYSTEM.LOG1 / SYSTEM.LOG2), offline, the way Windows does at
+/* netvsc-patch: recovering a dirty hive from its transaction logs
+ * (FILE.LOG1 / FILE.LOG2, or the single FILE.LOG of Windows XP and
+ * Server 2003), offline, the way Windows does at
  * boot, and leaving the logs in a state Windows will not replay.
  *
  * Windows writes registry changes to the logs first and to the primary
@@ -12,7 +13,8 @@
  *
  * Both log formats are read: the new one (Windows 8.1 / Server 2012 R2
  * and later: "HvLE" log entries protected by Marvin32 hashes) and the
- * old one (file type 1 or 2: a "DIRT" bitmap and 512-byte pages).  The
+ * old one (file type 1 or 2: a "DIRT" bitmap and 512-byte pages, one
+ * transaction applied whole or not at all).  The
  * rules followed, with their sources, are in the comments of
  * src/logreplay.c.  Files are read whole into memory; nothing is
  * written anywhere but OUT. */
@@ -32,14 +34,18 @@ enum replay_log_format {
 /* Bits of replay_result.logs_used. */
 #define REPLAY_USED_LOG1 1u
 #define REPLAY_USED_LOG2 2u
+#define REPLAY_USED_LOG  4u         /* the single FILE.LOG (old format) */
+
+/* The logs of a hive, by role: indexes of the arrays below. */
+enum { REPLAY_LOG1, REPLAY_LOG2, REPLAY_LOG, REPLAY_NLOGS };
 
 struct replay_result {
   int log_format;              /* enum replay_log_format */
   unsigned entries;            /* log entries applied (old format: 1, the dirty vector) */
   unsigned pages;              /* dirty page references written (old format: 512-byte pages) */
-  unsigned logs_used;          /* REPLAY_USED_LOG1 | REPLAY_USED_LOG2: logs
-                                  with at least one entry applied */
-  int first_log;               /* 1 or 2: the log replayed first */
+  unsigned logs_used;          /* REPLAY_USED_*: logs with at least one
+                                  entry applied */
+  int first_log;               /* 1, 2 or 3 (FILE.LOG): the log replayed first */
   char from[96];               /* "SYSTEM.LOG1 then SYSTEM.LOG2" */
   uint32_t seq_from, seq_to;   /* first and last sequence number applied (old
                                   format: the log's sequence number, twice) */
@@ -60,12 +66,22 @@ struct replay_result {
  * to the last one applied, hive bins data size updated, checksum
  * correct; every hive bin checked); -1 with *ERR otherwise:
  * NP_EXIT_UNSAFE when the logs are missing, invalid, stale or hold no
- * entry that can be applied, or when the result would be damaged (the
- * message says what was found, naming the files), NP_EXIT_RUNTIME on
- * I/O errors or when PRIMARY is not a registry hive at all.  OUT is
- * created with mode 0600 and flushed; on failure it is removed. */
+ * entry that can be applied, when an old-format log breaks any of its
+ * rules (cut short, damaged bitmap, a page that leaves a hive bin
+ * invalid: such a log is never applied in part), or when the result
+ * would be damaged (the message says what was found, naming the log
+ * files by their base names and the rule broken), NP_EXIT_RUNTIME on I/O
+ * errors or when PRIMARY is not a registry hive at all.  OUT is created
+ * with mode 0600 and flushed; on failure it is removed.  Nothing else is
+ * written. */
 int hive_replay_logs (const char *primary, const char *log1, const char *log2,
                       const char *out, struct replay_result *res, struct np_error *err);
+
+/* The same with LOGS[REPLAY_LOG1], [REPLAY_LOG2] and [REPLAY_LOG] (the
+ * single FILE.LOG; any may be NULL).  The .LOG is used only as an
+ * old-format log; when it is given, messages list it with the others. */
+int hive_replay_files (const char *primary, const char *const logs[REPLAY_NLOGS],
+                       const char *out, struct replay_result *res, struct np_error *err);
 
 /* The same on files already in memory (for tests and fuzzing): DATA
  * NULL means the file does not exist; NAME is used in messages.  On
@@ -78,6 +94,10 @@ struct replay_input {
 int hive_replay_memory (const struct replay_input *primary, const struct replay_input *log1,
                         const struct replay_input *log2, unsigned char **out, size_t *out_size,
                         struct replay_result *res, struct np_error *err);
+/* ... and with the three logs (IN[i] NULL: not looked for). */
+int hive_replay_inputs (const struct replay_input *primary,
+                        const struct replay_input *const in[REPLAY_NLOGS], unsigned char **out,
+                        size_t *out_size, struct replay_result *res, struct np_error *err);
 
 /* One line for reports, e.g. "replayed 24 log entries (sequence
  * 0x83b..0x852, 315 pages) from SYSTEM.LOG1 then SYSTEM.LOG2; hive bins

@@ -19,6 +19,7 @@
 #include "format.h"
 #include "hostfile.h"
 #include "interrupt.h"
+#include "logfind.h"
 #include "logreplay.h"
 #include "disk.h"
 #include "escape.h"
@@ -59,6 +60,8 @@ fail (struct outcome *out, const struct np_error *err)
 struct logs {
   const char *log1, *log2;     /* either may name a missing file */
   const char *recovered;
+  const char *log;             /* the single FILE.LOG (old format), or NULL */
+  const char *ambiguous;       /* non-empty: two logs' names differ only in case */
 };
 
 /* Base block check, open, control sets, adapters, plan.  On a dirty
@@ -82,17 +85,35 @@ plan_hive (const struct options *o, const char *path, const char *name,
       return np_error_set (err, NP_EXIT_UNSAFE,
                            "%s: refused: the hive is dirty (%s): Windows would replay its "
                            "transaction logs over the change", name, why);
+    if (logs->ambiguous && logs->ambiguous[0])
+      return np_error_set (err, NP_EXIT_UNSAFE, "%s: refused: the hive is dirty (%s) and its "
+                           "transaction logs are ambiguous: %s, names that differ only in case "
+                           "(Windows sees one file): keep the right one", name, why,
+                           logs->ambiguous);
     /* Windows' newest changes are in the logs: recover them first, then
      * plan on the recovered hive, so that nothing it logged is lost. */
-    if (hive_replay_logs (path, logs->log1, logs->log2, logs->recovered, &out->replay,
-                          err) == -1) {
-      char reason[sizeof err->msg];
-      snprintf (reason, sizeof reason, "%s", err->msg);
-      return np_error_set (err, err->code, "%s: refused: the hive is dirty (%s) and cannot "
-                           "be recovered from its transaction logs: %s", name, why, reason);
+    {
+      const char *const files[REPLAY_NLOGS] = { logs->log1, logs->log2, logs->log };
+      if (hive_replay_files (path, files, logs->recovered, &out->replay, err) == -1) {
+        char reason[sizeof err->msg];
+        size_t plen = strlen (path);
+        /* the reason starts with the file we read: NAME says it already */
+        snprintf (reason, sizeof reason, "%s",
+                  strncmp (err->msg, path, plen) == 0 && strncmp (err->msg + plen, ": ", 2) == 0
+                  ? err->msg + plen + 2 : err->msg);
+        return np_error_set (err, err->code, "%s: refused: the hive is dirty (%s) and cannot "
+                             "be recovered from its transaction logs: %s", name, why, reason);
+      }
     }
     out->replayed = 1;
     path = logs->recovered;
+  }
+  if (o->replay_only) {
+    /* Only the recovery: any hive (NTUSER.DAT, SOFTWARE...), no control
+     * sets or adapters needed; hivex must read the result. */
+    if (hive_open (hv, path, 0, err) == -1)
+      goto rename_error;
+    return 0;
   }
   if (hive_open (hv, path, o->mode == RUN_PATCH, err) == -1)
     goto rename_error;
@@ -107,14 +128,19 @@ plan_hive (const struct options *o, const char *path, const char *name,
 
  rename_error:
   /* Messages name the file we read; for an image, name the image and
-   * the hive inside it instead of our temporary copy. */
-  path = given;
+   * the hive inside it instead of our temporary copy, and for a hive
+   * recovered from its logs, the user's hive instead of the temporary
+   * recovered one. */
   if (strcmp (path, name) != 0) {
     size_t plen = strlen (path);
     if (strncmp (err->msg, path, plen) == 0) {
       char rest[sizeof err->msg];
+      const char *parts[3] = { name, path != given ? " (as recovered from its transaction "
+                               "logs)" : "", rest };
       snprintf (rest, sizeof rest, "%s", err->msg + plen);
-      snprintf (err->msg, sizeof err->msg, "%s%s", name, rest);
+      err->msg[0] = '\0';
+      for (int i = 0; i < 3; i++)
+        strncat (err->msg, parts[i], sizeof err->msg - strlen (err->msg) - 1);
     }
   }
   return -1;
@@ -246,12 +272,12 @@ backup_original (const struct options *o, const char *original, const struct log
       return -1;
     }
     /* the logs are emptied after a recovery: keep them too */
-    for (int i = 0; out->replayed && logs && i < 2; i++) {
-      const char *log = i ? logs->log2 : logs->log1;
+    for (int i = 0; out->replayed && logs && i < REPLAY_NLOGS; i++) {
+      const char *log = i == REPLAY_LOG ? logs->log : i ? logs->log2 : logs->log1;
       char copy[PATH_MAX + 8];
       if (log == NULL || access (log, F_OK) == -1)
         continue;
-      snprintf (copy, sizeof copy, "%s.LOG%d", out->backup, i + 1);
+      snprintf (copy, sizeof copy, "%s.LOG%s", out->backup, i == REPLAY_LOG ? "" : i ? "2" : "1");
       if (hostfile_copy (log, copy, err) == -1)
         return -1;
     }
@@ -261,38 +287,21 @@ backup_original (const struct options *o, const char *original, const struct log
   return np_error_set (err, NP_EXIT_RUNTIME, "%s: too many backups already", o->backup_dir);
 }
 
-static void
-describe_host_logs (const char *hive, char *buf, size_t len)
-{
-  char l1[PATH_MAX], l2[PATH_MAX];
-  int h1, h2;
-
-  snprintf (l1, sizeof l1, "%s.LOG1", hive);
-  snprintf (l2, sizeof l2, "%s.LOG2", hive);
-  h1 = access (l1, F_OK) == 0;
-  h2 = access (l2, F_OK) == 0;
-  if (h1 && h2)
-    snprintf (buf, len, "%s.LOG1 and .LOG2 exist beside it", hive);
-  else if (h1 || h2)
-    snprintf (buf, len, "only %s exists beside it", h1 ? l1 : l2);
-  else
-    snprintf (buf, len, "no .LOG1/.LOG2 files beside it");
-}
-
 /* After a recovered hive was patched and put in place as DEST: empty
  * the logs beside it, which Windows must not replay over it (see
  * hive_log_reset).  Failures are warnings: the hive is patched and
  * clean either way. */
 static void
-reset_host_logs (const char *hive, const char *dest, struct outcome *out)
+reset_host_logs (const struct host_logs *found, const char *dest, struct outcome *out)
 {
-  for (int i = 1; i <= 2; i++) {
-    char log[PATH_MAX + 8];
+  for (int i = 0; i < REPLAY_NLOGS; i++) {
+    const char *log = found->path[i];
     char *tmp = NULL;
     struct np_error err;
+    struct stat st;
 
-    snprintf (log, sizeof log, "%s.LOG%d", hive, i);
-    if (access (log, F_OK) == -1)
+    /* an empty .LOG (kept by Vista and later) needs nothing */
+    if (!found->found[i] || stat (log, &st) == -1 || (i == REPLAY_LOG && st.st_size == 0))
       continue;
     if (hostfile_temp_beside (log, &tmp, &err) == -1 ||
         hive_log_reset (dest, tmp, &err) == -1 ||
@@ -324,7 +333,8 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   const char *dest = o->output ? o->output : path;
   char *tmp = NULL;
   struct stat st;
-  char log1[PATH_MAX + 8], log2[PATH_MAX + 8], recovered[PATH_MAX];
+  char recovered[PATH_MAX];
+  struct host_logs found;
   struct logs logs;
 
   recovered[0] = '\0';
@@ -348,8 +358,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   }
   if (check_interrupt (path, &err) == -1)
     goto failed;
-  snprintf (log1, sizeof log1, "%s.LOG1", path);
-  snprintf (log2, sizeof log2, "%s.LOG2", path);
+  host_logs_find (path, &found);
   {
     const char *tmpenv = getenv ("TMPDIR");
     int fd;
@@ -362,11 +371,12 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     }
     close (fd);
   }
-  logs = (struct logs) { log1, log2, recovered };
+  logs = (struct logs) { found.path[REPLAY_LOG1], found.path[REPLAY_LOG2], recovered,
+                         found.path[REPLAY_LOG], found.ambiguous };
   if (plan_hive (o, path, path, &logs, &hv, out, &err) == -1) {
     if (err.code == NP_EXIT_UNSAFE && o->no_replay) {
-      char desc[PATH_MAX + 64];
-      describe_host_logs (path, desc, sizeof desc);
+      char desc[2 * NAME_MAX + 80];
+      host_logs_describe (&found, desc, sizeof desc);
       append_message (&err, desc);
     }
     goto failed;
@@ -401,7 +411,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     goto failed;
   }
   if (out->replayed && !o->output)
-    reset_host_logs (path, dest, out);
+    reset_host_logs (&found, dest, out);
   interrupt_defer (0);
   free (tmp);
   tmp = NULL;
@@ -440,6 +450,11 @@ describe_guest_logs (const struct disk_backend *be, struct disk *d, char *buf, s
     snprintf (buf, len, "only SYSTEM.LOG%d exists beside it", h1 ? 1 : 2);
   else
     snprintf (buf, len, "no SYSTEM.LOG1/SYSTEM.LOG2 beside it");
+  /* Windows XP / Server 2003 keep the single SYSTEM.LOG */
+  if (be->exists (d, "SYSTEM.LOG")) {
+    size_t used = strlen (buf);
+    snprintf (buf + used, len - used, "; SYSTEM.LOG exists beside it");
+  }
 }
 
 /* One image between the steps of its run. */
@@ -458,13 +473,18 @@ static void
 reset_guest_logs (const struct disk_backend *be, struct disk *d, struct image_job *job,
                   const char *patched, const char *scratch)
 {
-  for (int i = 1; i <= 2; i++) {
-    char name[16], empty[PATH_MAX + 16];
+  for (int i = 1; i <= 3; i++) {
+    char name[16], empty[PATH_MAX + 16], fetched[PATH_MAX + 16];
     struct np_error err;
+    struct stat st;
 
-    snprintf (name, sizeof name, "SYSTEM.LOG%d", i);
+    snprintf (name, sizeof name, i == 3 ? "SYSTEM.LOG" : "SYSTEM.LOG%d", i);
     snprintf (empty, sizeof empty, "%s/empty.LOG%d", job->tmpdir, i);
     if (!be->exists (d, name))
+      continue;
+    /* SYSTEM.LOG: only when it held a log (Vista and later keep it empty) */
+    snprintf (fetched, sizeof fetched, "%s/SYSTEM.LOG", job->tmpdir);
+    if (i == 3 && (stat (fetched, &st) == -1 || st.st_size == 0))
       continue;
     if (hive_log_reset (patched, empty, &err) == -1 ||
         be->replace (d, name, empty, scratch, &err) == -1)
@@ -540,14 +560,16 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   struct np_error err = { 0, "" };
   char local[PATH_MAX + 32], patched[PATH_MAX + 32], scratch[PATH_MAX + 32];
   char log1[PATH_MAX + 32], log2[PATH_MAX + 32], recovered[PATH_MAX + 32];  /* tmpdir + "/SYSTEM.recovered" */
+  char dotlog[PATH_MAX + 32];
   char name[PATH_MAX + 300];
   const char *path = job->path;
   struct base_block bb;
-  struct logs logs = { log1, log2, recovered };
+  struct logs logs = { log1, log2, recovered, dotlog, NULL };
   int r = -1, act, hive_written = 0;
 
   snprintf (log1, sizeof log1, "%s/SYSTEM.LOG1", job->tmpdir);
   snprintf (log2, sizeof log2, "%s/SYSTEM.LOG2", job->tmpdir);
+  snprintf (dotlog, sizeof dotlog, "%s/SYSTEM.LOG", job->tmpdir);
   snprintf (recovered, sizeof recovered, "%s/SYSTEM.recovered", job->tmpdir);
   snprintf (local, sizeof local, "%s/SYSTEM", job->tmpdir);
   snprintf (patched, sizeof patched, "%s/SYSTEM.new", job->tmpdir);
@@ -564,9 +586,13 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   /* A dirty hive is recovered from its logs (fetched beside it) first. */
   if (!o->no_replay && hive_read_base_block (local, &bb, &err) == 0 &&
       base_block_is_dirty (&bb)) {
-    for (int i = 0; i < 2; i++)
-      if (be->exists (d, i ? "SYSTEM.LOG2" : "SYSTEM.LOG1") &&
-          be->fetch (d, i ? "SYSTEM.LOG2" : "SYSTEM.LOG1", i ? log2 : log1, &err) == -1)
+    /* SYSTEM.LOG: Windows XP / Server 2003's single log (old format) */
+    static const char *const guest_log[REPLAY_NLOGS] = { "SYSTEM.LOG1", "SYSTEM.LOG2",
+                                                        "SYSTEM.LOG" };
+    const char *local_log[REPLAY_NLOGS] = { log1, log2, dotlog };
+    for (int i = 0; i < REPLAY_NLOGS; i++)
+      if (be->exists (d, guest_log[i]) &&
+          be->fetch (d, guest_log[i], local_log[i], &err) == -1)
         goto failed;
   }
 

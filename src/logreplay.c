@@ -48,13 +48,24 @@
  *    with when it starts at the next sequence number.  With an invalid
  *    primary base block: only the log with the latest entries is used and
  *    the base block is rebuilt from its copy (notes 5 and 6).
- *  - Old format: the log is applicable when its base block's last written
- *    timestamp equals the primary's (or, with an invalid primary base
- *    block, the first hive bin's); LOG1 is tried first, then LOG2.  The
- *    dirty vector ("DIRT" at offset 512, one bit per 512-byte page of the
- *    hive bins data, least significant bit first) selects the pages,
- *    stored from the next 512-byte boundary in bitmap order.  Dirty hive
- *    bins are checked and recovery stops at the first invalid one.
+ *  - Old format (Windows NT to 7 / Server 2008 R2: FILE.LOG1 and
+ *    FILE.LOG2, or on XP / Server 2003 the single FILE.LOG): the log is
+ *    applicable when its base block's last written timestamp equals the
+ *    primary's (or, with an invalid primary base block, the first hive
+ *    bin's); LOG1 is tried first, then LOG2, then LOG.  The dirty vector
+ *    ("DIRT" at offset 512, one bit per 512-byte page of the log's hive
+ *    bins data size, least significant bit first) selects the pages,
+ *    stored from the next 512-byte boundary in bitmap order, as many as
+ *    bits are set (dirty pages note 1; remnants may follow).  Such a log
+ *    is ONE transaction: it is applied whole or not at all.  It is
+ *    refused when the file ends before the bitmap does or before its last
+ *    page, when the bitmap marks no page, when a bitmap byte is neither
+ *    0x00 nor 0xff (Windows marks whole 4096-byte blocks: dirty vector
+ *    note 3; a flipped bit would shift every later page), or when, with
+ *    all its pages applied, a hive bin is invalid or the cells of a bin
+ *    a page went to do not fill it exactly.  The next applicable log is
+ *    then tried (Windows too switches logs after an error); if none
+ *    passes, nothing is written and the message gives each log's reason.
  *  - The result gets a clean base block: file type 0, both sequence
  *    numbers set to the last sequence number applied (what the
  *    specification says the in-memory base block holds after applying an
@@ -71,6 +82,11 @@
  *    from one consistent state), we refuse rather than skip them.
  *  - Windows (8 and later) may use an old-format LOG2 whose timestamp
  *    does not match; we require the matching timestamp.
+ *  - Windows applies an old-format log up to its first invalid dirty hive
+ *    bin and ignores that bin (dirty pages, "recovery stops"); a log cut
+ *    short is read as far as it goes.  Either leaves a hive missing part
+ *    of one transaction; we refuse instead (yarp too refuses a log with a
+ *    missing page).
  *  - A log file that cannot be read for another reason than being absent
  *    is an error, not a skipped log.
  *  - Self-healing of invalid log base blocks is not done: such a log is
@@ -83,6 +99,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "logreplay.h"
@@ -285,7 +302,7 @@ load_log (struct logf *l, int index, const struct replay_input *in)
 
   memset (l, 0, sizeof *l);
   l->index = index;
-  l->name = in && in->name ? in->name : index == 1 ? "LOG1" : "LOG2";
+  l->name = in && in->name ? in->name : index == 1 ? "LOG1" : index == 2 ? "LOG2" : "LOG";
   if (in == NULL || in->data == NULL) {
     snprintf (l->state, sizeof l->state, "%s: missing", l->name);
     return;
@@ -470,7 +487,7 @@ note_used (struct work *w, const struct logf *l)
 
   if (w->res->logs_used == 0)
     w->res->first_log = l->index;
-  w->res->logs_used |= l->index == 1 ? REPLAY_USED_LOG1 : REPLAY_USED_LOG2;
+  w->res->logs_used |= 1u << (l->index - 1);
   snprintf (w->res->from + used, sizeof w->res->from - used, "%s%s",
             used ? " then " : "", l->name);
 }
@@ -608,85 +625,263 @@ replay_new (struct work *w, struct logf *logs[2], int pvalid, uint32_t secondary
   return 0;
 }
 
-/* Old format: the dirty vector of L.  Pages are applied in bitmap
- * order; a dirty hive bin that is not valid afterwards stops recovery:
- * neither its pages nor any later ones are applied. */
+/* Old format, the checks before anything is applied.  The log is one
+ * transaction: its dirty vector says which 512-byte pages it holds, and
+ * the file must hold every one of them.  0 with the number of pages in
+ * *NPAGES and the offset of the first in *START; -1 with the rule L
+ * breaks in WHY. */
 static int
-replay_old (struct work *w, const struct logf *l)
+check_old (const struct logf *l, uint64_t *npages, size_t *start, char *why, size_t whylen)
 {
-  uint32_t hbins = l->hbins, nbits = hbins / SECTOR;
-  size_t vec = hbins / 4096u, start, k = 0, npages;
-  const unsigned char *bits = l->data + LOG_BASE_SIZE + 4;
-  uint64_t *page_off = NULL, stop_at = UINT64_MAX, bad;
-  unsigned char *cand = NULL;
-  char why[160];
+  uint32_t hbins = l->hbins;
+  size_t vec = hbins / HBIN_ALIGN, have_vec, need, have;
+  const unsigned char *bits;
 
-  if (hbins > MAX_HBINS_SIZE)
-    return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %s: hive bins data size 0x%" PRIx32
-                         " is too large", w->name, l->name, hbins);
-  if (l->size < LOG_BASE_SIZE + 4 + vec || memcmp (l->data + LOG_BASE_SIZE, "DIRT", 4) != 0)
-    return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %s has no dirty vector (\"DIRT\") at "
-                         "offset 512", w->name, l->name);
-  start = (LOG_BASE_SIZE + 4 + vec + SECTOR - 1) / SECTOR * SECTOR;
-  if (grow (w, hbins) == -1)
+  *npages = 0;
+  if (hbins > MAX_HBINS_SIZE) {
+    snprintf (why, whylen, "%s: its hive bins data size 0x%" PRIx32 " is too large", l->name,
+              hbins);
     return -1;
-
-  page_off = malloc (sizeof *page_off * (nbits ? nbits : 1));
-  cand = malloc (w->len);
-  if (page_off == NULL || cand == NULL) {
-    free (page_off);
-    free (cand);
-    return np_error_set (w->err, NP_EXIT_RUNTIME, "out of memory");
   }
-  /* Where each dirty page goes, in bitmap order, as far as the file
-   * holds pages. */
-  for (uint32_t bit = 0; bit < nbits; bit++)
-    if (bits[bit / 8] >> (bit % 8) & 1) {
-      if (start + (k + 1) * SECTOR > l->size) {
-        snprintf (why, sizeof why, "%s: truncated: dirty page %zu is missing", l->name, k + 1);
-        add_stop (w, why);
-        break;
-      }
-      page_off[k++] = (uint64_t) bit * SECTOR;
+  if (l->size < LOG_BASE_SIZE + 4) {
+    snprintf (why, whylen, "%s is cut short before its dirty vector (%zu bytes)", l->name,
+              l->size);
+    return -1;
+  }
+  if (memcmp (l->data + LOG_BASE_SIZE, "DIRT", 4) != 0) {
+    snprintf (why, whylen, "%s has no dirty vector (no \"DIRT\" signature at offset 512)",
+              l->name);
+    return -1;
+  }
+  /* One bit per 512-byte page of the log's hive bins data size. */
+  have_vec = l->size - LOG_BASE_SIZE - 4;
+  if (have_vec < vec) {
+    snprintf (why, whylen, "%s is cut short inside its dirty vector (%zu of %zu bitmap bytes "
+              "for hive bins data of 0x%" PRIx32 " bytes)", l->name, have_vec, vec, hbins);
+    return -1;
+  }
+  bits = l->data + LOG_BASE_SIZE + 4;
+  /* Windows marks whole 4096-byte blocks dirty (dirty vector note 3):
+   * any other byte is damage, and a bitmap that gained or lost a bit
+   * would map every later page to the wrong place. */
+  for (size_t i = 0; i < vec; i++) {
+    if (bits[i] != 0 && bits[i] != 0xff) {
+      snprintf (why, whylen, "%s: dirty vector byte %zu is 0x%02x where Windows writes 0x00 "
+                "or 0xff (one byte per 4096-byte block): the bitmap is damaged", l->name, i,
+                bits[i]);
+      return -1;
     }
-  npages = k;
+    if (bits[i])
+      *npages += 8;
+  }
+  if (*npages == 0) {
+    snprintf (why, whylen, "%s: its dirty vector marks no page dirty", l->name);
+    return -1;
+  }
+  /* Pages from the 512-byte boundary after the bitmap, one per bit set
+   * (dirty pages note 1); remnants after them are allowed. */
+  *start = (LOG_BASE_SIZE + 4 + vec + SECTOR - 1) / SECTOR * SECTOR;
+  need = *start + (size_t) *npages * SECTOR;
+  if (l->size < need) {
+    have = l->size > *start ? (l->size - *start) / SECTOR : 0;
+    snprintf (why, whylen, "%s holds %zu of %" PRIu64 " dirty pages: cut short (%zu bytes, "
+              "%zu needed)", l->name, have, *npages, l->size, need);
+    return -1;
+  }
+  return 0;
+}
 
+/* The cells of the hive bin BIN (SIZE bytes, at OFF in the hive bins
+ * data) must fill it exactly: each a multiple of 8 bytes, none running
+ * past its end.  A page written to the wrong place rarely keeps that. */
+static int
+cells_check (const unsigned char *bin, uint32_t size, uint64_t off, char *why, size_t whylen)
+{
+  uint32_t at = 32;
+
+  while (at < size) {
+    int32_t raw = (int32_t) le32 (bin + at);
+    uint32_t len = raw < 0 ? (uint32_t) -(int64_t) raw : (uint32_t) raw;
+    if (len < 8 || len % 8 != 0 || len > size - at) {
+      snprintf (why, whylen, "the cell at offset 0x%" PRIx64 " has a bad size (%" PRId32
+                ") in the hive bin at 0x%" PRIx64, off + at, raw, off);
+      return -1;
+    }
+    at += len;
+  }
+  return 0;
+}
+
+/* Old format: apply all of L's dirty pages to a copy of the hive and
+ * check every hive bin, and the cells of each bin a page went to.
+ * 0 with W's hive replaced by the result; 1 with the rule L breaks in
+ * WHY and W untouched; -1 (out of memory) with *W->ERR set. */
+static int
+try_old (struct work *w, const struct logf *l, char *why, size_t whylen)
+{
+  uint32_t hbins = l->hbins;
+  const unsigned char *bits = l->data + LOG_BASE_SIZE + 4;
+  size_t start, len, k = 0;
+  uint64_t npages, bad, off;
+  unsigned char *cand;
+  char reason[160];
+
+  if (check_old (l, &npages, &start, why, whylen) == -1)
+    return 1;
+  len = (size_t) BASE_BLOCK_SIZE + hbins;
+  if (len < w->len)
+    len = w->len;
+  cand = malloc (len);
+  if (cand == NULL)
+    return np_error_set (w->err, NP_EXIT_RUNTIME, "%s: out of memory (hive of %zu bytes)",
+                         w->name, len);
   memcpy (cand, w->img, w->len);
-  for (k = 0; k < npages; k++)
-    memcpy (cand + BASE_BLOCK_SIZE + page_off[k], l->data + start + k * SECTOR, SECTOR);
-  if (hive_bins_check (cand + BASE_BLOCK_SIZE, hbins, &bad, why, sizeof why) == -1) {
-    char msg[256];
-    stop_at = bad;
-    snprintf (msg, sizeof msg, "%s: recovery stopped at the hive bin at offset 0x%" PRIx64
-              " (%s)", l->name, bad, why);
-    add_stop (w, msg);
+  memset (cand + w->len, 0, len - w->len);
+  for (uint32_t bit = 0; bit < hbins / SECTOR; bit++)
+    if (bits[bit / 8] >> (bit % 8) & 1)
+      memcpy (cand + BASE_BLOCK_SIZE + (size_t) bit * SECTOR,
+              l->data + start + SECTOR * k++, SECTOR);
+
+  /* Every hive bin, then the cells of each bin holding a dirty page. */
+  if (hive_bins_check (cand + BASE_BLOCK_SIZE, hbins, &bad, reason, sizeof reason) == -1) {
+    snprintf (why, whylen, "%s: with its %" PRIu64 " dirty pages applied, the hive bin at "
+              "offset 0x%" PRIx64 " is invalid (%s)", l->name, npages, bad, reason);
+    free (cand);
+    return 1;
   }
-  for (k = 0; k < npages && page_off[k] < stop_at; k++) {
-    memcpy (w->img + BASE_BLOCK_SIZE + page_off[k], l->data + start + k * SECTOR, SECTOR);
-    w->res->pages++;
+  for (off = 0; off < hbins; off += le32 (cand + BASE_BLOCK_SIZE + off + 8)) {
+    const unsigned char *bin = cand + BASE_BLOCK_SIZE + off;
+    uint32_t bsize = le32 (bin + 8), dirty = 0;
+    for (uint64_t b = off / HBIN_ALIGN; b < (off + bsize) / HBIN_ALIGN; b++)
+      dirty |= bits[b];
+    if (dirty && cells_check (bin, bsize, off, reason, sizeof reason) == -1) {
+      snprintf (why, whylen, "%s: with its %" PRIu64 " dirty pages applied, %s", l->name,
+                npages, reason);
+      free (cand);
+      return 1;
+    }
   }
-  free (page_off);
-  free (cand);
-  if (w->res->pages == 0)
-    return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %s holds no dirty page that can be "
-                         "applied%s%s", w->name, l->name, w->res->stopped[0] ? ": " : "",
-                         w->res->stopped);
+  free (w->img);
+  w->img = cand;
+  w->len = w->cap = len;
   w->hbins = hbins;
+  w->res->pages = (unsigned) npages;
   w->res->entries = 1;
   w->res->seq_from = w->res->seq_to = l->seq;
   return 0;
 }
 
+/* FILETIME as "2024-05-01 10:20:30.1234567 UTC" (or hex if out of
+ * range): to the 100 ns it counts, as two may differ by less than a
+ * second. */
+static void
+filetime_text (uint64_t ft, char *buf, size_t len)
+{
+  time_t t;
+  struct tm tm;
+  char sec[32];
+
+  if (ft < 116444736000000000ull || ft > 116444736000000000ull + 253402300799ull * 10000000ull) {
+    snprintf (buf, len, "0x%" PRIx64, ft);
+    return;
+  }
+  t = (time_t) ((ft - 116444736000000000ull) / 10000000ull);
+  if (gmtime_r (&t, &tm) == NULL || strftime (sec, sizeof sec, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+    snprintf (buf, len, "0x%" PRIx64, ft);
+  else
+    snprintf (buf, len, "%s.%07u UTC", sec, (unsigned) ((ft - 116444736000000000ull) % 10000000u));
+}
+
+/* Old format: which log, then all of it or nothing.  The candidates
+ * are the valid old-format logs whose last written timestamp is the
+ * hive's (or, with an invalid base block, its first hive bin's), in the
+ * order LOG1, LOG2, LOG; the first that passes every check is applied
+ * (Windows too switches to the other log after an error).  On success
+ * *USE is that log. */
+static int
+replay_old (struct work *w, struct logf **logs, int nlogs, const unsigned char *p,
+            size_t psize, int pvalid, const struct logf **use)
+{
+  char states[3][320], why[320], when[48], bin_when[48];
+  size_t used;
+  uint64_t ts;
+  int applicable = 0;
+
+  *use = NULL;
+  if (pvalid)
+    ts = le64 (p + BB_TIMESTAMP);
+  else if (psize >= BASE_BLOCK_SIZE + 32 && memcmp (p + BASE_BLOCK_SIZE, "hbin", 4) == 0)
+    ts = le64 (p + BASE_BLOCK_SIZE + 20);
+  else
+    return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: its base block is invalid (wrong "
+                         "checksum) and it has no first hive bin whose timestamp could stand "
+                         "for the base block's: the old-format logs cannot be matched to it",
+                         w->name);
+  filetime_text (ts, bin_when, sizeof bin_when);
+  for (int i = 0; i < nlogs; i++) {
+    struct logf *l = logs[i];
+    int r;
+    snprintf (states[i], sizeof states[i], "%s", l->state);
+    if (!l->valid || l->type == FILE_TYPE_LOG_NEW) {
+      if (l->valid)
+        snprintf (states[i], sizeof states[i], "%s: a new-format log beside old-format ones, "
+                  "not used", l->name);
+      continue;
+    }
+    if (l->timestamp != ts) {
+      filetime_text (l->timestamp, when, sizeof when);
+      snprintf (states[i], sizeof states[i], "%s: written at another time (%s) than the %s "
+                "(%s): not this hive's log", l->name, when,
+                pvalid ? "hive" : "hive's first hive bin", bin_when);
+      continue;
+    }
+    applicable++;
+    r = try_old (w, l, why, sizeof why);
+    if (r == -1)
+      return -1;
+    if (r == 1) {
+      snprintf (states[i], sizeof states[i], "%s", why);
+      continue;
+    }
+    /* applied: say why any earlier candidate was not */
+    for (int j = 0; j < i; j++)
+      if (logs[j]->present) {
+        used = strlen (w->res->stopped);
+        snprintf (w->res->stopped + used, sizeof w->res->stopped - used, "%s%s (not used)",
+                  used ? "; " : "", states[j]);
+      }
+    *use = l;
+    return 0;
+  }
+
+  /* Nothing applied: the message says which log broke which rule. */
+  {
+    char all[3 * 320 + 8] = "", ctx[200] = "";
+    for (int i = 0; i < nlogs; i++) {
+      used = strlen (all);
+      snprintf (all + used, sizeof all - used, "%s%s", i ? "; " : "", states[i]);
+    }
+    if (!pvalid)
+      snprintf (ctx, sizeof ctx, "its base block is invalid (wrong checksum), so the logs were "
+                "matched against its first hive bin's timestamp (%s): ", bin_when);
+    if (applicable)
+      return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %s%s (an old-format log is applied "
+                           "whole or not at all)", w->name, ctx, all);
+    return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: %sno transaction log applies to it: %s",
+                         w->name, ctx, all);
+  }
+}
+
 int
-hive_replay_memory (const struct replay_input *primary, const struct replay_input *log1,
-                    const struct replay_input *log2, unsigned char **out, size_t *out_size,
-                    struct replay_result *res, struct np_error *err)
+hive_replay_inputs (const struct replay_input *primary,
+                    const struct replay_input *const in[REPLAY_NLOGS], unsigned char **out,
+                    size_t *out_size, struct replay_result *res, struct np_error *err)
 {
   struct work w;
-  struct logf l1, l2, *logs[2] = { &l1, &l2 };
+  struct logf l[REPLAY_NLOGS], *logs[REPLAY_NLOGS];
   const struct logf *bb_src = NULL;
   const unsigned char *p = primary->data;
-  int pvalid, have_new = 0, have_old = 0;
+  int pvalid, have_new = 0, have_old = 0, nlogs;
   uint32_t seq1, seq2, final = 0;
   uint64_t bad;
   char why[160];
@@ -716,15 +911,28 @@ hive_replay_memory (const struct replay_input *primary, const struct replay_inpu
   else
     res->size_before = (primary->size - BASE_BLOCK_SIZE) / HBIN_ALIGN * HBIN_ALIGN;
 
-  load_log (&l1, 1, log1);
-  load_log (&l2, 2, log2);
-  for (int i = 0; i < 2; i++) {
-    have_new |= logs[i]->valid && logs[i]->type == FILE_TYPE_LOG_NEW;
-    have_old |= logs[i]->valid && logs[i]->type != FILE_TYPE_LOG_NEW;
+  /* LOG1 and LOG2 always take part in messages ("missing"); the single
+   * .LOG only when the caller looked for one. */
+  nlogs = in[REPLAY_LOG] && in[REPLAY_LOG]->name ? 3 : 2;
+  for (int i = 0; i < REPLAY_NLOGS; i++) {
+    load_log (&l[i], i + 1, in[i]);
+    logs[i] = &l[i];
+  }
+  /* New-format entries are read from LOG1 and LOG2 only: Windows 8.1
+   * and later never write them to the single .LOG. */
+  if (l[REPLAY_LOG].valid && l[REPLAY_LOG].type == FILE_TYPE_LOG_NEW) {
+    l[REPLAY_LOG].valid = 0;
+    snprintf (l[REPLAY_LOG].state, sizeof l[REPLAY_LOG].state, "%s: a new-format log under "
+              "the single-log name, not read", l[REPLAY_LOG].name);
+  }
+  for (int i = 0; i < nlogs; i++) {
+    have_new |= l[i].valid && l[i].type == FILE_TYPE_LOG_NEW;
+    have_old |= l[i].valid && l[i].type != FILE_TYPE_LOG_NEW;
   }
   if (!have_new && !have_old)
-    return np_error_set (err, NP_EXIT_UNSAFE, "%s: no usable transaction log: %s; %s",
-                         primary->name, l1.state, l2.state);
+    return np_error_set (err, NP_EXIT_UNSAFE, "%s: no usable transaction log: %s; %s%s%s",
+                         primary->name, l[0].state, l[1].state, nlogs > 2 ? "; " : "",
+                         nlogs > 2 ? l[2].state : "");
 
   w.img = malloc (primary->size);
   if (w.img == NULL)
@@ -740,40 +948,10 @@ hive_replay_memory (const struct replay_input *primary, const struct replay_inpu
       goto failed;
   }
   else {
-    /* Old format: the log whose timestamp matches the hive's, LOG1
-     * first.  With an invalid base block, the first hive bin's
-     * timestamp stands for the hive's. */
-    uint64_t ts;
-    const struct logf *use = NULL;
+    const struct logf *use;
 
     res->log_format = REPLAY_FORMAT_OLD;
-    if (pvalid)
-      ts = le64 (p + BB_TIMESTAMP);
-    else if (primary->size >= BASE_BLOCK_SIZE + 32 && memcmp (p + BASE_BLOCK_SIZE, "hbin", 4) == 0)
-      ts = le64 (p + BASE_BLOCK_SIZE + 20);
-    else {
-      np_error_set (err, NP_EXIT_UNSAFE, "%s: its base block is invalid and it has no first "
-                    "hive bin to match the old-format logs against", primary->name);
-      goto failed;
-    }
-    for (int i = 0; i < 2 && use == NULL; i++) {
-      struct logf *l = logs[i];
-      if (!l->valid || l->type == FILE_TYPE_LOG_NEW)
-        continue;
-      if (l->timestamp == ts)
-        use = l;
-      else {
-        l->valid = 0;
-        snprintf (l->state, sizeof l->state, "%s: written at another time than the hive "
-                  "(last written timestamps differ)", l->name);
-      }
-    }
-    if (use == NULL) {
-      np_error_set (err, NP_EXIT_UNSAFE, "%s: no transaction log applies to it: %s; %s",
-                    primary->name, l1.state, l2.state);
-      goto failed;
-    }
-    if (replay_old (&w, use) == -1)
+    if (replay_old (&w, logs, nlogs, p, primary->size, pvalid, &use) == -1)
       goto failed;
     note_used (&w, use);
     if (!pvalid) {
@@ -815,6 +993,16 @@ hive_replay_memory (const struct replay_input *primary, const struct replay_inpu
  failed:
   free (w.img);
   return -1;
+}
+
+int
+hive_replay_memory (const struct replay_input *primary, const struct replay_input *log1,
+                    const struct replay_input *log2, unsigned char **out, size_t *out_size,
+                    struct replay_result *res, struct np_error *err)
+{
+  const struct replay_input *const in[REPLAY_NLOGS] = { log1, log2, NULL };
+
+  return hive_replay_inputs (primary, in, out, out_size, res, err);
 }
 
 /* ---- files -------------------------------------------------------- */
@@ -909,23 +1097,28 @@ base_name (const char *path)
 }
 
 int
-hive_replay_logs (const char *primary, const char *log1, const char *log2, const char *out,
-                  struct replay_result *res, struct np_error *err)
+hive_replay_files (const char *primary, const char *const logs[REPLAY_NLOGS], const char *out,
+                   struct replay_result *res, struct np_error *err)
 {
-  struct replay_input in[3] = { { primary, NULL, 0 }, { NULL, NULL, 0 }, { NULL, NULL, 0 } };
-  const char *paths[3] = { primary, log1, log2 };
+  struct replay_input in[1 + REPLAY_NLOGS];
+  const struct replay_input *lp[REPLAY_NLOGS];
   unsigned char *result = NULL;
   size_t result_size;
   int r = -1;
 
   memset (res, 0, sizeof *res);
-  for (int i = 0; i < 3; i++) {
+  memset (in, 0, sizeof in);
+  in[0].name = primary;
+  for (int i = 0; i <= REPLAY_NLOGS; i++) {
+    const char *path = i ? logs[i - 1] : primary;
     int got;
-    if (paths[i] == NULL)
+    if (i)
+      lp[i - 1] = path ? &in[i] : NULL;
+    if (path == NULL)
       continue;
-    if (i > 0)
-      in[i].name = base_name (paths[i]);
-    got = read_file (paths[i], (unsigned char **) &in[i].data, &in[i].size, err);
+    if (i)
+      in[i].name = base_name (path);
+    got = read_file (path, (unsigned char **) &in[i].data, &in[i].size, err);
     if (got == -1)
       goto done;
     if (got == 1 && i == 0) {
@@ -933,15 +1126,24 @@ hive_replay_logs (const char *primary, const char *log1, const char *log2, const
       goto done;
     }
   }
-  r = hive_replay_memory (&in[0], &in[1], &in[2], &result, &result_size, res, err);
+  r = hive_replay_inputs (&in[0], lp, &result, &result_size, res, err);
   if (r == 0 && write_file (out, result, result_size, err) == -1)
     r = -1;
 
  done:
   free (result);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i <= REPLAY_NLOGS; i++)
     free ((void *) in[i].data);
   return r;
+}
+
+int
+hive_replay_logs (const char *primary, const char *log1, const char *log2, const char *out,
+                  struct replay_result *res, struct np_error *err)
+{
+  const char *const logs[REPLAY_NLOGS] = { log1, log2, NULL };
+
+  return hive_replay_files (primary, logs, out, res, err);
 }
 
 static void
@@ -960,8 +1162,10 @@ replay_describe (const struct replay_result *res, char *buf, size_t len)
 
   human_size (res->size_before, before, sizeof before);
   human_size (res->size_after, after, sizeof after);
+  size_t used;
+
   if (res->log_format == REPLAY_FORMAT_OLD)
-    snprintf (buf, len, "replayed the old-format log %s (sequence 0x%" PRIx32 ", %u dirty "
+    snprintf (buf, len, "replayed the old-format log %s whole (sequence 0x%" PRIx32 ", %u dirty "
               "pages of 512 bytes); hive bins data %s -> %s", res->from, res->seq_to,
               res->pages, before, after);
   else
@@ -969,6 +1173,12 @@ replay_describe (const struct replay_result *res, char *buf, size_t len)
               ", %u pages) from %s; hive bins data %s -> %s", res->entries,
               res->entries == 1 ? "y" : "ies", res->seq_from, res->seq_to, res->pages,
               res->from, before, after);
+  used = strlen (buf);
+  if (res->base_block_from_log && used < len)
+    snprintf (buf + used, len - used, "; its base block was invalid (wrong checksum) and was "
+              "rebuilt from %s's copy%s", res->from,
+              res->log_format == REPLAY_FORMAT_OLD ? ", the log matched by the first hive bin's "
+              "timestamp" : "");
 }
 
 /* ---- the logs after the write --------------------------------------

@@ -213,7 +213,8 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
     report_json (fp, o, out);
     return;
   }
-  if (o->quiet || !out->have_plan)
+  /* --replay-only plans nothing: its report is the recovery */
+  if (o->quiet || (!out->have_plan && !(o->replay_only && out->written_to)))
     return;
 
   esc_fputs (out->target, fp);

@@ -234,6 +234,45 @@ replay_in_image () {
   volume_ok "$WORK/q"
 }
 
+# Windows XP / Server 2003: SYSTEM with the single old-format SYSTEM.LOG
+# (tests/mklog.c --old) beside the empty LOG1/LOG2 of the fixture: cut
+# short it is refused whole with the image unchanged; whole, it is
+# replayed, patched, and emptied in the guest.
+replay_xp_log_in_image () {
+  cp "$HIVES/ws2019.hive" "$WORK/clean"
+  printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Services\\LoggedOnly]\n"Start"=dword:00000003\n' >"$WORK/step.reg"
+  cp "$WORK/clean" "$WORK/step"
+  hivexregedit --merge --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$WORK/step" "$WORK/step.reg"
+  "$MKLOG" --old -o "$WORK/SYSTEM" -1 "$WORK/SYSTEM.LOG" "$WORK/clean" "$WORK/step"
+  size=$(stat -c %s "$WORK/SYSTEM.LOG")
+  head -c $((size - 512)) "$WORK/SYSTEM.LOG" >"$WORK/cut.LOG"
+  part_of "$IMAGES/win.raw" "$WORK/p"
+  ntfscp "$WORK/p" "$WORK/SYSTEM" "$CONFIG/SYSTEM" >/dev/null
+  ntfscp "$WORK/p" "$WORK/cut.LOG" "$CONFIG/SYSTEM.LOG" >/dev/null
+  img=$(img_copy win.raw)
+  dd if="$WORK/p" of="$img" bs=512 seek=2048 conv=notrunc status=none
+  cp --sparse=always "$img" "$WORK/orig"
+  run 4 "$N" --direct -r 4M "$img"
+  err_has "cannot be recovered from its transaction logs: SYSTEM.LOG1: empty; SYSTEM.LOG2: empty; SYSTEM.LOG holds "
+  err_has "dirty pages: cut short"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+  run 4 "$N" --direct -r 4M --no-replay "$img"
+  err_has "SYSTEM.LOG1 and SYSTEM.LOG2 exist beside it; SYSTEM.LOG exists beside it"
+  same_bytes "$img" "$WORK/orig"
+  ntfscp "$WORK/p" "$WORK/SYSTEM.LOG" "$CONFIG/SYSTEM.LOG" >/dev/null
+  dd if="$WORK/p" of="$img" bs=512 seek=2048 conv=notrunc status=none
+  run 0 "$N" --direct -r 4M "$img"
+  out_has "the hive was dirty: replayed the old-format log SYSTEM.LOG whole"
+  part_of "$img" "$WORK/q"
+  ntfscat "$WORK/q" "$CONFIG/SYSTEM" >"$WORK/S"
+  [ "$(hget "$WORK/S" 'ControlSet001\Services\LoggedOnly' Start)" = 3 ]
+  [ "$(hget "$WORK/S" "$KEY1" ReceiveBufferSize)" = 4096 ]
+  [ "$(ntfscat "$WORK/q" "$CONFIG/SYSTEM.LOG" | wc -c)" -eq 0 ]
+  ntfsfix -n "$WORK/q" >/dev/null
+  [ "$(names_in "$WORK/q")" = "SOFTWARE SYSTEM SYSTEM.LOG SYSTEM.LOG1 SYSTEM.LOG2 " ]
+}
+
 hibernated () {
   img=$(img_copy hiber.qcow2); cp "$img" "$WORK/orig"
   run 4 "$N" --direct -r 2M "$img"
@@ -612,6 +651,7 @@ only "two Windows installations: --root" two_windows
 only "batch, 2 workers: vmdk + vhd + no Windows + no partitions" batch_worst_exit
 only "dirty hive inside an image refused" dirty_in_image
 only "dirty hive recovered from its log, patched, logs emptied in the guest" replay_in_image
+only "XP's single SYSTEM.LOG: cut refused whole, else replayed and emptied in the guest" replay_xp_log_in_image
 only "hibernated Windows refused (exit 4)" hibernated
 only "SYSTEM in the image is not a hive" garbage_hive_in_image
 only "GPT, logical MBR partitions, no partition table" partition_tables

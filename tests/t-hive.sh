@@ -220,12 +220,13 @@ dirty_hive () {
   err_has "$h: refused: the hive is dirty (sequence numbers differ (0x657 / 0x656)) and cannot be recovered from its transaction logs"
   err_lines 1
   run 4 "$N" --hive "$h" -r 2M --no-replay
-  err_has "no .LOG1/.LOG2 files beside it"
+  err_has "no .LOG1, .LOG2 or .LOG file beside it"
   : >"$h.LOG1"; : >"$h.LOG2"
   run 4 "$N" --hive "$h" -r 2M
   err_has "cannot be recovered from its transaction logs"
+  err_has "no usable transaction log: ws2019.hive.LOG1: empty; ws2019.hive.LOG2: empty; ws2019.hive.LOG: missing"
   run 4 "$N" --hive "$h" -r 2M --dry-run --no-replay
-  err_has ".LOG1 and .LOG2 exist beside it"
+  err_has "ws2019.hive.LOG1 and ws2019.hive.LOG2 exist beside it"
   same_bytes "$h" "$WORK/orig"
   [ ! -s "$h.LOG1" ] && [ ! -s "$h.LOG2" ]
 }
@@ -297,6 +298,219 @@ replay_logs () {
   "$MKLOG" -o "$WORK/S2" -1 "$WORK/S2.LOG1" --entries 2 --bad-hash1 2 "$WORK/clean" "$WORK/step"
   run 0 "$N" --hive "$WORK/S2" --replay-only -o "$WORK/rec2"
   out_has "replayed 1 log entry"
+}
+
+# --- old-format (Windows XP to 7) logs: one transaction, all or nothing ----
+
+# A dirty SYSTEM whose old-format LOG1 holds 57 new DWORDs spread over
+# the hive (tests/mklog.c --old), in $WORK/old: SYSTEM, SYSTEM.LOG1, and
+# clean/step (the hive before and after).
+make_old_dirty () {
+  mkdir -p "$WORK/old"; cp "$FIXTURES/hives/ws2019.hive" "$WORK/old/clean"
+  {
+    printf 'Windows Registry Editor Version 5.00\n'
+    i=0
+    for k in Services\\kdnic Services\\NdisWan Services\\netvsc Services\\PptpMiniport \
+             Services\\RasAgileVpn Services\\Rasl2tp Services\\RasPppoe Services\\RasSstp \
+             Services\\Tcpip Control; do
+      printf '\n[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\%s]\n' "$k"
+      for j in 1 2 3 4 5 6; do
+        i=$((i + 1)); [ $i -le 57 ] || break
+        printf '"Logged%02d"=dword:%08x\n' $i $((0x1000 + i))
+      done
+    done
+  } >"$WORK/old/step.reg"
+  cp "$WORK/old/clean" "$WORK/old/step"
+  hivexregedit --merge --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$WORK/old/step" "$WORK/old/step.reg"
+  "$MKLOG" --old "$@" -o "$WORK/old/SYSTEM" -1 "$WORK/old/SYSTEM.LOG1" "$WORK/old/clean" "$WORK/old/step"
+}
+
+# How many of the 57 logged DWORDs hive FILE holds.
+logged_dwords () {
+  hivexregedit --export "$1" '\ControlSet001' | grep -c '^"Logged[0-9][0-9]"=dword:000010'
+}
+
+# refused_unchanged WANT ARGS...: exit 4 with WANT in the message, the
+# hive and every log byte-identical, no output, no temporary file left.
+refused_unchanged () {
+  expect=$1; shift
+  ( cd "$WORK/old" && sha256sum SYSTEM* ) >"$WORK/sums"
+  run 4 "$N" --hive "$WORK/old/SYSTEM" "$@"
+  err_has "$WORK/old/SYSTEM: refused: the hive is dirty (sequence numbers differ"
+  err_has "$expect"
+  err_lines 1
+  ( cd "$WORK/old" && sha256sum -c --quiet "$WORK/sums" )
+  [ ! -e "$WORK/old/rec" ]
+  [ -z "$(ls -A "$WORK/old" | grep 'netvsc-patch' || true)" ]
+  if grep -q 'netvsc-patch-recovered' "$WORK/err"; then echo "names a temp file"; return 1; fi
+}
+
+old_log_cut () {
+  make_old_dirty
+  log=$WORK/old/SYSTEM.LOG1; cp "$log" "$WORK/old/full.LOG1"
+  size=$(stat -c %s "$log")
+  hbins=$(od -An -tu4 -j40 -N4 "$log" | tr -d ' ')
+  start=$(( (512 + 4 + hbins / 4096 + 511) / 512 * 512 ))
+  pages=$(( (size - start) / 512 ))
+  [ "$(logged_dwords "$WORK/old/step")" -eq 57 ]
+  [ "$(logged_dwords "$WORK/old/SYSTEM")" -eq 0 ]
+  # cut at 0, in the base block, in the bitmap, after it, in page k, one
+  # byte short: each refused, naming LOG1 and the rule, nothing changed
+  half=$(( start + pages / 2 * 512 + 100 ))
+  for cut in "0 SYSTEM.LOG1: empty" \
+             "300 SYSTEM.LOG1: too short for a log (300 bytes)" \
+             "520 SYSTEM.LOG1 is cut short inside its dirty vector" \
+             "$start SYSTEM.LOG1 holds 0 of $pages dirty pages: cut short" \
+             "$half SYSTEM.LOG1 holds $((pages / 2)) of $pages dirty pages: cut short ($half bytes, $size needed)" \
+             "$((size - 1)) SYSTEM.LOG1 holds $((pages - 1)) of $pages dirty pages: cut short"; do
+    head -c "${cut%% *}" "$WORK/old/full.LOG1" >"$log"
+    refused_unchanged "${cut#* }" -r 2M
+    refused_unchanged "${cut#* }" --replay-only -o "$WORK/old/rec"
+    refused_unchanged "${cut#* }" -r 2M --dry-run
+  done
+  # bitmaps that do not match the pages: a bit more, a bit fewer, a
+  # block more (eight pages the file lacks)
+  first_clean=$(od -An -tu1 -v -j516 -N$((hbins / 4096)) "$WORK/old/full.LOG1" | tr -s ' ' '\n' |
+                grep -v '^$' | grep -n '^0$' | head -1 | cut -d: -f1)
+  first_dirty=$(od -An -tu1 -v -j516 -N$((hbins / 4096)) "$WORK/old/full.LOG1" | tr -s ' ' '\n' |
+                grep -v '^$' | grep -n '^255$' | head -1 | cut -d: -f1)
+  for m in "$first_clean \\001 is 0x01 where Windows writes 0x00 or 0xff" \
+           "$first_dirty \\177 is 0x7f where Windows writes 0x00 or 0xff" \
+           "$first_clean \\377 SYSTEM.LOG1 holds $pages of $((pages + 8)) dirty pages: cut short"; do
+    set -- $m
+    cp "$WORK/old/full.LOG1" "$log"
+    printf "$2" | dd of="$log" bs=1 seek=$((516 + $1 - 1)) conv=notrunc status=none
+    refused_unchanged "${m#* * }" -r 2M
+  done
+  # the whole log: all 57 values recovered, then patched, log emptied
+  cp "$WORK/old/full.LOG1" "$log"
+  run 0 "$N" --hive "$WORK/old/SYSTEM" -r 2M
+  out_has "the hive was dirty: replayed the old-format log SYSTEM.LOG1 whole (sequence"
+  out_has "$pages dirty pages of 512 bytes"
+  [ "$(logged_dwords "$WORK/old/SYSTEM")" -eq 57 ]
+  [ "$(hget "$WORK/old/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
+  [ "$(regfexport "$WORK/old/SYSTEM" 2>/dev/null | grep -c '^Value: [0-9]* Logged[0-9][0-9]$')" -eq 57 ]
+  [ ! -s "$log" ]
+  echo "# old-format log: $pages pages, refused at 6 cut points and 3 bitmap mutations"
+}
+
+# With an invalid base block, the first hive bin's timestamp stands for
+# the hive's: the report and the refusal say so.
+old_log_first_bin () {
+  make_old_dirty --bad-checksum
+  run 0 "$N" --hive "$WORK/old/SYSTEM" --replay-only -o "$WORK/old/rec"
+  out_has "its base block was invalid (wrong checksum) and was rebuilt from SYSTEM.LOG1's copy, the log matched by the first hive bin's timestamp"
+  [ "$(logged_dwords "$WORK/old/rec")" -eq 57 ]
+  rm -rf "$WORK/old"
+  make_old_dirty --bad-checksum --ts-mismatch
+  ( cd "$WORK/old" && sha256sum SYSTEM* ) >"$WORK/sums"
+  run 4 "$N" --hive "$WORK/old/SYSTEM" -r 2M
+  err_has "refused: the hive is dirty (base block checksum is wrong"
+  err_has "its base block is invalid (wrong checksum), so the logs were matched against its first hive bin's timestamp ("
+  err_has "SYSTEM.LOG1: written at another time ("
+  err_has ") than the hive's first hive bin ("
+  ( cd "$WORK/old" && sha256sum -c --quiet "$WORK/sums" )
+}
+
+# Windows XP / 2003: the single system.LOG, old format, found in any
+# case; replayed, backed up, emptied.  An empty .LOG beside new-format
+# LOG1/LOG2 (Vista and later) is left alone.
+xp_single_log () {
+  make_old_dirty
+  mv "$WORK/old/SYSTEM" "$WORK/old/system"; mv "$WORK/old/SYSTEM.LOG1" "$WORK/old/system.LOG"
+  cp "$WORK/old/system" "$WORK/old/dirty"; cp "$WORK/old/system.LOG" "$WORK/old/log"
+  run 4 "$N" --hive "$WORK/old/system" -r 2M --no-replay
+  err_has "system.LOG exists beside it"
+  mkdir "$WORK/bk-xp"
+  run 0 "$N" --hive "$WORK/old/system" -r 2M --backup "$WORK/bk-xp"
+  out_has "replayed the old-format log system.LOG whole"
+  out_has "emptied 1 transaction log"
+  [ "$(logged_dwords "$WORK/old/system")" -eq 57 ]
+  [ ! -s "$WORK/old/system.LOG" ]
+  [ ! -e "$WORK/old/system.LOG1" ] && [ ! -e "$WORK/old/SYSTEM.LOG" ]
+  same_bytes "$WORK/bk-xp/$(ls "$WORK/bk-xp" | grep 'SYSTEM$')" "$WORK/old/dirty"
+  same_bytes "$WORK/bk-xp/$(ls "$WORK/bk-xp" | grep 'SYSTEM.LOG$')" "$WORK/old/log"
+  # Vista and later: new-format logs, an empty .LOG kept as it is
+  make_new_dirty "$WORK/new" SYSTEM.LOG1 SYSTEM.LOG2
+  : >"$WORK/new/SYSTEM.LOG"; touch -d 2001-01-01 "$WORK/new/SYSTEM.LOG"
+  run 0 "$N" --hive "$WORK/new/SYSTEM" -r 2M
+  out_has "from SYSTEM.LOG1 then SYSTEM.LOG2"
+  out_has "emptied 2 transaction logs"
+  [ "$(stat -c %Y "$WORK/new/SYSTEM.LOG")" = "$(date -d 2001-01-01 +%s)" ]
+}
+
+# make_new_dirty DIR NAME1 NAME2: a dirty SYSTEM in DIR whose new-format
+# entries are split over two logs named NAME1 and NAME2.
+make_new_dirty () {
+  mkdir -p "$1"; cp "$FIXTURES/hives/ws2019.hive" "$1/clean"
+  printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Services\\LoggedOnly]\n"Start"=dword:00000003\n' >"$1/step.reg"
+  cp "$1/clean" "$1/step"
+  hivexregedit --merge --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$1/step" "$1/step.reg"
+  "$MKLOG" -o "$1/SYSTEM" -1 "$1/$2" -2 "$1/$3" --entries 2 --split 1 "$1/clean" "$1/step"
+}
+
+# Logs spelt in another case (copies from Windows disks keep any case)
+# are found; two spellings of one log are refused as ambiguous.
+log_names_any_case () {
+  make_new_dirty "$WORK/c" system.log1 System.Log2
+  cp "$WORK/c/SYSTEM" "$WORK/c/dirty"
+  run 0 "$N" --hive "$WORK/c/SYSTEM" -r 2M --dry-run
+  out_has "replayed 2 log entries"
+  out_has "from system.log1 then System.Log2"
+  cp "$WORK/c/system.log1" "$WORK/c/SYSTEM.LOG1"
+  ( cd "$WORK/c" && sha256sum SYSTEM* system* ) >"$WORK/sums"
+  run 4 "$N" --hive "$WORK/c/SYSTEM" -r 2M
+  err_has "and its transaction logs are ambiguous: "
+  # (in directory order)
+  grep -qE 'ambiguous: (SYSTEM.LOG1 and system.log1|system.log1 and SYSTEM.LOG1) both exist beside it' "$WORK/err"
+  ( cd "$WORK/c" && sha256sum -c --quiet "$WORK/sums" )
+  rm "$WORK/c/SYSTEM.LOG1"
+  run 0 "$N" --hive "$WORK/c/SYSTEM" -r 2M
+  out_has "emptied 2 transaction logs"
+  [ "$(hget "$WORK/c/SYSTEM" 'ControlSet001\Services\LoggedOnly' Start)" = 3 ]
+  [ ! -s "$WORK/c/system.log1" ] && [ ! -s "$WORK/c/System.Log2" ]
+  [ ! -e "$WORK/c/SYSTEM.LOG1" ] && [ ! -e "$WORK/c/SYSTEM.LOG2" ]
+}
+
+# --replay-only on hives that are not SYSTEM (no Select, no adapters):
+# NTUSER.DAT with old-format logs, SOFTWARE with new-format ones.
+replay_only_any_hive () {
+  mkdir "$WORK/u"; cp "$FIXTURES/hives/software.hive" "$WORK/u/clean"
+  printf 'Windows Registry Editor Version 5.00\n\n[HKEY_CURRENT_USER\\LoggedOnly]\n"Theme"=dword:00000002\n' >"$WORK/u/step.reg"
+  cp "$WORK/u/clean" "$WORK/u/step"
+  hivexregedit --merge --prefix 'HKEY_CURRENT_USER' "$WORK/u/step" "$WORK/u/step.reg"
+  "$MKLOG" --old -o "$WORK/u/NTUSER.DAT" -1 "$WORK/u/ntuser.dat.LOG1" "$WORK/u/clean" "$WORK/u/step"
+  "$MKLOG" -o "$WORK/u/SOFTWARE" -1 "$WORK/u/SOFTWARE.LOG1" "$WORK/u/clean" "$WORK/u/step"
+  ( cd "$WORK/u" && sha256sum NTUSER.DAT ntuser.dat.LOG1 SOFTWARE SOFTWARE.LOG1 ) >"$WORK/sums"
+  for h in NTUSER.DAT SOFTWARE; do
+    run 0 "$N" --hive "$WORK/u/$h" --replay-only -o "$WORK/u/$h.rec"
+    out_has "$WORK/u/$h: recovered from the transaction logs"
+    out_has "written to $WORK/u/$h.rec"
+    [ "$(hget "$WORK/u/$h.rec" 'LoggedOnly' Theme)" = 2 ]
+    export_diff "$WORK/u/step" "$WORK/u/$h.rec" | { ! grep -q .; }
+  done
+  ( cd "$WORK/u" && sha256sum -c --quiet "$WORK/sums" )
+  # refused: the message names the user's files
+  truncate -s 3000 "$WORK/u/ntuser.dat.LOG1"
+  run 4 "$N" --hive "$WORK/u/NTUSER.DAT" --replay-only -o "$WORK/u/x"
+  err_has "$WORK/u/NTUSER.DAT: refused: the hive is dirty"
+  err_has "ntuser.dat.LOG1 holds 3 of 24 dirty pages: cut short"
+  if grep -q 'netvsc-patch-recovered' "$WORK/err"; then echo "names a temp file"; return 1; fi
+  [ ! -e "$WORK/u/x" ]
+  # a recovered SYSTEM without Select: the error names the user's hive
+  mkdir "$WORK/ns"; cp "$FIXTURES/hives/no-select.hive" "$WORK/ns/clean"
+  cp "$WORK/ns/clean" "$WORK/ns/step"
+  printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SYSTEM\\LoggedOnly]\n"Start"=dword:00000003\n' >"$WORK/ns/step.reg"
+  hivexregedit --merge --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$WORK/ns/step" "$WORK/ns/step.reg"
+  "$MKLOG" -o "$WORK/ns/SYSTEM" -1 "$WORK/ns/SYSTEM.LOG1" "$WORK/ns/clean" "$WORK/ns/step"
+  ( cd "$WORK/ns" && sha256sum SYSTEM SYSTEM.LOG1 ) >"$WORK/sums"
+  run 1 "$N" --hive "$WORK/ns/SYSTEM" -r 2M
+  err_has "$WORK/ns/SYSTEM (as recovered from its transaction logs): no Select key"
+  if grep -q 'netvsc-patch-recovered' "$WORK/err"; then echo "names a temp file"; return 1; fi
+  ( cd "$WORK/ns" && sha256sum -c --quiet "$WORK/sums" )
+  # ... and --replay-only recovers it all the same
+  run 0 "$N" --hive "$WORK/ns/SYSTEM" --replay-only -o "$WORK/ns/rec"
+  [ "$(hget "$WORK/ns/rec" 'LoggedOnly' Start)" = 3 ]
 }
 
 read_only () {
@@ -383,6 +597,11 @@ check "bad input files (exit 1, bytes unchanged)" bad_inputs
 check "missing or broken Select" no_select
 check "read-only hive, read-only directory" read_only
 check "dirty hive recovered from its logs, patched, logs emptied" replay_logs
+check "old-format log cut or its bitmap mutated: refused whole (exit 4), nothing changed" old_log_cut
+check "old-format log, invalid base block: first hive bin's timestamp, said so" old_log_first_bin
+check "XP's single system.LOG replayed; Vista's empty .LOG left alone" xp_single_log
+check "logs found in any case; two spellings refused as ambiguous" log_names_any_case
+check "--replay-only on NTUSER.DAT and SOFTWARE (no Select)" replay_only_any_hive
 check "usage errors (exit 2)" usage_errors
 check "--help, --version and the man page list every option" help_version
 finish

@@ -6,7 +6,8 @@
  *   byte 0        flags: bit 0 fix the base block checksums, bit 1 fix
  *                 the Marvin32 hashes of every HvLE entry (so that
  *                 mutations reach past those checks), bit 2 no LOG2,
- *                 bit 3 no LOG1
+ *                 bit 3 no LOG1, bit 4 the third file is the single
+ *                 SYSTEM.LOG (Windows XP) instead of LOG2
  *   bytes 1-4     length of the primary (little-endian, taken modulo
  *                 what is left)
  *   bytes 5-8     length of LOG1 (same)
@@ -128,7 +129,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (flags & 8)
     in[1].data = NULL;
 
-  r = hive_replay_memory (&in[0], &in[1], &in[2], &out, &out_size, &res, &err);
+  {
+    const struct replay_input *logs[REPLAY_NLOGS] = { &in[1], &in[2], NULL };
+    if (flags & 16) {
+      in[2].name = "SYSTEM.LOG";
+      logs[REPLAY_LOG2] = NULL;
+      logs[REPLAY_LOG] = &in[2];
+    }
+    r = hive_replay_inputs (&in[0], logs, &out, &out_size, &res, &err);
+  }
   if (r == 0) {
     uint64_t bad;
     char why[160];

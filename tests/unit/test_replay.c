@@ -26,6 +26,7 @@
 #include "unit.h"
 #include "hive.h"
 #include "hostfile.h"
+#include "logfind.h"
 #include "logreplay.h"
 
 /* The log writer, as a library (its main() is left out). */
@@ -562,53 +563,363 @@ START_TEST (test_old_format)
   ck_assert_int_eq (res.base_block_from_log, 1);
   assert_recovered_as (&s, s.step[2], seq + 1);
 
+  replay_describe (&res, line, sizeof line);
+  ck_assert_msg (strstr (line, "rebuilt from SYSTEM.LOG1's copy, the log matched by the first "
+                         "hive bin's timestamp"), "%s", line);
+
   /* written at another time: not applicable */
   scene_logs (&s, &OPTS (.old_format = 1, .ts_mismatch = 1), 0);
   ck_assert_int_eq (replay (&s, &res, &err), -1);
   ck_assert_int_eq (err.code, NP_EXIT_UNSAFE);
-  ck_assert_msg (strstr (err.msg, "SYSTEM.LOG1: written at another time than the hive"), "%s",
-                 err.msg);
+  ck_assert_msg (strstr (err.msg, "no transaction log applies to it: SYSTEM.LOG1: written at "
+                         "another time (2020-01-01 00:00:00.0000001 UTC) than the hive "
+                         "(2020-01-01 00:00:00.0000000 UTC)"), "%s", err.msg);
+  /* ... and with an invalid base block, the message says the first hive
+   * bin's timestamp was the one compared */
+  scene_logs (&s, &OPTS (.old_format = 1, .ts_mismatch = 1, .bad_checksum = 1), 0);
+  ck_assert_int_eq (replay (&s, &res, &err), -1);
+  ck_assert_int_eq (err.code, NP_EXIT_UNSAFE);
+  ck_assert_msg (strstr (err.msg, "its base block is invalid (wrong checksum), so the logs were "
+                         "matched against its first hive bin's timestamp (2020-01-01 "
+                         "00:00:00.0000000 UTC): no transaction log applies to it: SYSTEM.LOG1: "
+                         "written at another time (2020-01-01 00:00:00.0000001 UTC) than the "
+                         "hive's first hive bin"), "%s", err.msg);
 
-  /* a dirty hive bin that is invalid stops recovery there: here the new
-   * bin at the end, so the hive would be damaged: refused */
+  /* a dirty hive bin that is invalid once the pages are applied: the log
+   * is not applied at all (Windows would stop there and keep the pages
+   * before it) */
   scene_logs (&s, &OPTS (.old_format = 1, .bad_bin = 1), 0);
   ck_assert_int_eq (replay (&s, &res, &err), -1);
-  ck_assert_msg (strstr (err.msg, "SYSTEM.LOG1: recovery stopped at the hive bin at offset 0x"),
+  ck_assert_int_eq (err.code, NP_EXIT_UNSAFE);
+  ck_assert_msg (strstr (err.msg, "SYSTEM.LOG1: with its 136 dirty pages applied, the hive bin "
+                         "at offset 0x") && strstr (err.msg, "is invalid (no \"hbin\" signature)")
+                 && strstr (err.msg, "(an old-format log is applied whole or not at all)"),
                  "%s", err.msg);
   ck_assert_int_eq (access (s.out, F_OK), -1);
   scene_free (&s);
 }
 END_TEST
 
-START_TEST (test_old_format_truncated)
+/* Write BYTES over a copy of the log FROM at offset OFF, as TO. */
+static void
+patch_copy (const char *from, const char *to, size_t off, const void *bytes, size_t n)
+{
+  size_t size;
+  unsigned char *b = slurp (from, &size);
+  FILE *f;
+
+  ck_assert_uint_le (off + n, size);
+  memcpy (b + off, bytes, n);
+  f = fopen (to, "wb");
+  ck_assert_uint_eq (fwrite (b, 1, size, f), size);
+  fclose (f);
+  free (b);
+}
+
+/* Refused, with WANT in the message, and nothing written. */
+static void
+assert_refused (struct scene *s, const char *want, const char *what)
+{
+  struct replay_result res;
+  struct np_error err;
+
+  ck_assert_msg (replay (s, &res, &err) == -1, "%s: replayed", what);
+  ck_assert_msg (err.code == NP_EXIT_UNSAFE, "%s: exit %d: %s", what, err.code, err.msg);
+  ck_assert_msg (strstr (err.msg, want), "%s: %s", what, err.msg);
+  ck_assert_int_eq (access (s->out, F_OK), -1);
+}
+
+/* An old-format log is one transaction: cut anywhere, or with a bitmap
+ * that does not match its pages, it is refused whole. */
+START_TEST (test_old_format_all_or_nothing)
 {
   struct scene s;
-  struct replay_result res, full;
+  struct replay_result res;
   struct np_error err;
-  size_t n;
-  unsigned char *got, *want;
+  char good[160], what[64];
+  size_t size, start;
+  unsigned char *log;
+  uint32_t hbins, vec, npages = 0, first_clean = UINT32_MAX, first_dirty = UINT32_MAX;
 
   scene_setup (&s);
   scene_logs (&s, &OPTS (.old_format = 1), 0);
-  ck_assert_msg (replay (&s, &full, &err) == 0, "%s", err.msg);
-  /* the last 512-byte page missing: every other page applied, that one
-   * left as in the primary (beyond its end: zeros) */
-  scene_logs (&s, &OPTS (.old_format = 1, .truncate = 512), 0);
-  ck_assert_msg (replay (&s, &res, &err) == 0, "%s", err.msg);
-  ck_assert_uint_eq (res.pages, full.pages - 1);
-  ck_assert_msg (strstr (res.stopped, "SYSTEM.LOG1: truncated"), "%s", res.stopped);
-  got = slurp (s.out, &n);
-  want = slurp (s.step[2], &n);
-  {
-    uint32_t hbins = get32 (want + 40);
-    size_t differ = 0;
-    for (size_t i = 4096; i < 4096 + (size_t) hbins; i += 512)
-      differ += memcmp (got + i, want + i, 512) != 0;
-    ck_assert_uint_le (differ, 1);
+  snprintf (good, sizeof good, "%s/good.LOG1", s.dir);
+  ck_assert_int_eq (rename (s.log1, good), 0);
+  log = slurp (good, &size);
+  hbins = get32 (log + 40);
+  vec = hbins / 4096;
+  start = (512 + 4 + vec + 511) / 512 * 512;
+  for (uint32_t i = 0; i < vec; i++) {
+    npages += log[516 + i] ? 8 : 0;
+    if (log[516 + i] == 0 && first_clean == UINT32_MAX)
+      first_clean = i;
+    if (log[516 + i] && first_dirty == UINT32_MAX)
+      first_dirty = i;
   }
-  free (got);
+  ck_assert_uint_eq (npages, 136);
+  ck_assert_uint_eq (size, start + npages * 512);
+  ck_assert (first_clean != UINT32_MAX && first_dirty != UINT32_MAX);
+
+  /* cut at every kind of point */
+  {
+    static const struct {
+      const char *what;
+      long keep;               /* >= 0: bytes kept; < 0: relative to the end */
+      const char *want;
+    } cut[] = {
+      { "empty", 0, "no usable transaction log: SYSTEM.LOG1: empty" },
+      { "in the base block", 300, "SYSTEM.LOG1: too short for a log (300 bytes)" },
+      { "in the DIRT signature", 514, "SYSTEM.LOG1 is cut short before its dirty vector" },
+      { "in the bitmap", 516 + 5, "SYSTEM.LOG1 is cut short inside its dirty vector (5 of " },
+      { "after the bitmap", -(long) (136 * 512), "SYSTEM.LOG1 holds 0 of 136 dirty pages: cut short" },
+      { "in page 1", -(long) (136 * 512) + 100, "SYSTEM.LOG1 holds 0 of 136 dirty pages" },
+      { "in page 54", -(long) (83 * 512) + 100, "SYSTEM.LOG1 holds 53 of 136 dirty pages: cut short" },
+      { "one byte short", -1, "SYSTEM.LOG1 holds 135 of 136 dirty pages: cut short" },
+    };
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+      size_t keep = cut[i].keep >= 0 ? (size_t) cut[i].keep : size - (size_t) -cut[i].keep;
+      FILE *f = fopen (s.log1, "wb");
+      ck_assert_uint_eq (fwrite (log, 1, keep, f), keep);
+      fclose (f);
+      assert_refused (&s, cut[i].want, cut[i].what);
+    }
+  }
+
+  /* bitmaps that do not match the pages */
+  {
+    unsigned char b = 0x01;
+    patch_copy (good, s.log1, 516 + first_clean, &b, 1);     /* one bit more */
+    assert_refused (&s, "SYSTEM.LOG1: dirty vector byte", "one bit more");
+    b = 0x7f;
+    patch_copy (good, s.log1, 516 + first_dirty, &b, 1);     /* one bit fewer */
+    assert_refused (&s, "is 0x7f where Windows writes 0x00 or 0xff", "one bit fewer");
+    b = 0xff;
+    patch_copy (good, s.log1, 516 + first_clean, &b, 1);     /* a block more */
+    assert_refused (&s, "SYSTEM.LOG1 holds 136 of 144 dirty pages: cut short", "a block more");
+    b = 0x00;
+    patch_copy (good, s.log1, 516 + first_dirty, &b, 1);     /* a block fewer */
+    assert_refused (&s, "SYSTEM.LOG1: with its 128 dirty pages applied, ", "a block fewer");
+    b = 0;
+    for (uint32_t i = 0; i < vec; i++)
+      patch_copy (i ? s.log1 : good, s.log1, 516 + i, &b, 1);
+    assert_refused (&s, "SYSTEM.LOG1: its dirty vector marks no page dirty", "no bit");
+    patch_copy (good, s.log1, 512, "DIRX", 4);
+    assert_refused (&s, "SYSTEM.LOG1 has no dirty vector (no \"DIRT\" signature", "no DIRT");
+  }
+
+  /* remnant pages after the last one are allowed: the same result */
+  {
+    FILE *f = fopen (s.log1, "wb");
+    static unsigned char junk[4096];
+    memset (junk, 0x5a, sizeof junk);
+    ck_assert_uint_eq (fwrite (log, 1, size, f), size);
+    ck_assert_uint_eq (fwrite (junk, 1, sizeof junk, f), sizeof junk);
+    fclose (f);
+    ck_assert_msg (replay (&s, &res, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq (res.pages, 136);
+    assert_recovered_as (&s, s.step[2], secondary_of (s.orig) + 1);
+  }
+
+  /* LOG1 cut short, LOG2 a complete copy of the same transaction (what
+   * Windows leaves after switching logs on a write error): LOG2 */
+  {
+    FILE *f = fopen (s.log1, "wb");
+    ck_assert_uint_eq (fwrite (log, 1, size - 512, f), size - 512);
+    fclose (f);
+    patch_copy (good, s.log2, 0, "regf", 4);
+    ck_assert_msg (replay (&s, &res, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq (res.logs_used, REPLAY_USED_LOG2);
+    ck_assert_msg (strstr (res.stopped, "SYSTEM.LOG1 holds 135 of 136 dirty pages: cut short "
+                           "(70144 bytes, 70656 needed) (not used)"),
+                   "%s", res.stopped);
+    assert_recovered_as (&s, s.step[2], secondary_of (s.orig) + 1);
+    /* both cut: refused, each named */
+    f = fopen (s.log2, "wb");
+    ck_assert_uint_eq (fwrite (log, 1, 2048, f), 2048);
+    fclose (f);
+    assert_refused (&s, "SYSTEM.LOG1 holds 135 of 136 dirty pages: cut short (70144 bytes, "
+                    "70656 needed); SYSTEM.LOG2 holds 2 of 136 dirty pages: cut short", "both cut");
+    unlink (s.log2);
+  }
+
+  /* an invalid base block too: the message says so */
+  scene_logs (&s, &OPTS (.old_format = 1, .bad_checksum = 1, .truncate = 512), 0);
+  snprintf (what, sizeof what, "bad checksum, cut");
+  assert_refused (&s, "its base block is invalid (wrong checksum), so the logs were matched "
+                  "against its first hive bin's timestamp (", what);
+  free (log);
+  scene_free (&s);
+}
+END_TEST
+
+/* Every cut length and every bitmap byte turned over, in memory: each
+ * refused.  The one damage that cannot always be seen is the last dirty
+ * block cleared (its pages then read as remnants): if accepted, the
+ * result is exact but for that block, as the primary had it. */
+START_TEST (test_old_format_mutations)
+{
+  struct scene s;
+  struct replay_result res;
+  struct np_error err;
+  unsigned char *log, *prim, *want, *out, *mut;
+  size_t lsize, psize, wsize, out_size;
+  uint32_t hbins, vec, last_dirty = 0;
+  unsigned refused = 0, cuts = 0;
+
+  scene_setup (&s);
+  scene_logs (&s, &OPTS (.old_format = 1), 0);
+  log = slurp (s.log1, &lsize);
+  prim = slurp (s.primary, &psize);
+  want = slurp (s.step[2], &wsize);
+  hbins = get32 (log + 40);
+  vec = hbins / 4096;
+  for (uint32_t i = 0; i < vec; i++)
+    if (log[516 + i])
+      last_dirty = i;
+  mut = malloc (lsize);
+  ck_assert_ptr_nonnull (mut);
+  {
+    struct replay_input p = { "SYSTEM", prim, psize }, l = { "SYSTEM.LOG1", mut, 0 };
+    for (size_t cut = 0; cut < lsize; cut += cut < 1100 ? 1 : 61, cuts++) {
+      memcpy (mut, log, cut);
+      l.size = cut;
+      ck_assert_msg (hive_replay_memory (&p, &l, NULL, &out, &out_size, &res, &err) == -1,
+                     "cut at %zu accepted", cut);
+      ck_assert_msg (err.code == NP_EXIT_UNSAFE, "cut at %zu: %s", cut, err.msg);
+      refused++;
+    }
+    l.size = lsize;
+    for (uint32_t i = 0; i < vec; i++) {
+      int r;
+      memcpy (mut, log, lsize);
+      mut[516 + i] = log[516 + i] ? 0x00 : 0xff;
+      r = hive_replay_memory (&p, &l, NULL, &out, &out_size, &res, &err);
+      if (i == last_dirty && r == 0) {
+        /* here the primary lacks the block (the hive grew into it), so
+         * it is seen; where the primary has it, it cannot be */
+        ck_assert_uint_eq (out_size, 4096 + (size_t) hbins);
+        for (uint32_t b = 0; b < vec; b++)
+          ck_assert_msg (memcmp (out + 4096 + 4096 * (size_t) b,
+                                 (b == i ? prim : want) + 4096 + 4096 * (size_t) b, 4096) == 0,
+                         "block %u", b);
+        free (out);
+        continue;
+      }
+      ck_assert_msg (r == -1 && err.code == NP_EXIT_UNSAFE, "bitmap byte %u turned over: "
+                     "accepted", i);
+      refused++;
+    }
+  }
+  fprintf (stderr, "replay: old format: %u cut lengths and %u of %u turned-over bitmap bytes "
+           "refused\n", cuts, refused - cuts, vec);
+  free (mut);
+  free (log);
+  free (prim);
   free (want);
   scene_free (&s);
+}
+END_TEST
+
+/* Windows XP / Server 2003: the single FILE.LOG, old format. */
+START_TEST (test_single_dot_log)
+{
+  struct scene s;
+  struct replay_result res;
+  struct np_error err;
+  char dotlog[160], line[512];
+  const char *logs[REPLAY_NLOGS];
+
+  scene_setup (&s);
+  scene_logs (&s, &OPTS (.old_format = 1), 0);
+  snprintf (dotlog, sizeof dotlog, "%s/SYSTEM.LOG", s.dir);
+  ck_assert_int_eq (rename (s.log1, dotlog), 0);
+  logs[REPLAY_LOG1] = s.log1;
+  logs[REPLAY_LOG2] = s.log2;
+  logs[REPLAY_LOG] = dotlog;
+  ck_assert_msg (hive_replay_files (s.primary, logs, s.out, &res, &err) == 0, "%s", err.msg);
+  ck_assert_uint_eq (res.logs_used, REPLAY_USED_LOG);
+  ck_assert_int_eq (res.first_log, 3);
+  assert_recovered_as (&s, s.step[2], secondary_of (s.orig) + 1);
+  replay_describe (&res, line, sizeof line);
+  ck_assert_msg (strstr (line, "old-format log SYSTEM.LOG whole"), "%s", line);
+  /* cut short: refused, named; the missing LOG1/LOG2 are listed too */
+  ck_assert_int_eq (truncate (dotlog, 4096), 0);
+  unlink (s.out);
+  ck_assert_int_eq (hive_replay_files (s.primary, logs, s.out, &res, &err), -1);
+  ck_assert_int_eq (err.code, NP_EXIT_UNSAFE);
+  ck_assert_msg (strstr (err.msg, "SYSTEM.LOG1: missing; SYSTEM.LOG2: missing; SYSTEM.LOG holds "
+                         "6 of 136 dirty pages: cut short (4096 bytes, 70656 needed)"), "%s", err.msg);
+  ck_assert_int_eq (access (s.out, F_OK), -1);
+  /* a new-format log under the .LOG name is not read */
+  scene_logs (&s, &OPTS (0), 0);
+  ck_assert_int_eq (rename (s.log1, dotlog), 0);
+  ck_assert_int_eq (hive_replay_files (s.primary, logs, s.out, &res, &err), -1);
+  ck_assert_msg (strstr (err.msg, "no usable transaction log: SYSTEM.LOG1: missing; SYSTEM.LOG2: "
+                         "missing; SYSTEM.LOG: a new-format log under the single-log name, "
+                         "not read"), "%s", err.msg);
+  scene_free (&s);
+}
+END_TEST
+
+/* ---- finding the logs on the host --------------------------------- */
+
+static void
+touch_file (const char *dir, const char *name)
+{
+  char path[512];
+  FILE *f;
+
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  f = fopen (path, "w");
+  ck_assert_ptr_nonnull (f);
+  fclose (f);
+}
+
+START_TEST (test_host_logs_find)
+{
+  char dir[] = "/tmp/netvsc-logfind.XXXXXX", hive[128], want[256], desc[512], cwd[4096];
+  struct host_logs l;
+
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  snprintf (hive, sizeof hive, "%s/system", dir);
+  touch_file (dir, "system");
+  /* none: the usual spellings, nothing found */
+  host_logs_find (hive, &l);
+  ck_assert (!l.found[0] && !l.found[1] && !l.found[2] && !l.ambiguous[0]);
+  snprintf (want, sizeof want, "%s.LOG1", hive);
+  ck_assert_str_eq (l.path[REPLAY_LOG1], want);
+  host_logs_describe (&l, desc, sizeof desc);
+  ck_assert_str_eq (desc, "no .LOG1, .LOG2 or .LOG file beside it");
+  /* any case, as spelt; another hive's logs and near names ignored */
+  touch_file (dir, "SYSTEM.log1");
+  touch_file (dir, "System.Log");
+  touch_file (dir, "SYSTEM.LOG2.bak");
+  touch_file (dir, "SOFTWARE.LOG2");
+  host_logs_find (hive, &l);
+  ck_assert (l.found[REPLAY_LOG1] && !l.found[REPLAY_LOG2] && l.found[REPLAY_LOG]);
+  snprintf (want, sizeof want, "%s/SYSTEM.log1", dir);
+  ck_assert_str_eq (l.path[REPLAY_LOG1], want);
+  snprintf (want, sizeof want, "%s/System.Log", dir);
+  ck_assert_str_eq (l.path[REPLAY_LOG], want);
+  snprintf (want, sizeof want, "%s.LOG2", hive);
+  ck_assert_str_eq (l.path[REPLAY_LOG2], want);
+  ck_assert_str_eq (l.ambiguous, "");
+  host_logs_describe (&l, desc, sizeof desc);
+  ck_assert_str_eq (desc, "SYSTEM.log1 and System.Log exist beside it");
+  /* two spellings of one log: ambiguous */
+  touch_file (dir, "system.LOG1");
+  host_logs_find (hive, &l);
+  ck_assert_msg (strcmp (l.ambiguous, "SYSTEM.log1 and system.LOG1 both exist beside it") == 0 ||
+                 strcmp (l.ambiguous, "system.LOG1 and SYSTEM.log1 both exist beside it") == 0,
+                 "%s", l.ambiguous);
+  /* a relative path, from the hive's directory */
+  ck_assert_ptr_nonnull (getcwd (cwd, sizeof cwd));
+  ck_assert_int_eq (chdir (dir), 0);
+  host_logs_find ("system", &l);
+  ck_assert (l.found[REPLAY_LOG]);
+  ck_assert_str_eq (l.path[REPLAY_LOG], "System.Log");
+  ck_assert_int_eq (chdir (cwd), 0);
+  nftw (dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 END_TEST
 
@@ -799,7 +1110,10 @@ replay_suite (void)
   tcase_add_test (tc, test_bad_primary_checksum);
   tcase_add_test (tc, test_flags_from_entry);
   tcase_add_test (tc, test_old_format);
-  tcase_add_test (tc, test_old_format_truncated);
+  tcase_add_test (tc, test_old_format_all_or_nothing);
+  tcase_add_test (tc, test_old_format_mutations);
+  tcase_add_test (tc, test_single_dot_log);
+  tcase_add_test (tc, test_host_logs_find);
   tcase_add_test (tc, test_log_reset);
   tcase_set_timeout (tc, 60);
   suite_add_tcase (s, tc);
