@@ -31,11 +31,41 @@ read_at (int fd, void *buf, size_t len, off_t off)
 }
 
 const char *
+format_of_fd (int fd, const struct stat *st)
+{
+  unsigned char head[512], tail[512];
+  const char *fmt = "raw";
+
+  errno = 0;
+  if (read_at (fd, head, sizeof head, 0) == -1)
+    return NULL;
+  if (memcmp (head, "vhdxfile", 8) == 0)
+    fmt = "vhdx";
+  else if (memcmp (head, "QFI\xfb", 4) == 0)
+    fmt = "qcow2";
+  else if (memcmp (head, "KDMV", 4) == 0 ||
+           memcmp (head, "# Disk DescriptorFile", 21) == 0)
+    fmt = "vmdk";
+  else if (memcmp (head, "conectix", 8) == 0)
+    fmt = "vpc";                /* dynamic VHD: footer copy at offset 0 */
+  else if (S_ISREG (st->st_mode)) {
+    /* Fixed VHD: only a 512-byte footer at the end (some old tools
+     * wrote 511 bytes). */
+    if (read_at (fd, tail, sizeof tail, st->st_size - 512) == 0 &&
+        memcmp (tail, "conectix", 8) == 0)
+      fmt = "vpc";
+    else if (read_at (fd, tail, 8, st->st_size - 511) == 0 &&
+             memcmp (tail, "conectix", 8) == 0)
+      fmt = "vpc";
+  }
+  return fmt;
+}
+
+const char *
 format_detect (const char *path, struct np_error *err)
 {
   struct stat st;
-  unsigned char head[512], tail[512];
-  const char *fmt = "raw";
+  const char *fmt;
   int fd;
 
   fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -64,30 +94,10 @@ format_detect (const char *path, struct np_error *err)
                   path, (long long) st.st_size);
     goto fail;
   }
-  if (read_at (fd, head, sizeof head, 0) == -1) {
+  if ((fmt = format_of_fd (fd, &st)) == NULL) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read: %s", path,
                   errno ? strerror (errno) : "short read");
     goto fail;
-  }
-
-  if (memcmp (head, "vhdxfile", 8) == 0)
-    fmt = "vhdx";
-  else if (memcmp (head, "QFI\xfb", 4) == 0)
-    fmt = "qcow2";
-  else if (memcmp (head, "KDMV", 4) == 0 ||
-           memcmp (head, "# Disk DescriptorFile", 21) == 0)
-    fmt = "vmdk";
-  else if (memcmp (head, "conectix", 8) == 0)
-    fmt = "vpc";                /* dynamic VHD: footer copy at offset 0 */
-  else if (S_ISREG (st.st_mode)) {
-    /* Fixed VHD: only a 512-byte footer at the end (some old tools
-     * wrote 511 bytes). */
-    if (read_at (fd, tail, sizeof tail, st.st_size - 512) == 0 &&
-        memcmp (tail, "conectix", 8) == 0)
-      fmt = "vpc";
-    else if (read_at (fd, tail, 8, st.st_size - 511) == 0 &&
-             memcmp (tail, "conectix", 8) == 0)
-      fmt = "vpc";
   }
   close (fd);
   return fmt;

@@ -119,6 +119,13 @@ vhd_differencing (const char *path, char *parent, size_t len)
 int
 disk_preflight (const char *path, const char *format, struct np_error *err)
 {
+  return disk_preflight_spec (path, format, NULL, err);
+}
+
+int
+disk_preflight_spec (const char *path, const char *format, const char *spec,
+                     struct np_error *err)
+{
   char out[4096], parent[4096] = "", arg[4096];
   /* "./" keeps qemu from reading a relative name like "nbd:x" as a
    * protocol. */
@@ -126,6 +133,10 @@ disk_preflight (const char *path, const char *format, struct np_error *err)
   char *argv[] = {
     "qemu-img", "info", "--backing-chain", "-f", (char *) format, "--output=json",
     arg, NULL
+  };
+  /* A checked chain: every layer's file and format given (layers.h). */
+  char *argv_spec[] = {
+    "qemu-img", "info", "--backing-chain", "--output=json", (char *) spec, NULL
   };
   const char *msg;
 
@@ -136,7 +147,7 @@ disk_preflight (const char *path, const char *format, struct np_error *err)
                          "%s: a differencing VHD (parent: %s): qemu cannot read VHD parents, so "
                          "it cannot be patched safely; merge it into its parent first (e.g. "
                          "Merge-VHD) and patch the result", path, parent[0] ? parent : "unknown");
-  if (run_capture (argv, out, sizeof out) == 0)
+  if (run_capture (spec ? argv_spec : argv, out, sizeof out) == 0)
     return 0;
   /* qemu-img prints "qemu-img: Could not open 'X': reason". */
   np_one_line (out);
