@@ -113,8 +113,9 @@ int disk_path_split (const char *image, const char *path, char **buf, char ***co
  * image (a running VM), a missing parent of a differencing disk or a
  * truncated container fail here in milliseconds with qemu's reason. */
 int disk_preflight (const char *path, const char *format, struct np_error *err);
-/* The same, opening SPEC (layers_qemu_spec) instead when not NULL. */
-int disk_preflight_spec (const char *path, const char *format, const char *spec,
+/* The same, opening each layer of SPECS (layers_qemu_spec: NULL-
+ * terminated) instead when not NULL. */
+int disk_preflight_spec (const char *path, const char *format, char *const *specs,
                          struct np_error *err);
 
 #endif

@@ -20,8 +20,8 @@ const char *format_canonical (const char *name);
  * small to be a disk, unreadable). */
 const char *format_detect (const char *path, struct np_error *err);
 
-/* The format of the open file FD (ST: its fstat, at least 512 bytes
- * for a regular file), or NULL with errno when it cannot be read. */
+/* The format of the open file FD (ST: its fstat), or NULL with errno
+ * when it cannot be read. */
 struct stat;
 const char *format_of_fd (int fd, const struct stat *st);
 

@@ -95,9 +95,14 @@ int layers_check (const char *path, const char *format, char *const *allowed,
 int layers_recorded (const char *path, const struct layers *l, struct np_error *err);
 
 /* A qemu "json:{...}" file name opening exactly the checked chain with
- * every layer's format and file given, or NULL (and 0) when the image
- * has no other layer than extents (then "-f FORMAT PATH" says it all).
- * Returns 0, or -1 when out of memory.  *SPEC is malloc'd. */
-int layers_qemu_spec (const struct layers *l, char **spec);
+ * every layer's format and file given (*SPEC, for qemu-nbd), and one
+ * per layer of the chain with "backing":null (*EACH, NULL-terminated,
+ * for qemu-img info, which opens images without their backing and
+ * refuses backing options); both NULL (and 0) when the image has no
+ * other layer than extents (then "-f FORMAT PATH" says it all).
+ * Returns 0, or -1 when out of memory.  Free with free and
+ * layers_specs_free. */
+int layers_qemu_spec (const struct layers *l, char **spec, char ***each);
+void layers_specs_free (char **each);
 
 #endif

@@ -1040,8 +1040,8 @@ direct_open (const struct disk_request *req, struct np_error *err)
   argv[argc++] = req->qemu_spec ? (char *) req->qemu_spec : file ? file : (char *) req->path;
   argv[argc] = NULL;
 
-  trace (d, "direct: qemu-nbd -f %s%s %s", req->format, req->readonly ? " --read-only" : "",
-         req->path);
+  trace (d, "direct: qemu-nbd -f %s%s %s%s", req->format, req->readonly ? " --read-only" : "",
+         req->path, req->qemu_spec ? " (every layer given: json:)" : "");
   if (spawn_qemu_nbd (d, prog, argv, &sock) == -1) {
     ntfs_failed (d, err, "cannot start qemu-nbd", errno);
     goto fail;

@@ -36,8 +36,12 @@ format_of_fd (int fd, const struct stat *st)
   unsigned char head[512], tail[512];
   const char *fmt = "raw";
 
+  /* A VMDK descriptor is a small text file: read what there is. */
+  size_t want = S_ISREG (st->st_mode) && st->st_size < (off_t) sizeof head
+    ? (size_t) st->st_size : sizeof head;
+  memset (head, 0, sizeof head);
   errno = 0;
-  if (read_at (fd, head, sizeof head, 0) == -1)
+  if (read_at (fd, head, want, 0) == -1)
     return NULL;
   if (memcmp (head, "vhdxfile", 8) == 0)
     fmt = "vhdx";
@@ -89,14 +93,15 @@ format_detect (const char *path, struct np_error *err)
     np_error_set (err, NP_EXIT_RUNTIME, "%s: empty file, not a disk image", path);
     goto fail;
   }
-  if (S_ISREG (st.st_mode) && st.st_size < 512) {
-    np_error_set (err, NP_EXIT_RUNTIME, "%s: only %lld bytes, too small to be a disk image",
-                  path, (long long) st.st_size);
-    goto fail;
-  }
   if ((fmt = format_of_fd (fd, &st)) == NULL) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read: %s", path,
                   errno ? strerror (errno) : "short read");
+    goto fail;
+  }
+  /* (a VMDK descriptor names its extents: it may be small) */
+  if (S_ISREG (st.st_mode) && st.st_size < 512 && strcmp (fmt, "vmdk") != 0) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: only %lld bytes, too small to be a disk image",
+                  path, (long long) st.st_size);
     goto fail;
   }
   close (fd);

@@ -443,6 +443,7 @@ struct image_job {
   int have_tmpdir;
   int deferred;                 /* signals blocked for the write */
   char *qemu_spec;              /* req.qemu_spec, owned */
+  char **layer_specs;           /* each layer alone, for qemu-img info */
 };
 
 /* Before qemu opens anything: every other file the image names is
@@ -458,7 +459,7 @@ check_layers (const struct options *o, struct image_job *job, struct np_error *e
   if (layers_check (job->path, job->req.format, o->allow_external,
                     (size_t) o->n_allow_external, l, err) == 0 &&
       (o->direct || layers_recorded (job->path, l, err) == 0)) {
-    if (layers_qemu_spec (l, &job->qemu_spec) == -1)
+    if (layers_qemu_spec (l, &job->qemu_spec, &job->layer_specs) == -1)
       np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
     else {
       job->req.qemu_spec = job->qemu_spec;
@@ -525,7 +526,7 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
   }
   if (check_interrupt (path, &err) == -1 ||
       check_layers (o, job, &err) == -1 ||
-      disk_preflight_spec (path, out->format, job->qemu_spec, &err) == -1)
+      disk_preflight_spec (path, out->format, job->layer_specs, &err) == -1)
     goto failed;
 
   /* The hive is staged on the host, where it is planned, patched and
@@ -666,6 +667,8 @@ image_finish (struct image_job *job)
   job->have_tmpdir = 0;
   free (job->qemu_spec);
   job->qemu_spec = NULL;
+  layers_specs_free (job->layer_specs);
+  job->layer_specs = NULL;
   job->req.qemu_spec = NULL;
   if (job->deferred) {
     interrupt_defer (0);

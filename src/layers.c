@@ -883,7 +883,7 @@ json_str (FILE *f, const char *s)
 }
 
 static void
-json_layer (FILE *f, const struct layers *l, int i)
+json_layer (FILE *f, const struct layers *l, int i, int chain)
 {
   const struct layer_file *v = &l->v[i];
 
@@ -895,36 +895,64 @@ json_layer (FILE *f, const struct layers *l, int i)
     json_str (f, l->v[v->data_file].path);
     fputc ('}', f);
   }
-  if (v->backing >= 0) {
+  if (v->backing >= 0 && chain) {
     fputs (",\"backing\":", f);
-    json_layer (f, l, v->backing);
+    json_layer (f, l, v->backing, 1);
   }
   else if (strcmp (v->format, "qcow2") == 0 || strcmp (v->format, "vmdk") == 0)
     fputs (",\"backing\":null", f);   /* nothing else, even if asked */
   fputc ('}', f);
 }
 
-int
-layers_qemu_spec (const struct layers *l, char **spec)
+static char *
+spec_of (const struct layers *l, int i, int chain)
 {
+  char *spec = NULL;
   size_t len = 0;
-  FILE *f;
+  FILE *f = open_memstream (&spec, &len);
+
+  if (f == NULL)
+    return NULL;
+  fputs ("json:", f);
+  json_layer (f, l, i, chain);
+  if (fclose (f) != 0) {
+    free (spec);
+    return NULL;
+  }
+  return spec;
+}
+
+int
+layers_qemu_spec (const struct layers *l, char **spec, char ***each)
+{
   int other = 0;
+  size_t n = 0;
 
   *spec = NULL;
+  *each = NULL;
   for (size_t i = 0; i < l->n; i++)
     other |= l->v[i].backing >= 0 || l->v[i].data_file >= 0;
   if (!other)
     return 0;
-  f = open_memstream (spec, &len);
-  if (f == NULL)
-    return -1;
-  fputs ("json:", f);
-  json_layer (f, l, 0);
-  if (fclose (f) != 0) {
-    free (*spec);
-    *spec = NULL;
-    return -1;
-  }
+  if ((*spec = spec_of (l, 0, 1)) == NULL ||
+      (*each = calloc (LAYERS_DEPTH_MAX + 2, sizeof **each)) == NULL)
+    goto fail;
+  for (int i = 0; i >= 0 && n <= LAYERS_DEPTH_MAX; i = l->v[i].backing)
+    if (((*each)[n++] = spec_of (l, i, 0)) == NULL)
+      goto fail;
   return 0;
+ fail:
+  free (*spec);
+  *spec = NULL;
+  layers_specs_free (*each);
+  *each = NULL;
+  return -1;
+}
+
+void
+layers_specs_free (char **each)
+{
+  for (size_t i = 0; each && each[i]; i++)
+    free (each[i]);
+  free (each);
 }

@@ -122,9 +122,24 @@ disk_preflight (const char *path, const char *format, struct np_error *err)
   return disk_preflight_spec (path, format, NULL, err);
 }
 
+static int preflight_one (const char *path, const char *format, const char *spec,
+                          struct np_error *err);
+
 int
-disk_preflight_spec (const char *path, const char *format, const char *spec,
+disk_preflight_spec (const char *path, const char *format, char *const *specs,
                      struct np_error *err)
+{
+  if (specs == NULL)
+    return preflight_one (path, format, NULL, err);
+  for (size_t i = 0; specs[i]; i++)
+    if (preflight_one (path, format, specs[i], err) == -1)
+      return -1;
+  return 0;
+}
+
+static int
+preflight_one (const char *path, const char *format, const char *spec,
+               struct np_error *err)
 {
   char out[4096], parent[4096] = "", arg[4096];
   /* "./" keeps qemu from reading a relative name like "nbd:x" as a
@@ -135,9 +150,7 @@ disk_preflight_spec (const char *path, const char *format, const char *spec,
     arg, NULL
   };
   /* A checked chain: every layer's file and format given (layers.h). */
-  char *argv_spec[] = {
-    "qemu-img", "info", "--backing-chain", "--output=json", (char *) spec, NULL
-  };
+  char *argv_spec[] = { "qemu-img", "info", "--output=json", (char *) spec, NULL };
   const char *msg;
 
   /* --backing-chain: a differencing image is only usable with its
