@@ -99,7 +99,7 @@ sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(B)/tests/mklog $(FIXTURES)/hiv
 # sanitizers, without clang.
 FUZZ := $(B)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := size options hive logreplay
+FUZZ_TARGETS := size options hive logreplay layers
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 

@@ -573,8 +573,8 @@ refuse (struct walk *w, struct np_error *err, const char *what, const char *name
  * --allow-external not even stat'ed (realpath lstats the directories on
  * the way to it, never the file). */
 static int
-resolve (struct walk *w, const char *namer, const char *name, const char *what,
-         char *rp, struct np_error *err)
+resolve (struct walk *w, const char *namer, const char *name, enum layer_role role,
+         const char *what, char *rp, struct np_error *err)
 {
   char dirbuf[PATH_MAX], full[2 * PATH_MAX], dreal[PATH_MAX], nbuf[PATH_MAX];
   const char *dir, *base;
@@ -626,6 +626,10 @@ resolve (struct walk *w, const char *namer, const char *name, const char *what,
                        "--allow-external FILE allows it)");
     }
     if (realpath (full, rp) == NULL) {
+      if (errno == ENOENT && role == LAYER_BACKING)
+        return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot open the parent of this "
+                             "differencing image: its %s \"%s\" is missing", w->image,
+                             what, name);
       if (errno == ENOENT)
         return refuse (w, err, what, name, "is missing");
       return refuse (w, err, what, name, strerror (errno));
@@ -774,7 +778,7 @@ walk_file (struct walk *w, size_t idx, int as_extent, int depth, struct np_error
     char rp[PATH_MAX];
     int k;
 
-    if (resolve (w, w->l->v[idx].path, n->name, what, rp, err) == -1)
+    if (resolve (w, w->l->v[idx].path, n->name, n->role, what, rp, err) == -1)
       goto out;
     k = find_real (w, rp);
     if (n->role == LAYER_EXTENT) {
