@@ -1,13 +1,13 @@
 /* netvsc-patch: what other files an image names, checked (layers.h).
  *
  * The parsers read names the way qemu 7.2 does (same offsets, same
- * limits, the same sscanf for VMDK extent lines), and more widely where
- * that is cheap: a name qemu might follow must never escape the check.
+ * limits, VMDK extent lines matched as its sscanf matches them), and
+ * more widely where that is cheap: a name qemu might follow must never
+ * escape the check.
  * Every length and offset comes from the file and is checked against
  * the file's size before use. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -246,18 +246,76 @@ read_text (const struct layers_src *src, uint64_t off, size_t max)
   return buf;
 }
 
-/* Extent lines, read with qemu's own sscanf format: every line that
- * yields a quoted file name is an extent to check, whatever its access
- * mode and type (qemu skips some, later versions may not). */
+static int
+is_ws (char c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+static const char *
+skip_ws (const char *p)
+{
+  while (is_ws (*p))
+    p++;
+  return p;
+}
+
+/* One extent line as qemu reads it with
+ *   sscanf (p, "%10s %" SCNd64 " %10s \"%511[^\n\r\"]\" ...")
+ * (4 matches or more make an extent): the file name into FNAME, or 0.
+ * Done by hand because glibc's sscanf takes the length of the whole
+ * rest of the buffer at every line: quadratic on a crafted descriptor. */
+static int
+extent_line (const char *p, char *fname, size_t len)
+{
+  size_t n;
+
+  p = skip_ws (p);                              /* %10s */
+  for (n = 0; n < 10 && *p && !is_ws (*p); n++)
+    p++;
+  if (n == 0)
+    return 0;
+  p = skip_ws (p);                              /* %SCNd64 */
+  if (*p == '+' || *p == '-')
+    p++;
+  if (!(*p >= '0' && *p <= '9'))
+    return 0;
+  while (*p >= '0' && *p <= '9')
+    p++;
+  p = skip_ws (p);                              /* %10s */
+  for (n = 0; n < 10 && *p && !is_ws (*p); n++)
+    p++;
+  if (n == 0)
+    return 0;
+  p = skip_ws (p);
+  if (*p++ != '"')
+    return 0;
+  for (n = 0; n < 511 && n + 1 < len && p[n] && p[n] != '\n' && p[n] != '\r' && p[n] != '"'; n++)
+    fname[n] = p[n];
+  fname[n] = '\0';
+  return n > 0;                                 /* %[ needs one character */
+}
+
+/* Extent lines: every line that yields a quoted file name the way qemu
+ * reads it is an extent to check, whatever its access mode and type
+ * (qemu skips some; later versions may not). */
 static int
 vmdk_extents (const char *desc, struct layer_names *out, char *why, size_t wl)
 {
   for (const char *p = desc; *p; ) {
-    char access[11], type[11], fname[512];
-    int64_t sectors, flat_offset;
-    int matches = sscanf (p, "%10s %" SCNd64 " %10s \"%511[^\n\r\"]\" %" SCNd64,
-                          access, &sectors, type, fname, &flat_offset);
-    if (matches >= 4 &&
+    char fname[512];
+    const char *t = skip_ws (p), *nl = memchr (p, '\n', (size_t) (t - p));
+
+    /* Leading blank lines: the same match is found from the last line
+     * start in them; jump there (scanning each blank run once). */
+    if (nl != NULL) {
+      const char *last = nl;
+      while ((nl = memchr (last + 1, '\n', (size_t) (t - last - 1))) != NULL)
+        last = nl;
+      p = last + 1;
+      continue;
+    }
+    if (extent_line (p, fname, sizeof fname) &&
         add_name (out, LAYER_EXTENT, fname, sizeof fname, NULL, why, wl) == -1)
       return -1;
     p = strchr (p, '\n');
@@ -814,8 +872,10 @@ walk_file (struct walk *w, size_t idx, int as_extent, int depth, struct np_error
         goto out;
     }
     else {
-      /* a data file holds guest data only */
-      w->l->v[idx].data_file = k;
+      /* a data file holds guest data only; qemu opens it only with the
+       * incompatible bit (and refuses a data-file option without it) */
+      if (names->needs_data_file)
+        w->l->v[idx].data_file = k;
       w->l->v[k].format = "raw";
     }
   }

@@ -189,6 +189,21 @@ START_TEST (test_vmdk_descriptor)
   ck_assert_int_eq (parse ("vmdk", 50, &n, why), 0);
   ck_assert_int_eq (n.n, 0);
 
+  /* qemu's sscanf skips newlines between fields: so do we */
+  ck_assert_int_eq (parse ("vmdk", text ("RW\n 100\n\n FLAT\n \"spread.vmdk\" 0\n"), &n, why), 0);
+  ck_assert_int_eq (n.n, 1);
+  ck_assert_str_eq (n.v[0].name, "spread.vmdk");
+
+  /* 1 MB of blank lines and fields: linear, not quadratic (Check's
+   * timeout fails it otherwise) */
+  memset (img, '\n', sizeof img);
+  memcpy (img + sizeof img - 40, "RW 1 FLAT \"end.vmdk\" 0", 23);
+  ck_assert_int_eq (parse ("vmdk", sizeof img, &n, why), 0);
+  ck_assert_int_eq (n.n, 1);
+  for (size_t i = 0; i < sizeof img; i += 2)
+    memcpy (img + i, i % 4 ? "\n" : "R ", 2);
+  ck_assert_int_eq (parse ("vmdk", sizeof img, &n, why), 0);
+
   /* an unterminated hint is refused */
   ck_assert_int_eq (parse ("vmdk", text ("parentFileNameHint=\"abc"), &n, why), -1);
 }
