@@ -173,6 +173,10 @@ preflight_one (const char *path, const char *format, const char *spec,
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: the image is in use by another process (is the VM running?): %s",
                          path, msg);
+  /* a layer of a checked chain (layers.h): qemu names it in json */
+  if (spec)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu cannot open the image or a file "
+                         "it names: %s", path, *msg ? msg : "qemu-img info failed");
   if (names_other_file (out, path, parent, sizeof parent))
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: cannot open the parent of this differencing image (%s): %s",
