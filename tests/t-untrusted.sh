@@ -119,6 +119,16 @@ qcow2_backing_escapes () {
   CANARY=$OUT/canary
 }
 
+qcow2_backing_loop () {
+  fresh
+  qemu-img create -q -f qcow2 -u -b loop.qcow2 -F qcow2 "$D/loop.qcow2" 64M
+  refused "$D/loop.qcow2" loop.qcow2 "a loop"
+  # two files naming each other
+  qemu-img create -q -f qcow2 -u -b b.qcow2 -F qcow2 "$D/a.qcow2" 64M
+  qemu-img create -q -f qcow2 -u -b a.qcow2 -F qcow2 "$D/b.qcow2" 64M
+  refused "$D/a.qcow2" a.qcow2 "a loop"
+}
+
 # The qcow2 header's backing format extension (0xE2792ACA) made an
 # unknown one: the chain no longer says what format its backing file is.
 drop_backing_format () {
@@ -201,6 +211,7 @@ check "VMDK parentFileNameHint outside: refused" vmdk_parent_outside
 check "qcow2 external data file outside: refused" qcow2_data_file_outside
 check "qcow2 json: backing name: refused" qcow2_json_backing
 check "qcow2 backing via symlink out, in a subdirectory: refused" qcow2_backing_escapes
+check "qcow2 backing chain that loops: refused" qcow2_backing_loop
 check "qcow2 backing format not recorded: appliance refuses, --direct patches" unrecorded_backing_format
 check "monolithicFlat VMDK with its extent beside it: patched" legit_flat_vmdk
 check "qcow2 overlay with its backing beside it: patched (--direct, appliance)" legit_qcow2_overlay
