@@ -21,6 +21,10 @@ struct disk_request {
   int readonly;                 /* nothing will be written */
   int verbose;
   int quiet;
+  /* qemu "json:{...}" naming every checked layer and its format
+   * (layers.h), or NULL: PATH with FORMAT says it all.  The appliance
+   * cannot take it (libguestfs takes one format). */
+  const char *qemu_spec;
 };
 
 struct disk_backend {
@@ -113,5 +117,9 @@ int disk_path_split (const char *image, const char *path, char **buf, char ***co
  * image (a running VM), a missing parent of a differencing disk or a
  * truncated container fail here in milliseconds with qemu's reason. */
 int disk_preflight (const char *path, const char *format, struct np_error *err);
+/* The same, opening each layer of SPECS (layers_qemu_spec: NULL-
+ * terminated) instead when not NULL. */
+int disk_preflight_spec (const char *path, const char *format, char *const *specs,
+                         struct np_error *err);
 
 #endif

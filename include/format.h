@@ -20,6 +20,11 @@ const char *format_canonical (const char *name);
  * small to be a disk, unreadable). */
 const char *format_detect (const char *path, struct np_error *err);
 
+/* The format of the open file FD (ST: its fstat), or NULL with errno
+ * when it cannot be read. */
+struct stat;
+const char *format_of_fd (int fd, const struct stat *st);
+
 /* Check that an explicit --format agrees with what the magic says:
  * opening a qcow2 as raw would let the guest's writes corrupt the
  * container.  Returns 0 or -1 with *err filled in. */

@@ -30,6 +30,9 @@ struct options {
   const char *output;           /* -o FILE (hive mode) */
   const char *backup_dir;       /* --backup DIR */
   int direct;                   /* --direct: qemu-nbd + libntfs-3g, no appliance */
+  char *allow_external[16];     /* --allow-external: real paths (layers.h) */
+  int n_allow_external;
+  char allow_external_buf[16][4096];
   const char *from;             /* --from LIST */
   int from_nul;                 /* -0/--null: LIST's entries end at NUL bytes */
   int jobs;                     /* -j N; 0: default */

@@ -281,8 +281,10 @@ direct_open (const struct disk_request *req, struct np_error *err)
   }
 
   argv[argc++] = "qemu-nbd";
-  argv[argc++] = "-f";                 /* the format we detected: never probe */
-  argv[argc++] = (char *) req->format;
+  if (req->qemu_spec == NULL) {
+    argv[argc++] = "-f";               /* the format we detected: never probe */
+    argv[argc++] = (char *) req->format;
+  }
   /* writeback: each write is in the host's page cache (safe if this
    * process dies: qemu-nbd is told to stop and closes the image
    * cleanly); durability comes from explicit NBD flushes at every step
@@ -295,11 +297,13 @@ direct_open (const struct disk_request *req, struct np_error *err)
   if (req->readonly)
     argv[argc++] = "--read-only";      /* also: qemu takes only a shared lock */
   argv[argc++] = "--";
-  argv[argc++] = file ? file : (char *) req->path;
+  /* a checked chain: every layer's file and format given (layers.h) */
+  argv[argc++] = req->qemu_spec ? (char *) req->qemu_spec : file ? file : (char *) req->path;
   argv[argc] = NULL;
 
-  direct_trace (d, "direct: qemu-nbd -f %s%s %s", req->format, req->readonly ? " --read-only" : "",
-         req->path);
+  direct_trace (d, "direct: qemu-nbd -f %s%s %s%s", req->format,
+                req->readonly ? " --read-only" : "", req->path,
+                req->qemu_spec ? " (every layer given: json:)" : "");
   if (spawn_qemu_nbd (d, prog, argv, &sock) == -1) {
     direct_ntfs_failed (d, err, "cannot start qemu-nbd", errno);
     goto fail;

@@ -31,11 +31,45 @@ read_at (int fd, void *buf, size_t len, off_t off)
 }
 
 const char *
+format_of_fd (int fd, const struct stat *st)
+{
+  unsigned char head[512], tail[512];
+  const char *fmt = "raw";
+
+  /* A VMDK descriptor is a small text file: read what there is. */
+  size_t want = S_ISREG (st->st_mode) && st->st_size < (off_t) sizeof head
+    ? (size_t) st->st_size : sizeof head;
+  memset (head, 0, sizeof head);
+  errno = 0;
+  if (read_at (fd, head, want, 0) == -1)
+    return NULL;
+  if (memcmp (head, "vhdxfile", 8) == 0)
+    fmt = "vhdx";
+  else if (memcmp (head, "QFI\xfb", 4) == 0)
+    fmt = "qcow2";
+  else if (memcmp (head, "KDMV", 4) == 0 ||
+           memcmp (head, "# Disk DescriptorFile", 21) == 0)
+    fmt = "vmdk";
+  else if (memcmp (head, "conectix", 8) == 0)
+    fmt = "vpc";                /* dynamic VHD: footer copy at offset 0 */
+  else if (S_ISREG (st->st_mode)) {
+    /* Fixed VHD: only a 512-byte footer at the end (some old tools
+     * wrote 511 bytes). */
+    if (read_at (fd, tail, sizeof tail, st->st_size - 512) == 0 &&
+        memcmp (tail, "conectix", 8) == 0)
+      fmt = "vpc";
+    else if (read_at (fd, tail, 8, st->st_size - 511) == 0 &&
+             memcmp (tail, "conectix", 8) == 0)
+      fmt = "vpc";
+  }
+  return fmt;
+}
+
+const char *
 format_detect (const char *path, struct np_error *err)
 {
   struct stat st;
-  unsigned char head[512], tail[512];
-  const char *fmt = "raw";
+  const char *fmt;
   int fd;
 
   fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -59,35 +93,16 @@ format_detect (const char *path, struct np_error *err)
     np_error_set (err, NP_EXIT_RUNTIME, "%s: empty file, not a disk image", path);
     goto fail;
   }
-  if (S_ISREG (st.st_mode) && st.st_size < 512) {
-    np_error_set (err, NP_EXIT_RUNTIME, "%s: only %lld bytes, too small to be a disk image",
-                  path, (long long) st.st_size);
-    goto fail;
-  }
-  if (read_at (fd, head, sizeof head, 0) == -1) {
+  if ((fmt = format_of_fd (fd, &st)) == NULL) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read: %s", path,
                   errno ? strerror (errno) : "short read");
     goto fail;
   }
-
-  if (memcmp (head, "vhdxfile", 8) == 0)
-    fmt = "vhdx";
-  else if (memcmp (head, "QFI\xfb", 4) == 0)
-    fmt = "qcow2";
-  else if (memcmp (head, "KDMV", 4) == 0 ||
-           memcmp (head, "# Disk DescriptorFile", 21) == 0)
-    fmt = "vmdk";
-  else if (memcmp (head, "conectix", 8) == 0)
-    fmt = "vpc";                /* dynamic VHD: footer copy at offset 0 */
-  else if (S_ISREG (st.st_mode)) {
-    /* Fixed VHD: only a 512-byte footer at the end (some old tools
-     * wrote 511 bytes). */
-    if (read_at (fd, tail, sizeof tail, st.st_size - 512) == 0 &&
-        memcmp (tail, "conectix", 8) == 0)
-      fmt = "vpc";
-    else if (read_at (fd, tail, 8, st.st_size - 511) == 0 &&
-             memcmp (tail, "conectix", 8) == 0)
-      fmt = "vpc";
+  /* (a VMDK descriptor names its extents: it may be small) */
+  if (S_ISREG (st.st_mode) && st.st_size < 512 && strcmp (fmt, "vmdk") != 0) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: only %lld bytes, too small to be a disk image",
+                  path, (long long) st.st_size);
+    goto fail;
   }
   close (fd);
   return fmt;

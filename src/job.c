@@ -24,6 +24,7 @@
 #include "disk.h"
 #include "escape.h"
 #include "job.h"
+#include "layers.h"
 
 static const char *
 sig_name (int sig)
@@ -465,7 +466,33 @@ struct image_job {
   char tmpdir[PATH_MAX];
   int have_tmpdir;
   int deferred;                 /* signals blocked for the write */
+  char *qemu_spec;              /* req.qemu_spec, owned */
+  char **layer_specs;           /* each layer alone, for qemu-img info */
 };
+
+/* Before qemu opens anything: every other file the image names is
+ * checked (layers.h), and the chain is given to qemu explicitly. */
+static int
+check_layers (const struct options *o, struct image_job *job, struct np_error *err)
+{
+  struct layers *l = malloc (sizeof *l);
+  int r = -1;
+
+  if (l == NULL)
+    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  if (layers_check (job->path, job->req.format, o->allow_external,
+                    (size_t) o->n_allow_external, l, err) == 0 &&
+      (o->direct || layers_recorded (job->path, l, err) == 0)) {
+    if (layers_qemu_spec (l, &job->qemu_spec, &job->layer_specs) == -1)
+      np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+    else {
+      job->req.qemu_spec = job->qemu_spec;
+      r = 0;
+    }
+  }
+  free (l);
+  return r;
+}
 
 /* The guest's counterpart of reset_host_logs: empty SYSTEM.LOG1/LOG2
  * once the recovered, patched SYSTEM (PATCHED on the host) is in place. */
@@ -519,7 +546,7 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
   else if ((out->format = format_detect (path, &err)) == NULL)
     goto failed;
   job->req = (struct disk_request) { path, out->format, o->mode != RUN_PATCH, o->verbose,
-                                     o->quiet };
+                                     o->quiet, NULL };
 
   if (o->mode == RUN_PATCH && access (path, W_OK) == -1) {
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (%s)", path,
@@ -527,7 +554,8 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
     goto failed;
   }
   if (check_interrupt (path, &err) == -1 ||
-      disk_preflight (path, out->format, &err) == -1)
+      check_layers (o, job, &err) == -1 ||
+      disk_preflight_spec (path, out->format, job->layer_specs, &err) == -1)
     goto failed;
 
   /* The hive is staged on the host, where it is planned, patched and
@@ -672,6 +700,11 @@ image_finish (struct image_job *job)
   if (job->have_tmpdir)
     nftw (job->tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
   job->have_tmpdir = 0;
+  free (job->qemu_spec);
+  job->qemu_spec = NULL;
+  layers_specs_free (job->layer_specs);
+  job->layer_specs = NULL;
+  job->req.qemu_spec = NULL;
   if (job->deferred) {
     interrupt_defer (0);
     if (interrupt_pending () && job->out->status == ST_PATCHED)

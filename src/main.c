@@ -3,12 +3,14 @@
  *
  * This file parses the command line, runs each target through the
  * pipeline (job.c) and turns the outcomes into an exit status. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "batch.h"
 #include "escape.h"
@@ -79,6 +81,10 @@ usage (FILE *fp)
 "      --direct               no appliance: serve the image with qemu-nbd and\n"
 "                             read NTFS in this process (fast; for images you\n"
 "                             built or trust)\n"
+"      --allow-external FILE  an image may name FILE although it is not beside\n"
+"                             it (a VMDK extent, a backing or data file);\n"
+"                             repeatable.  Otherwise only files in the\n"
+"                             image's own directory are ever opened\n"
 "      --json                 one JSON object per target on stdout\n"
 "  -v, --verbose              say more (twice: libguestfs debug output)\n"
 "  -q, --quiet                print only errors\n"
@@ -109,6 +115,7 @@ enum {
   OPT_FORMAT = 256, OPT_CONTROL_SET, OPT_MATCH, OPT_LIST, OPT_JSON, OPT_HIVE,
   OPT_ROOT, OPT_CHECK, OPT_REMOVE, OPT_BACKUP, OPT_FROM, OPT_ISOLATE, OPT_DIRECT,
   OPT_NO_REPLAY, OPT_REPLAY_ONLY, OPT_SET, OPT_TYPE, OPT_FORCE, OPT_DEFER,
+  OPT_ALLOW_EXTERNAL,
 };
 
 static const struct option long_options[] = {
@@ -134,6 +141,7 @@ static const struct option long_options[] = {
   { "jobs", required_argument, NULL, 'j' },
   { "isolate", no_argument, NULL, OPT_ISOLATE },
   { "direct", no_argument, NULL, OPT_DIRECT },
+  { "allow-external", required_argument, NULL, OPT_ALLOW_EXTERNAL },
   { "no-replay", no_argument, NULL, OPT_NO_REPLAY },
   { "replay-only", no_argument, NULL, OPT_REPLAY_ONLY },
   { "json", no_argument, NULL, OPT_JSON },
@@ -301,6 +309,20 @@ parse_options (int argc, char **argv, struct options *o)
     }
     case OPT_ISOLATE: o->isolate = 1; break;
     case OPT_DIRECT: o->direct = 1; break;
+    case OPT_ALLOW_EXTERNAL: {
+      /* by real path: what the image names is compared once resolved */
+      char *buf;
+      struct stat st;
+      if (o->n_allow_external == 16)
+        return usage_error ("--allow-external %s: %s", optarg, "at most 16 files");
+      buf = o->allow_external_buf[o->n_allow_external];
+      if (realpath (optarg, buf) == NULL)
+        return usage_error ("--allow-external %s: %s", optarg, strerror (errno));
+      if (stat (buf, &st) == -1 || !S_ISREG (st.st_mode))
+        return usage_error ("--allow-external %s: %s", optarg, "not a regular file");
+      o->allow_external[o->n_allow_external++] = buf;
+      break;
+    }
     case OPT_NO_REPLAY: o->no_replay = 1; break;
     case OPT_REPLAY_ONLY: o->replay_only = 1; break;
     case OPT_JSON: o->json = 1; break;

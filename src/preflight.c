@@ -119,6 +119,28 @@ vhd_differencing (const char *path, char *parent, size_t len)
 int
 disk_preflight (const char *path, const char *format, struct np_error *err)
 {
+  return disk_preflight_spec (path, format, NULL, err);
+}
+
+static int preflight_one (const char *path, const char *format, const char *spec,
+                          struct np_error *err);
+
+int
+disk_preflight_spec (const char *path, const char *format, char *const *specs,
+                     struct np_error *err)
+{
+  if (specs == NULL)
+    return preflight_one (path, format, NULL, err);
+  for (size_t i = 0; specs[i]; i++)
+    if (preflight_one (path, format, specs[i], err) == -1)
+      return -1;
+  return 0;
+}
+
+static int
+preflight_one (const char *path, const char *format, const char *spec,
+               struct np_error *err)
+{
   char out[4096], parent[4096] = "", arg[4096];
   /* "./" keeps qemu from reading a relative name like "nbd:x" as a
    * protocol. */
@@ -127,6 +149,8 @@ disk_preflight (const char *path, const char *format, struct np_error *err)
     "qemu-img", "info", "--backing-chain", "-f", (char *) format, "--output=json",
     arg, NULL
   };
+  /* A checked chain: every layer's file and format given (layers.h). */
+  char *argv_spec[] = { "qemu-img", "info", "--output=json", (char *) spec, NULL };
   const char *msg;
 
   /* --backing-chain: a differencing image is only usable with its
@@ -136,7 +160,7 @@ disk_preflight (const char *path, const char *format, struct np_error *err)
                          "%s: a differencing VHD (parent: %s): qemu cannot read VHD parents, so "
                          "it cannot be patched safely; merge it into its parent first (e.g. "
                          "Merge-VHD) and patch the result", path, parent[0] ? parent : "unknown");
-  if (run_capture (argv, out, sizeof out) == 0)
+  if (run_capture (spec ? argv_spec : argv, out, sizeof out) == 0)
     return 0;
   /* qemu-img prints "qemu-img: Could not open 'X': reason". */
   np_one_line (out);
@@ -149,6 +173,10 @@ disk_preflight (const char *path, const char *format, struct np_error *err)
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: the image is in use by another process (is the VM running?): %s",
                          path, msg);
+  /* a layer of a checked chain (layers.h): qemu names it in json */
+  if (spec)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu cannot open the image or a file "
+                         "it names: %s", path, *msg ? msg : "qemu-img info failed");
   if (names_other_file (out, path, parent, sizeof parent))
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: cannot open the parent of this differencing image (%s): %s",

@@ -59,6 +59,26 @@ replay_targets () {
   echo "$n inputs through the fuzz targets"; [ "$n" -gt 0 ]
 }
 
+# Image metadata (layers.c): each input as an image, both as what its
+# magic says and as every format, listing with --direct: refused or
+# opened, never a crash, the input unchanged.
+replay_layers () {
+  n=0
+  mkdir -p "$WORK/l"
+  for f in "$TOP"/testdata/fuzz/layers/*; do
+    [ -f "$f" ] || continue
+    cp "$f" "$WORK/l/img"; cp "$f" "$WORK/orig"
+    for fmt in "" qcow2 vmdk vpc vhdx; do
+      set +e; "$N" --direct --list ${fmt:+--format $fmt} "$WORK/l/img" >/dev/null 2>"$WORK/err"
+      rc=$?; set -e
+      own_code $rc || { echo "$f ($fmt): exit $rc"; cat "$WORK/err"; exit 1; }
+      same_bytes "$WORK/l/img" "$WORK/orig"
+    done
+    n=$((n + 1))
+  done
+  echo "$n image metadata inputs replayed"; [ "$n" -gt 0 ]
+}
+
 check "fuzz regressions: hive inputs" replay_hives
 check "fuzz regressions: option and size inputs" replay_options
 if [ -n "${FUZZ_BIN:-}" ]; then
@@ -66,4 +86,5 @@ if [ -n "${FUZZ_BIN:-}" ]; then
 else
   skip "fuzz regressions: kept inputs through the fuzz targets" "FUZZ_BIN unset (make sanitize-check sets it)"
 fi
+check "fuzz regressions: image metadata inputs" replay_layers
 finish

@@ -15,6 +15,7 @@ Suite *ndi_suite (void);
 Suite *guestdefer_suite (void);
 Suite *parttable_suite (void);
 Suite *escape_suite (void);
+Suite *layers_suite (void);
 
 /* Path of fixture hive NAME (built by tests/make-fixture-hives.sh into
  * $FIXTURES/hives) in a static buffer. */
