@@ -44,6 +44,30 @@ check_interrupt (const char *target, struct np_error *err)
                        "the original is untouched", target, sig_name (sig));
 }
 
+/* Messages name the user's file: replace every FROM (a temporary file
+ * of ours) in ERR's message by TO. */
+static void
+name_in_message (struct np_error *err, const char *from, const char *to)
+{
+  char buf[sizeof err->msg];
+  size_t fl = strlen (from), j = 0;
+
+  if (fl == 0 || strstr (err->msg, from) == NULL)
+    return;
+  for (const char *p = err->msg; *p && j < sizeof buf - 1;) {
+    if (strncmp (p, from, fl) == 0) {
+      j += (size_t) snprintf (buf + j, sizeof buf - j, "%s", to);
+      if (j >= sizeof buf)
+        j = sizeof buf - 1;
+      p += fl;
+    }
+    else
+      buf[j++] = *p++;
+  }
+  buf[j] = '\0';
+  memcpy (err->msg, buf, j + 1);
+}
+
 static void
 fail (struct outcome *out, const struct np_error *err)
 {
@@ -105,7 +129,10 @@ plan_hive (const struct options *o, const char *path, const char *name,
 
  rename_error:
   /* Messages name the file we read; for an image, name the image and
-   * the hive inside it instead of our temporary copy. */
+   * the hive inside it instead of our temporary copy; the hive recovered
+   * from the logs is the hive too. */
+  if (logs && out->replayed)
+    name_in_message (err, logs->recovered, name);
   path = given;
   if (strcmp (path, name) != 0) {
     size_t plen = strlen (path);
@@ -219,9 +246,13 @@ backup_original (const struct options *o, const char *original, const struct log
   char *abs = realpath (out->target, NULL);
   char flat[PATH_MAX];
   size_t j = 0;
+  struct stat like;
 
-  if (abs == NULL)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", out->target, strerror (errno));
+  if (abs == NULL || stat (out->target, &like) == -1) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", out->target, strerror (errno));
+    free (abs);
+    return -1;
+  }
   for (const char *p = abs + 1; *p && j < sizeof flat - 1; p++)
     flat[j++] = *p == '/' ? '_' : *p;
   flat[j] = '\0';
@@ -234,7 +265,8 @@ backup_original (const struct options *o, const char *original, const struct log
       snprintf (out->backup, sizeof out->backup, "%s/%s.%d.SYSTEM", o->backup_dir, flat, n);
     if (access (out->backup, F_OK) == 0)
       continue;
-    if (hostfile_copy (original, out->backup, err) == -1) {
+    /* the user's file's mode (or stricter) and owner, not our copy's */
+    if (hostfile_copy_like (original, out->backup, &like, err) == -1) {
       out->backup[0] = '\0';
       return -1;
     }
@@ -307,16 +339,41 @@ append_message (struct np_error *err, const char *extra)
   snprintf (err->msg + used, sizeof err->msg - used, "; %s", extra);
 }
 
+/* Before a hive is written in place: what its owner said (no write
+ * bits: do not change; hard links: other names that a rename would
+ * leave on the old hive). */
+static int
+hive_writable (const struct options *o, const char *path, const struct hostfile_lock *lk,
+               struct np_error *err)
+{
+  if (access (lk->real, W_OK) == -1)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is read-only (%s)", path,
+                         strerror (errno));
+  /* root may write anything: the mode is the owner's word all the same */
+  if ((lk->st.st_mode & 0222) == 0 && !o->request.force)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is read-only (mode %04o, no "
+                         "write permission); nothing was written (--force writes it anyway)",
+                         path, (unsigned) (lk->st.st_mode & 07777));
+  if (lk->st.st_nlink > 1)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive has %lu hard links: replacing it "
+                         "would leave the other names on the old hive; nothing was written "
+                         "(patch a copy, or write elsewhere with -o)", path,
+                         (unsigned long) lk->st.st_nlink);
+  return 0;
+}
+
 void
 job_run_hive (const struct options *o, const char *path, struct outcome *out)
 {
   struct hive hv = { NULL, path };
   struct np_error err = { 0, "" };
   const char *dest = o->output ? o->output : path;
-  char *tmp = NULL;
+  char *tmp = NULL, *real = NULL;
   struct stat st;
   char log1[PATH_MAX + 8], log2[PATH_MAX + 8], recovered[PATH_MAX];
   struct logs logs;
+  struct hostfile_lock lk = { -1, NULL, { 0 } };
+  int writing = o->mode == RUN_PATCH, in_place = writing && !o->output;
 
   recovered[0] = '\0';
   memset (out, 0, sizeof *out);
@@ -330,24 +387,45 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: not a regular file", path);
     goto failed;
   }
-  /* Replacing a read-only file would succeed (the directory decides),
-   * but read-only is the owner's way of saying "do not change". */
-  if (o->mode == RUN_PATCH && !o->output && access (path, W_OK) == -1) {
-    np_error_set (&err, NP_EXIT_RUNTIME, "%s: the hive is read-only (%s)", path,
-                  strerror (errno));
+  if (writing && o->output && hostfile_check_output (path, o->output, &err) == -1)
     goto failed;
+  /* A run that writes holds the hive's lock from reading it to after
+   * the rename: concurrent runs on one hive take turns, and none loses
+   * another's update.  Under the lock, a temporary file beside the hive
+   * is a killed run's. */
+  if (writing) {
+    if (hostfile_lock (path, o->lock_timeout, &lk, &err) == -1)
+      goto failed;
+    hostfile_clean_stale (&lk, o->verbose && !o->quiet);
+    if (in_place && hive_writable (o, path, &lk, &err) == -1)
+      goto failed;
+    /* a symlink stays: the file it points at is replaced */
+    if (in_place)
+      dest = lk.real;
   }
   if (check_interrupt (path, &err) == -1)
     goto failed;
-  snprintf (log1, sizeof log1, "%s.LOG1", path);
-  snprintf (log2, sizeof log2, "%s.LOG2", path);
+  /* the logs are beside the file itself, wherever a link points */
+  real = realpath (path, NULL);
+  snprintf (log1, sizeof log1, "%s.LOG1", real ? real : path);
+  snprintf (log2, sizeof log2, "%s.LOG2", real ? real : path);
   {
+    /* Beside the hive, where a killed run's copy is found and removed
+     * by the next run; else (read-only directory, a dry run) in TMPDIR. */
+    char *t = NULL;
+    struct np_error ignored;
+    if (in_place && hostfile_temp_beside (lk.real, &t, &ignored) == 0)
+      snprintf (recovered, sizeof recovered, "%s", t);
+    free (t);
+  }
+  if (recovered[0] == '\0') {
     const char *tmpenv = getenv ("TMPDIR");
     int fd;
     snprintf (recovered, sizeof recovered, "%s/netvsc-patch-recovered.XXXXXX",
               tmpenv && *tmpenv && strlen (tmpenv) < PATH_MAX - 64 ? tmpenv : "/tmp");
     if ((fd = mkstemp (recovered)) == -1) {
-      np_error_set (&err, NP_EXIT_RUNTIME, "%s: %s", recovered, strerror (errno));
+      np_error_set (&err, NP_EXIT_RUNTIME, "%s: cannot create a temporary file in %s: %s",
+                    path, tmpenv && *tmpenv ? tmpenv : "/tmp", strerror (errno));
       recovered[0] = '\0';
       goto failed;
     }
@@ -367,8 +445,11 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     if (hostfile_temp_beside (dest, &tmp, &err) == -1)
       goto failed;
     unlink (tmp);
-    if (hostfile_copy (out->replayed ? recovered : path, tmp, &err) == -1 ||
-        hostfile_replace (tmp, dest, path, &err) == -1)
+    if (hostfile_copy (out->replayed ? recovered : path, tmp, &err) == -1) {
+      name_in_message (&err, tmp, dest);
+      goto failed;
+    }
+    if (hostfile_replace_as (tmp, dest, lk.fd, dest, &err) == -1)
       goto failed;
     free (tmp);
     tmp = NULL;
@@ -379,24 +460,29 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   if (settle_without_write (o, out))
     goto done;
 
-  if (hostfile_temp_beside (dest, &tmp, &err) == -1 ||
-      write_patched (&hv, out, tmp, &err) == -1 ||
-      (o->backup_dir && backup_original (o, path, &logs, out, &err) == -1))
+  if (hostfile_temp_beside (dest, &tmp, &err) == -1)
+    goto failed;
+  if (write_patched (&hv, out, tmp, &err) == -1) {
+    name_in_message (&err, tmp, o->output ? o->output : path);
+    goto failed;
+  }
+  if (o->backup_dir && backup_original (o, path, &logs, out, &err) == -1)
     goto failed;
   /* The rename is not interrupted; a signal that came before it stops
    * the run with the original in place. */
   interrupt_defer (1);
   if (check_interrupt (path, &err) == -1 ||
-      hostfile_replace (tmp, dest, path, &err) == -1) {
+      hostfile_replace_locked (tmp, dest, lk.fd, o->output ? o->output : path,
+                               in_place ? &lk : NULL, &err) == -1) {
     interrupt_defer (0);
     goto failed;
   }
   if (out->replayed && !o->output)
-    reset_host_logs (path, dest, out);
+    reset_host_logs (real ? real : path, dest, out);
   interrupt_defer (0);
   free (tmp);
   tmp = NULL;
-  out->written_to = dest;
+  out->written_to = o->output ? o->output : path;
   out->status = ST_PATCHED;
   goto done;
 
@@ -410,6 +496,8 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   if (recovered[0])
     unlink (recovered);
   hive_close (&hv);
+  free (real);
+  hostfile_unlock (&lk);
 }
 
 static int
