@@ -24,17 +24,19 @@ int hostfile_replace (const char *tmp, const char *target, const char *like,
 
 /* The same, with the metadata copied from the open file LIKE_FD (-1:
  * none): owner and group, every extended attribute (ACLs and
- * security.selinux included), then the mode.  Messages name NAME, the
- * file the user gave, never TMP. */
+ * security.selinux included), then the mode.  With KEEP_OWNER, an owner
+ * that cannot be given fails (a file replaced stays its owner's);
+ * without, the new file is then ours and readable by us only (-o).
+ * With LK, the lock moves to the new file before it takes the name:
+ * whoever waits for TARGET waits until LK is released.  Messages name
+ * NAME, the file the user gave, never TMP. */
+struct hostfile_lock;
+int hostfile_replace_locked (const char *tmp, const char *target, int like_fd,
+                             int keep_owner, const char *name, struct hostfile_lock *lk,
+                             struct np_error *err);
+/* hostfile_replace_locked without KEEP_OWNER and LK. */
 int hostfile_replace_as (const char *tmp, const char *target, int like_fd,
                          const char *name, struct np_error *err);
-
-struct hostfile_lock;
-/* The same, and the lock LK moves to the new file before it takes the
- * name: whoever waits for TARGET waits until LK is released. */
-int hostfile_replace_locked (const char *tmp, const char *target, int like_fd,
-                             const char *name, struct hostfile_lock *lk,
-                             struct np_error *err);
 
 /* Copy SRC to a new file DST (which must not exist), flushed.  DST gets
  * the mode of LIKE (SRC's if NULL) without execute or special bits, and

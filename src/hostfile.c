@@ -90,18 +90,25 @@ fsync_path (const char *path, int flags)
  * The mode comes last: fchown clears set-id bits, and an ACL's mask is
  * the mode's group bits. */
 static int
-copy_metadata (int from, int to, const char *name, struct np_error *err)
+copy_metadata (int from, int to, int strict_owner, const char *name, struct np_error *err)
 {
   struct stat st;
   char *names = NULL, *val = NULL, *cur = NULL;
   ssize_t len;
+  mode_t mode;
 
   if (fstat (from, &st) == -1)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", name, strerror (errno));
-  if (fchown (to, st.st_uid, st.st_gid) == -1)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot give the new file the owner and "
-                         "group of the old one (%u:%u): %s; nothing was written", name,
-                         (unsigned) st.st_uid, (unsigned) st.st_gid, strerror (errno));
+  mode = st.st_mode & 07777;
+  if (fchown (to, st.st_uid, st.st_gid) == -1) {
+    /* Replacing a file: it must stay its owner's.  A new file made
+     * after another's (-o): ours, and then readable by us only. */
+    if (strict_owner)
+      return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot give the new file the owner and "
+                           "group of the old one (%u:%u): %s; nothing was written", name,
+                           (unsigned) st.st_uid, (unsigned) st.st_gid, strerror (errno));
+    mode &= 0700;
+  }
   len = flistxattr (from, NULL, 0);
   if (len == -1 && errno != ENOTSUP)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot list extended attributes: %s",
@@ -131,7 +138,7 @@ copy_metadata (int from, int to, const char *name, struct np_error *err)
       goto fail;
     }
   }
-  if (fchmod (to, st.st_mode & 07777) == -1) {
+  if (fchmod (to, mode) == -1) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot set permissions: %s", name,
                   strerror (errno));
     goto fail;
@@ -159,11 +166,11 @@ int
 hostfile_replace_as (const char *tmp, const char *target, int like_fd, const char *name,
                      struct np_error *err)
 {
-  return hostfile_replace_locked (tmp, target, like_fd, name, NULL, err);
+  return hostfile_replace_locked (tmp, target, like_fd, 0, name, NULL, err);
 }
 
 int
-hostfile_replace_locked (const char *tmp, const char *target, int like_fd,
+hostfile_replace_locked (const char *tmp, const char *target, int like_fd, int keep_owner,
                          const char *name, struct hostfile_lock *lk, struct np_error *err)
 {
   char *dir;
@@ -172,7 +179,7 @@ hostfile_replace_locked (const char *tmp, const char *target, int like_fd,
   if (fd == -1)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot reopen the new file: %s", name,
                          strerror (errno));
-  if (like_fd >= 0 && copy_metadata (like_fd, fd, name, err) == -1)
+  if (like_fd >= 0 && copy_metadata (like_fd, fd, keep_owner, name, err) == -1)
     goto fail;
   if (fsync (fd) == -1) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot flush to disk: %s", name,
@@ -219,7 +226,7 @@ hostfile_replace (const char *tmp, const char *target, const char *like,
                   struct np_error *err)
 {
   int like_fd = like ? open (like, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) : -1;
-  int r = hostfile_replace_as (tmp, target, like_fd, target, err);
+  int r = hostfile_replace_locked (tmp, target, like_fd, 1, target, NULL, err);
 
   if (like_fd >= 0)
     close (like_fd);
@@ -430,10 +437,13 @@ hostfile_lock_holder (dev_t dev, ino_t ino, char *buf, size_t len)
   }
   proc_info (ppid, pcomm, sizeof pcomm, &ppid);
   if (strcmp (pcomm, "netvsc-patch") == 0) {
-    snprintf (buf, len, "%s, pid %ld, started by netvsc-patch", comm[0] ? comm : "?", pid);
+    snprintf (buf, len, "%s, pid %ld, started by netvsc-patch", comm, pid);
     return 1;
   }
-  snprintf (buf, len, "%s, pid %ld", comm[0] ? comm : "?", pid);
+  if (comm[0])
+    snprintf (buf, len, "%s, pid %ld", comm, pid);
+  else
+    snprintf (buf, len, "pid %ld", pid);
   return 0;
 }
 

@@ -472,7 +472,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
    * the run with the original in place. */
   interrupt_defer (1);
   if (check_interrupt (path, &err) == -1 ||
-      hostfile_replace_locked (tmp, dest, lk.fd, o->output ? o->output : path,
+      hostfile_replace_locked (tmp, dest, lk.fd, in_place, o->output ? o->output : path,
                                in_place ? &lk : NULL, &err) == -1) {
     interrupt_defer (0);
     goto failed;
@@ -562,6 +562,7 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
 {
   struct np_error err = { 0, "" };
   const char *tmpenv = getenv ("TMPDIR");
+  struct stat st;
 
   memset (job, 0, sizeof *job);
   memset (out, 0, sizeof *out);
@@ -583,6 +584,14 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
   if (o->mode == RUN_PATCH && access (path, W_OK) == -1) {
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (%s)", path,
                   strerror (errno));
+    goto failed;
+  }
+  /* as for a hive: no write bit is the owner's word, even to root */
+  if (o->mode == RUN_PATCH && !o->request.force && stat (path, &st) == 0 &&
+      (st.st_mode & 0222) == 0) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (mode %04o, no write "
+                  "permission); nothing was written (--force writes it anyway)", path,
+                  (unsigned) (st.st_mode & 07777));
     goto failed;
   }
   if (check_interrupt (path, &err) == -1 ||
