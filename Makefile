@@ -91,7 +91,8 @@ $(SAN)/unit: tests/unit/*.c tests/unit/*.h $(CORE:%=$(SAN)/%.o)
 sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(B)/tests/mklog $(FIXTURES)/hives.stamp
 	$(SAN_ENV) CK_FORK=no FIXTURES=$(abspath $(FIXTURES)) $(SAN)/unit
 	$(SAN_ENV) FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(SAN)/netvsc-patch) \
-	  sh tests/run-tests.sh tests/t-hive.sh tests/t-set.sh tests/t-real-hives.sh tests/t-fuzz-regressions.sh
+	  sh tests/run-tests.sh tests/t-hive.sh tests/t-set.sh tests/t-real-hives.sh tests/t-fuzz-regressions.sh \
+	  tests/t-hostfiles.sh
 
 # Fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60].  Seeds are
 # the fixture hives; inputs that crashed once live in testdata/fuzz/ and

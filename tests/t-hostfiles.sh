@@ -108,8 +108,12 @@ lock_timeout () {
 
 # The holder is netvsc-patch itself (stopped while it holds the lock).
 lock_held_by_netvsc_patch () {
-  h=$(hive_copy multi); cp "$h" "$WORK/orig"
-  pid=$(signal_when SIGSTOP locked "$h" "$N" -q --hive "$h" -r 4M)
+  # the lock is held for a few ms: try until the stop lands inside it
+  for try in $(seq 10); do
+    h=$(hive_copy multi); cp "$h" "$WORK/orig"
+    pid=$(signal_when SIGSTOP locked "$h" "$N" -q --hive "$h" -r 4M 2>/dev/null) && break
+  done
+  [ -n "$pid" ] || { echo "10 runs ended before their lock was seen"; exit 1; }
   run 1 "$N" --hive "$h" -s 1M --lock-timeout 0
   err_has "$h: locked by another run of netvsc-patch: netvsc-patch, pid $pid"
   err_has "it is writing this file"
