@@ -74,10 +74,11 @@ void hostfile_unlock (struct hostfile_lock *lk);
  * VERBOSE. */
 int hostfile_clean_stale (const struct hostfile_lock *lk, int verbose);
 
-/* Who holds a lock on the file (dev, ino), from /proc: writes "pid N,
- * COMM" (and "child of netvsc-patch, pid M" when its parent is this
- * tool) to BUF, and returns 1 if the holder is netvsc-patch or its
- * child, 0 if another program, -1 if unknown (BUF empty). */
+/* Who holds a lock on the file (dev, ino), from /proc: writes "COMM,
+ * pid N" to BUF ("pid N" if it is netvsc-patch; "COMM, pid N, started
+ * by netvsc-patch" for its qemu-nbd or qemu), and returns 1 if the
+ * holder is netvsc-patch or its child, 0 if another program, -1 if
+ * unknown (BUF empty). */
 int hostfile_lock_holder (dev_t dev, ino_t ino, char *buf, size_t len);
 
 /* -o OUTPUT for INPUT: refuse (NP_EXIT_USAGE) an OUTPUT that is INPUT

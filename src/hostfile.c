@@ -432,7 +432,7 @@ hostfile_lock_holder (dev_t dev, ino_t ino, char *buf, size_t len)
     return -1;
   proc_info (pid, comm, sizeof comm, &ppid);
   if (strcmp (comm, "netvsc-patch") == 0) {
-    snprintf (buf, len, "netvsc-patch, pid %ld", pid);
+    snprintf (buf, len, "pid %ld", pid);
     return 1;
   }
   proc_info (ppid, pcomm, sizeof pcomm, &ppid);
@@ -493,13 +493,12 @@ hostfile_lock (const char *name, int timeout, struct hostfile_lock *lk, struct n
       }
       if (seconds_since (&t0) >= timeout) {
         ours = hostfile_lock_holder (lk->st.st_dev, lk->st.st_ino, holder, sizeof holder);
-        np_error_set (err, NP_EXIT_RUNTIME, "%s: locked by %s%s%s for %d s (--lock-timeout): "
-                      "%s; nothing was written", name,
+        np_error_set (err, NP_EXIT_RUNTIME, "%s: locked by %s%s%s%s; waited %d s "
+                      "(--lock-timeout): %s; nothing was written", name,
                       ours == 1 ? "another run of netvsc-patch" : "another process",
-                      holder[0] ? ": " : "", holder, timeout,
+                      holder[0] ? " (" : "", holder, holder[0] ? ")" : "", timeout,
                       ours == 1 ? "it is writing this file, try again when it is done"
                       : "try again when it has finished with the file");
-        /* the holder's own text is "netvsc-patch, pid N": keep one name */
         goto fail;
       }
       nanosleep (&(struct timespec) { 0, 20 * 1000 * 1000 }, NULL);

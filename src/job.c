@@ -414,7 +414,10 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
      * by the next run; else (read-only directory, a dry run) in TMPDIR. */
     char *t = NULL;
     struct np_error ignored;
-    if (in_place && hostfile_temp_beside (lk.real, &t, &ignored) == 0)
+    struct base_block bb;
+    /* only a dirty hive needs one: a clean run leaves the directory be */
+    if (in_place && hive_read_base_block (path, &bb, &ignored) == 0 &&
+        base_block_is_dirty (&bb) && hostfile_temp_beside (lk.real, &t, &ignored) == 0)
       snprintf (recovered, sizeof recovered, "%s", t);
     free (t);
   }

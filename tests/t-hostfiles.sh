@@ -94,7 +94,7 @@ lock_timeout () {
   waited=$(( ($(date +%s%N) - start) / 1000000 ))
   sleeper=$(pgrep -P "$holder" || true)
   kill "$holder" $sleeper; wait "$holder" 2>/dev/null || true
-  err_has "$h: locked by another process: flock, pid $holder for 1 s (--lock-timeout)"
+  err_has "$h: locked by another process (flock, pid $holder); waited 1 s (--lock-timeout)"
   err_has "nothing was written"
   err_lines 1
   [ "$waited" -ge 1000 ] && [ "$waited" -lt 5000 ] || { echo "waited ${waited}ms"; exit 1; }
@@ -115,7 +115,7 @@ lock_held_by_netvsc_patch () {
   done
   [ -n "$pid" ] || { echo "10 runs ended before their lock was seen"; exit 1; }
   run 1 "$N" --hive "$h" -s 1M --lock-timeout 0
-  err_has "$h: locked by another run of netvsc-patch: netvsc-patch, pid $pid"
+  err_has "$h: locked by another run of netvsc-patch (pid $pid); waited 0 s"
   err_has "it is writing this file"
   same_bytes "$h" "$WORK/orig"
   # it goes on, the waiting run then gets the lock and keeps both changes
