@@ -322,6 +322,8 @@ reset_host_logs (const char *hive, const char *dest, struct outcome *out)
     if (hostfile_temp_beside (log, &tmp, &err) == -1 ||
         hive_log_reset (dest, tmp, &err) == -1 ||
         hostfile_replace (tmp, log, log, &err) == -1) {
+      if (tmp)
+        name_in_message (&err, tmp, log);
       fprintf (stderr, "netvsc-patch: warning: %s\n", err.msg);
       if (tmp)
         unlink (tmp);
@@ -467,6 +469,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     goto failed;
   if (write_patched (&hv, out, tmp, &err) == -1) {
     name_in_message (&err, tmp, o->output ? o->output : path);
+    name_in_message (&err, recovered, path);
     goto failed;
   }
   if (o->backup_dir && backup_original (o, path, &logs, out, &err) == -1)
@@ -676,8 +679,13 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   if (act && guest_defer (be, d, &o->defer_spec, o->defer, 1, &out->defer, &err) == -1)
     goto defer_failed;
   if (!settle_without_write (o, out)) {
-    if (write_patched (&hv, out, patched, &err) == -1 ||
-        (o->backup_dir && backup_original (o, local, &logs, out, &err) == -1))
+    if (write_patched (&hv, out, patched, &err) == -1) {
+      /* our host copies are the hive in the image to the user */
+      name_in_message (&err, patched, name);
+      name_in_message (&err, out->replayed ? recovered : local, name);
+      goto failed;
+    }
+    if (o->backup_dir && backup_original (o, local, &logs, out, &err) == -1)
       goto failed;
     /* From here the write runs to its end, through the flush when the
      * disk is closed: a signal is acted on only before it starts. */
