@@ -92,6 +92,15 @@ lock_timeout () {
   start=$(date +%s%N)
   run 1 "$N" --hive "$h" -r 2M --lock-timeout 1
   waited=$(( ($(date +%s%N) - start) / 1000000 ))
+  cp "$WORK/err" "$WORK/err.timeout"
+  # SIGTERM while waiting stops the wait
+  "$N" --hive "$h" -r 2M 2>"$WORK/err.term" &
+  waiter=$!
+  sleep 0.5; kill -TERM "$waiter"
+  set +e; wait "$waiter"; rc=$?; set -e
+  [ "$rc" -eq 1 ] && grep -qF "$h: interrupted while waiting for another process's lock; nothing was written" "$WORK/err.term" ||
+    { echo "SIGTERM while waiting: exit $rc"; cat "$WORK/err.term"; exit 1; }
+  cp "$WORK/err.timeout" "$WORK/err"
   sleeper=$(pgrep -P "$holder" || true)
   kill "$holder" $sleeper; wait "$holder" 2>/dev/null || true
   err_has "$h: locked by another process (flock, pid $holder); waited 1 s (--lock-timeout)"
