@@ -326,6 +326,10 @@ image_held_by_netvsc_patch () {
   run 1 "$N" --direct -r 4M "$WORK/win.qcow2"
   kill "$holder"; wait "$holder" 2>/dev/null || true
   err_has "in use by another process (is the VM running?) (qemu-io, pid $holder)"
+  # an image's backup takes the image's mode, not our host copy's
+  mkdir "$WORK/img-bk"; chmod 0640 "$WORK/win.qcow2"
+  run 0 "$N" --direct -q -r 4M --backup "$WORK/img-bk" "$WORK/win.qcow2"
+  [ "$(stat -c %a "$WORK/img-bk/$(ls "$WORK/img-bk")")" = 640 ]
   # no write bit: refused before qemu is even asked, unless --force
   chmod 0444 "$WORK/win.qcow2"; cp "$WORK/win.qcow2" "$WORK/orig.qcow2"
   run 1 "$N" --direct -r 4M "$WORK/win.qcow2"
@@ -344,5 +348,5 @@ check "backups: original's mode or stricter, and owner" backup_modes
 check "-o refuses input, logs, special files" output_refusals
 check "killed run's temp files removed by the next run" stale_temps
 check "errors name the hive, not a temp file" messages_name_the_hive
-check "image locked by netvsc-patch vs a VM; read-only image" image_held_by_netvsc_patch
+check "image locked by netvsc-patch vs a VM; image backup mode; read-only image" image_held_by_netvsc_patch
 finish
