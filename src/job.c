@@ -110,8 +110,10 @@ plan_hive (const struct options *o, const char *path, const char *name,
                           err) == -1) {
       char reason[sizeof err->msg];
       snprintf (reason, sizeof reason, "%s", err->msg);
-      return np_error_set (err, err->code, "%s: refused: the hive is dirty (%s) and cannot "
-                           "be recovered from its transaction logs: %s", name, why, reason);
+      np_error_set (err, err->code, "%s: refused: the hive is dirty (%s) and cannot "
+                    "be recovered from its transaction logs: %s", name, why, reason);
+      name_in_message (err, logs->recovered, name);
+      return -1;
     }
     out->replayed = 1;
     path = logs->recovered;
@@ -131,7 +133,7 @@ plan_hive (const struct options *o, const char *path, const char *name,
   /* Messages name the file we read; for an image, name the image and
    * the hive inside it instead of our temporary copy; the hive recovered
    * from the logs is the hive too. */
-  if (logs && out->replayed)
+  if (logs)
     name_in_message (err, logs->recovered, name);
   path = given;
   if (strcmp (path, name) != 0) {
