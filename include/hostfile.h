@@ -88,4 +88,16 @@ int hostfile_lock_holder (dev_t dev, ino_t ino, char *buf, size_t len);
  * symlink).  Nothing is opened: a FIFO would block. */
 int hostfile_check_output (const char *input, const char *output, struct np_error *err);
 
+/* A private staging directory DIR/netvsc-patch.XXXXXX (OUT, LEN bytes)
+ * holding a file .lock that stays locked (*LOCK_FD) for the life of the
+ * run: a later run tells a killed run's directory from a live one's by
+ * that lock, whatever PID namespace either ran in. */
+int hostfile_stage_dir (const char *dir, char *out, size_t len, int *lock_fd,
+                        struct np_error *err);
+
+/* Remove, from DIR, the staging directories of runs that are gone
+ * (ours: owned by us, mode 0700, .lock free).  Returns how many; each is
+ * named on stderr if VERBOSE. */
+int hostfile_clean_stale_stages (const char *dir, int verbose);
+
 #endif

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -646,4 +647,79 @@ hostfile_check_output (const char *input, const char *output, struct np_error *e
   free (out_r);
   free (in_r);
   return r;
+}
+
+#define STAGE_PREFIX "netvsc-patch."
+#define STAGE_LOCK ".lock"
+
+int
+hostfile_stage_dir (const char *dir, char *out, size_t len, int *lock_fd,
+                    struct np_error *err)
+{
+  char lock[PATH_MAX + 16];
+
+  *lock_fd = -1;
+  if ((size_t) snprintf (out, len, "%s/" STAGE_PREFIX "XXXXXX", dir) >= len ||
+      mkdtemp (out) == NULL)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot create a temporary directory: %s",
+                         dir, strerror (errno ? errno : ENAMETOOLONG));
+  snprintf (lock, sizeof lock, "%s/" STAGE_LOCK, out);
+  *lock_fd = open (lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (*lock_fd == -1 || flock (*lock_fd, LOCK_EX | LOCK_NB) == -1) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot lock a temporary directory: %s", dir,
+                  strerror (errno));
+    if (*lock_fd >= 0)
+      close (*lock_fd);
+    *lock_fd = -1;
+    unlink (lock);
+    rmdir (out);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+  (void) sb; (void) flag; (void) ftw;
+  return remove (path);
+}
+
+int
+hostfile_clean_stale_stages (const char *dir, int verbose)
+{
+  DIR *d = opendir (dir);
+  struct dirent *e;
+  int n = 0;
+
+  if (d == NULL)
+    return 0;
+  while ((e = readdir (d)) != NULL) {
+    char path[PATH_MAX], lock[PATH_MAX + 16];
+    struct stat st;
+    int fd;
+
+    if (strncmp (e->d_name, STAGE_PREFIX, strlen (STAGE_PREFIX)) != 0 ||
+        strlen (e->d_name) != strlen (STAGE_PREFIX) + 6 ||
+        (size_t) snprintf (path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
+      continue;
+    /* Only directories we made (a shared /tmp holds others' too), and
+     * only when their run is gone: its .lock is free. */
+    if (lstat (path, &st) == -1 || !S_ISDIR (st.st_mode) || st.st_uid != geteuid () ||
+        (st.st_mode & 07777) != 0700)
+      continue;
+    snprintf (lock, sizeof lock, "%s/" STAGE_LOCK, path);
+    fd = open (lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd == -1)
+      continue;
+    if (flock (fd, LOCK_EX | LOCK_NB) == 0 &&
+        nftw (path, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0) {
+      n++;
+      if (verbose)
+        fprintf (stderr, "netvsc-patch: removed %s, left by a run that was killed\n", path);
+    }
+    close (fd);
+  }
+  closedir (d);
+  return n;
 }

@@ -536,6 +536,7 @@ struct image_job {
   struct disk_request req;
   char tmpdir[PATH_MAX];
   int have_tmpdir;
+  int tmpdir_lock;              /* held while tmpdir is in use (hostfile_stage_dir) */
   int deferred;                 /* signals blocked for the write */
 };
 
@@ -610,12 +611,11 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
    * verified exactly as in hive mode. */
   if (tmpenv == NULL || *tmpenv == '\0' || strlen (tmpenv) > PATH_MAX - 64)
     tmpenv = "/tmp";
-  snprintf (job->tmpdir, sizeof job->tmpdir, "%s/netvsc-patch.XXXXXX", tmpenv);
-  if (mkdtemp (job->tmpdir) == NULL) {
-    np_error_set (&err, NP_EXIT_RUNTIME, "%s: cannot create a temporary directory: %s",
-                  tmpenv, strerror (errno));
+  /* a killed run's staging directory (a copy of a hive) is removed */
+  hostfile_clean_stale_stages (tmpenv, o->verbose && !o->quiet);
+  if (hostfile_stage_dir (tmpenv, job->tmpdir, sizeof job->tmpdir, &job->tmpdir_lock,
+                          &err) == -1)
     goto failed;
-  }
   job->have_tmpdir = 1;
   return 0;
 
@@ -744,8 +744,10 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
 static void
 image_finish (struct image_job *job)
 {
-  if (job->have_tmpdir)
+  if (job->have_tmpdir) {
     nftw (job->tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    close (job->tmpdir_lock);
+  }
   job->have_tmpdir = 0;
   if (job->deferred) {
     interrupt_defer (0);

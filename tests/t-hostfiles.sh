@@ -23,8 +23,8 @@ clean_base_block () { [ "$(od -An -tu4 -j4 -N4 "$1")" = "$(od -An -tu4 -j8 -N4 "
 
 # signal_when SIG COND ARG CMD...: start CMD in the background, send it SIG
 # as soon as COND holds (locked: it holds a lock on file ARG; temp: a
-# temporary file exists in directory ARG; child: a descendant named ARG
-# runs), print its pid.  Fails if CMD ends first.
+# temporary file exists in directory ARG; stage: a staging directory
+# holding SYSTEM exists in ARG; child: a descendant named ARG runs), print its pid.  Fails if CMD ends first.
 signal_when () {
   python3 - "$@" <<'PY'
 import os, signal, subprocess, sys, time
@@ -41,6 +41,9 @@ def holds():
                 return True
     elif cond == "temp":
         return any(".netvsc-patch." in n for n in os.listdir(arg))
+    elif cond == "stage":
+        return any(n.startswith("netvsc-patch.") and
+                   os.path.exists(os.path.join(arg, n, "SYSTEM")) for n in os.listdir(arg))
     elif cond == "child":
         parent = {}
         for d in os.listdir("/proc"):
@@ -337,6 +340,31 @@ image_held_by_netvsc_patch () {
   same_bytes "$WORK/win.qcow2" "$WORK/orig.qcow2"
 }
 
+# Image mode stages the hive in TMPDIR/netvsc-patch.XXXXXX; a killed
+# run's directory is removed by the next run, a live run's is not.
+stale_staging_dirs () {
+  st=$WORK/stage; mkdir "$st"
+  cp "$FIXTURES/images/win.qcow2" "$WORK/win.qcow2"
+  TMPDIR=$st signal_when SIGKILL stage "$st" "$N" -q --direct -r 2M "$WORK/win.qcow2" >/dev/null
+  killed=$(ls -d "$st"/netvsc-patch.* 2>/dev/null)
+  [ -n "$killed" ] && [ -f "$killed/.lock" ] || { echo "no staging directory left: $killed"; exit 1; }
+  # a live run's (its .lock held) and one without .lock stay
+  mkdir -m 700 "$st/netvsc-patch.LIVE00" "$st/netvsc-patch.NOLOCK"
+  : >"$st/netvsc-patch.LIVE00/.lock"; : >"$st/netvsc-patch.LIVE00/SYSTEM"
+  flock -o "$st/netvsc-patch.LIVE00/.lock" sleep 60 &
+  holder=$!
+  for _ in $(seq 50); do grep -q "FLOCK.* $holder " /proc/locks && break; sleep 0.1; done
+  # the killed run's qemu-nbd lets go of the image once it sees its parent gone
+  for _ in $(seq 50); do qemu-img info "$WORK/win.qcow2" >/dev/null 2>&1 && break; sleep 0.2; done
+  run 0 env TMPDIR="$st" "$N" -v --direct -r 2M "$WORK/win.qcow2"
+  sleeper=$(pgrep -P "$holder" || true)
+  kill "$holder" $sleeper; wait "$holder" 2>/dev/null || true
+  err_has "removed $killed, left by a run that was killed"
+  [ ! -e "$killed" ]
+  [ -f "$st/netvsc-patch.LIVE00/SYSTEM" ] && [ -d "$st/netvsc-patch.NOLOCK" ]
+  [ "$(ls "$st")" = "$(printf 'netvsc-patch.LIVE00\nnetvsc-patch.NOLOCK')" ]
+}
+
 check "8 concurrent runs on one hive: no update lost" concurrent_runs
 check "lock held by another process: --lock-timeout, holder named" lock_timeout
 check "lock held by netvsc-patch: said so; waiter goes on after it" lock_held_by_netvsc_patch
@@ -348,5 +376,6 @@ check "backups: original's mode or stricter, and owner" backup_modes
 check "-o refuses input, logs, special files" output_refusals
 check "killed run's temp files removed by the next run" stale_temps
 check "errors name the hive, not a temp file" messages_name_the_hive
+check "image mode: a killed run's staging directory removed, a live one's kept" stale_staging_dirs
 check "image locked by netvsc-patch vs a VM; image backup mode; read-only image" image_held_by_netvsc_patch
 finish
