@@ -269,7 +269,7 @@ stale_temps () {
   mkdir "$WORK/k"; cp "$FIXTURES/hives/multi.hive" "$WORK/k/SYSTEM"; cp "$WORK/k/SYSTEM" "$WORK/orig"
   # the kill must land while a temporary file exists (most of the run)
   for try in $(seq 20); do
-    signal_when SIGKILL temp "$WORK/k" "$N" -q --hive "$WORK/k/SYSTEM" -r 2M >/dev/null
+    signal_when SIGKILL temp "$WORK/k" "$N" -q --hive "$WORK/k/SYSTEM" -r 2M >/dev/null 2>&1 || true
     sleep 0.1
     left=$(temps "$WORK/k")
     [ -z "$left" ] || break
