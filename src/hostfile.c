@@ -467,6 +467,7 @@ hostfile_lock (const char *name, int timeout, struct hostfile_lock *lk, struct n
   clock_gettime (CLOCK_MONOTONIC, &t0);
   for (;;) {
     struct stat now;
+    int tried_rw = 0;
 
     if ((lk->real = realpath (name, NULL)) == NULL)
       return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", name, strerror (errno));
@@ -482,7 +483,18 @@ hostfile_lock (const char *name, int timeout, struct hostfile_lock *lk, struct n
     }
     while (flock (lk->fd, LOCK_EX | LOCK_NB) == -1) {
       char holder[128];
-      int ours;
+      int ours, rw;
+      /* NFS turns flock into a POSIX write lock, which needs a file
+       * open for writing; elsewhere read-only, so that watchers see no
+       * write where none is made. */
+      if (errno == EBADF && !tried_rw++ &&
+          (rw = open (lk->real, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) >= 0) {
+        dup3 (rw, lk->fd, O_CLOEXEC);
+        close (rw);
+        if (fstat (lk->fd, &lk->st) == 0 && S_ISREG (lk->st.st_mode))
+          continue;
+        errno = EBADF;
+      }
       if (errno != EWOULDBLOCK && errno != EINTR) {
         np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot lock: %s", name, strerror (errno));
         goto fail;
