@@ -189,6 +189,14 @@ hostfile_replace_locked (const char *tmp, const char *target, int like_fd, int k
   }
   /* The new file is locked before it gets the name, so that a run
    * waiting for the name finds it locked until we are done. */
+  if (lk && flock (fd, LOCK_EX | LOCK_NB) == -1 && errno == EBADF) {
+    /* NFS: a write lock needs a descriptor open for writing */
+    int rw = open (tmp, O_RDWR | O_CLOEXEC);
+    if (rw >= 0) {
+      close (fd);
+      fd = rw;
+    }
+  }
   if (lk && flock (fd, LOCK_EX | LOCK_NB) == -1) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot lock the new file: %s", name,
                   strerror (errno));
