@@ -61,10 +61,11 @@ struct hostfile_lock {
 /* Resolve NAME, open it and take the lock, waiting up to TIMEOUT
  * seconds (0: do not wait), and make sure the name still points at the
  * locked file (a run that held the lock may have renamed a new file
- * over it).  A SIGINT/SIGTERM stops the wait.  Messages name NAME and,
- * when it can be found, the holder. */
-int hostfile_lock (const char *name, int timeout, struct hostfile_lock *lk,
-                   struct np_error *err);
+ * over it).  The wait ends early when STOP (if given) returns nonzero
+ * (a SIGINT/SIGTERM).  Messages name NAME and, when it can be found,
+ * the holder. */
+int hostfile_lock (const char *name, int timeout, int (*stop) (void),
+                   struct hostfile_lock *lk, struct np_error *err);
 void hostfile_unlock (struct hostfile_lock *lk);
 
 /* Under LK: remove the temporary files a killed run left beside the

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "hostfile.h"
-#include "interrupt.h"
 
 #define TEMP_TAG ".netvsc-patch."
 
@@ -466,7 +465,8 @@ seconds_since (const struct timespec *t0)
 }
 
 int
-hostfile_lock (const char *name, int timeout, struct hostfile_lock *lk, struct np_error *err)
+hostfile_lock (const char *name, int timeout, int (*stop) (void), struct hostfile_lock *lk,
+               struct np_error *err)
 {
   struct timespec t0;
 
@@ -507,7 +507,7 @@ hostfile_lock (const char *name, int timeout, struct hostfile_lock *lk, struct n
         np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot lock: %s", name, strerror (errno));
         goto fail;
       }
-      if (interrupt_pending ()) {
+      if (stop && stop ()) {
         np_error_set (err, NP_EXIT_RUNTIME, "%s: interrupted while waiting for another "
                       "process's lock; nothing was written", name);
         goto fail;

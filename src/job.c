@@ -398,7 +398,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
    * another's update.  Under the lock, a temporary file beside the hive
    * is a killed run's. */
   if (writing) {
-    if (hostfile_lock (path, o->lock_timeout, &lk, &err) == -1)
+    if (hostfile_lock (path, o->lock_timeout, interrupt_pending, &lk, &err) == -1)
       goto failed;
     hostfile_clean_stale (&lk, o->verbose && !o->quiet);
     if (in_place && hive_writable (o, path, &lk, &err) == -1)
