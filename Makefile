@@ -106,7 +106,8 @@ sanitize-check: $(SAN)/netvsc-patch $(SAN)/unit $(B)/tests/mklog $(FIXTURES)/hiv
 	$(SAN_ENV) FIXTURES=$(abspath $(FIXTURES)) NETVSC_PATCH=$(abspath $(SAN)/netvsc-patch) \
 	  FUZZ_BIN=$(abspath $(SAN)) \
 	  sh tests/run-tests.sh tests/t-hive.sh tests/t-set.sh tests/t-real-hives.sh tests/t-output.sh \
-	    tests/t-fuzz-regressions.sh
+	    tests/t-fuzz-regressions.sh \
+	    tests/t-hostfiles.sh
 
 # Fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60].  Seeds are
 # the fixture hives; inputs that crashed once live in testdata/fuzz/ and

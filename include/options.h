@@ -29,6 +29,7 @@ struct options {
   const char *hive;             /* --hive FILE: hive mode */
   const char *output;           /* -o FILE (hive mode) */
   const char *backup_dir;       /* --backup DIR */
+  int lock_timeout;             /* --lock-timeout S: wait for another run's lock (60) */
   int direct;                   /* --direct: qemu-nbd + libntfs-3g, no appliance */
   char *allow_external[16];     /* --allow-external: real paths (layers.h) */
   int n_allow_external;

@@ -48,6 +48,30 @@ check_interrupt (const char *target, struct np_error *err)
                        "the original is untouched", target, sig_name (sig));
 }
 
+/* Messages name the user's file: replace every FROM (a temporary file
+ * of ours) in ERR's message by TO. */
+static void
+name_in_message (struct np_error *err, const char *from, const char *to)
+{
+  char buf[sizeof err->msg];
+  size_t fl = strlen (from), j = 0;
+
+  if (fl == 0 || strstr (err->msg, from) == NULL)
+    return;
+  for (const char *p = err->msg; *p && j < sizeof buf - 1;) {
+    if (strncmp (p, from, fl) == 0) {
+      j += (size_t) snprintf (buf + j, sizeof buf - j, "%s", to);
+      if (j >= sizeof buf)
+        j = sizeof buf - 1;
+      p += fl;
+    }
+    else
+      buf[j++] = *p++;
+  }
+  buf[j] = '\0';
+  memcpy (err->msg, buf, j + 1);
+}
+
 static void
 fail (struct outcome *out, const struct np_error *err)
 {
@@ -102,8 +126,10 @@ plan_hive (const struct options *o, const char *path, const char *name,
         snprintf (reason, sizeof reason, "%s",
                   strncmp (err->msg, path, plen) == 0 && strncmp (err->msg + plen, ": ", 2) == 0
                   ? err->msg + plen + 2 : err->msg);
-        return np_error_set (err, err->code, "%s: refused: the hive is dirty (%s) and cannot "
-                             "be recovered from its transaction logs: %s", name, why, reason);
+        np_error_set (err, err->code, "%s: refused: the hive is dirty (%s) and cannot "
+                      "be recovered from its transaction logs: %s", name, why, reason);
+        name_in_message (err, logs->recovered, name);
+        return -1;
       }
     }
     out->replayed = 1;
@@ -248,9 +274,13 @@ backup_original (const struct options *o, const char *original, const struct log
   char *abs = realpath (out->target, NULL);
   char flat[PATH_MAX];
   size_t j = 0;
+  struct stat like;
 
-  if (abs == NULL)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", out->target, strerror (errno));
+  if (abs == NULL || stat (out->target, &like) == -1) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", out->target, strerror (errno));
+    free (abs);
+    return -1;
+  }
   for (const char *p = abs + 1; *p && j < sizeof flat - 1; p++)
     flat[j++] = *p == '/' ? '_' : *p;
   flat[j] = '\0';
@@ -268,7 +298,8 @@ backup_original (const struct options *o, const char *original, const struct log
     }
     if (access (out->backup, F_OK) == 0)
       continue;
-    if (hostfile_copy (original, out->backup, err) == -1) {
+    /* the user's file's mode (or stricter) and owner, not our copy's */
+    if (hostfile_copy_like (original, out->backup, &like, err) == -1) {
       out->backup[0] = '\0';
       return -1;
     }
@@ -307,6 +338,8 @@ reset_host_logs (const struct host_logs *found, const char *dest, struct outcome
     if (hostfile_temp_beside (log, &tmp, &err) == -1 ||
         hive_log_reset (dest, tmp, &err) == -1 ||
         hostfile_replace (tmp, log, log, &err) == -1) {
+      if (tmp)
+        name_in_message (&err, tmp, log);
       esc_line (stderr, "netvsc-patch: warning: %s", err.msg);
       if (tmp)
         unlink (tmp);
@@ -326,17 +359,42 @@ append_message (struct np_error *err, const char *extra)
     err->msg[used] = '\0';
 }
 
+/* Before a hive is written in place: what its owner said (no write
+ * bits: do not change; hard links: other names that a rename would
+ * leave on the old hive). */
+static int
+hive_writable (const struct options *o, const char *path, const struct hostfile_lock *lk,
+               struct np_error *err)
+{
+  if (access (lk->real, W_OK) == -1)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is read-only (%s)", path,
+                         strerror (errno));
+  /* root may write anything: the mode is the owner's word all the same */
+  if ((lk->st.st_mode & 0222) == 0 && !o->request.force)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is read-only (mode %04o, no "
+                         "write permission); nothing was written (--force writes it anyway)",
+                         path, (unsigned) (lk->st.st_mode & 07777));
+  if (lk->st.st_nlink > 1)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive has %lu hard links: replacing it "
+                         "would leave the other names on the old hive; nothing was written "
+                         "(patch a copy, or write elsewhere with -o)", path,
+                         (unsigned long) lk->st.st_nlink);
+  return 0;
+}
+
 void
 job_run_hive (const struct options *o, const char *path, struct outcome *out)
 {
   struct hive hv = { NULL, path };
   struct np_error err = { 0, "" };
   const char *dest = o->output ? o->output : path;
-  char *tmp = NULL;
+  char *tmp = NULL, *real = NULL;
   struct stat st;
   char recovered[PATH_MAX];
   struct host_logs found;
   struct logs logs;
+  struct hostfile_lock lk = { -1, NULL, { 0 } };
+  int writing = o->mode == RUN_PATCH, in_place = writing && !o->output;
 
   recovered[0] = '\0';
   memset (out, 0, sizeof *out);
@@ -350,23 +408,47 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: not a regular file", path);
     goto failed;
   }
-  /* Replacing a read-only file would succeed (the directory decides),
-   * but read-only is the owner's way of saying "do not change". */
-  if (o->mode == RUN_PATCH && !o->output && access (path, W_OK) == -1) {
-    np_error_set (&err, NP_EXIT_RUNTIME, "%s: the hive is read-only (%s)", path,
-                  strerror (errno));
+  if (writing && o->output && hostfile_check_output (path, o->output, &err) == -1)
     goto failed;
+  /* A run that writes holds the hive's lock from reading it to after
+   * the rename: concurrent runs on one hive take turns, and none loses
+   * another's update.  Under the lock, a temporary file beside the hive
+   * is a killed run's. */
+  if (writing) {
+    if (hostfile_lock (path, o->lock_timeout, interrupt_pending, &lk, &err) == -1)
+      goto failed;
+    hostfile_clean_stale (&lk, o->verbose && !o->quiet);
+    if (in_place && hive_writable (o, path, &lk, &err) == -1)
+      goto failed;
+    /* a symlink stays: the file it points at is replaced */
+    if (in_place)
+      dest = lk.real;
   }
   if (check_interrupt (path, &err) == -1)
     goto failed;
-  host_logs_find (path, &found);
+  /* the logs are beside the file itself, wherever a link points */
+  real = realpath (path, NULL);
+  host_logs_find (real ? real : path, &found);
   {
+    /* Beside the hive, where a killed run's copy is found and removed
+     * by the next run; else (read-only directory, a dry run) in TMPDIR. */
+    char *t = NULL;
+    struct np_error ignored;
+    struct base_block bb;
+    /* only a dirty hive needs one: a clean run leaves the directory be */
+    if (in_place && hive_read_base_block (path, &bb, &ignored) == 0 &&
+        base_block_is_dirty (&bb) && hostfile_temp_beside (lk.real, &t, &ignored) == 0)
+      snprintf (recovered, sizeof recovered, "%s", t);
+    free (t);
+  }
+  if (recovered[0] == '\0') {
     const char *tmpenv = getenv ("TMPDIR");
     int fd;
     snprintf (recovered, sizeof recovered, "%s/netvsc-patch-recovered.XXXXXX",
               tmpenv && *tmpenv && strlen (tmpenv) < PATH_MAX - 64 ? tmpenv : "/tmp");
     if ((fd = mkstemp (recovered)) == -1) {
-      np_error_set (&err, NP_EXIT_RUNTIME, "%s: %s", recovered, strerror (errno));
+      np_error_set (&err, NP_EXIT_RUNTIME, "%s: cannot create a temporary file in %s: %s",
+                    path, tmpenv && *tmpenv ? tmpenv : "/tmp", strerror (errno));
       recovered[0] = '\0';
       goto failed;
     }
@@ -387,8 +469,11 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     if (hostfile_temp_beside (dest, &tmp, &err) == -1)
       goto failed;
     unlink (tmp);
-    if (hostfile_copy (out->replayed ? recovered : path, tmp, &err) == -1 ||
-        hostfile_replace (tmp, dest, path, &err) == -1)
+    if (hostfile_copy (out->replayed ? recovered : path, tmp, &err) == -1) {
+      name_in_message (&err, tmp, dest);
+      goto failed;
+    }
+    if (hostfile_replace_as (tmp, dest, lk.fd, dest, &err) == -1)
       goto failed;
     free (tmp);
     tmp = NULL;
@@ -399,15 +484,21 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   if (settle_without_write (o, out))
     goto done;
 
-  if (hostfile_temp_beside (dest, &tmp, &err) == -1 ||
-      write_patched (&hv, out, tmp, &err) == -1 ||
-      (o->backup_dir && backup_original (o, path, &logs, out, &err) == -1))
+  if (hostfile_temp_beside (dest, &tmp, &err) == -1)
+    goto failed;
+  if (write_patched (&hv, out, tmp, &err) == -1) {
+    name_in_message (&err, tmp, o->output ? o->output : path);
+    name_in_message (&err, recovered, path);
+    goto failed;
+  }
+  if (o->backup_dir && backup_original (o, path, &logs, out, &err) == -1)
     goto failed;
   /* The rename is not interrupted; a signal that came before it stops
    * the run with the original in place. */
   interrupt_defer (1);
   if (check_interrupt (path, &err) == -1 ||
-      hostfile_replace (tmp, dest, path, &err) == -1) {
+      hostfile_replace_locked (tmp, dest, lk.fd, in_place, o->output ? o->output : path,
+                               in_place ? &lk : NULL, &err) == -1) {
     interrupt_defer (0);
     goto failed;
   }
@@ -416,7 +507,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   interrupt_defer (0);
   free (tmp);
   tmp = NULL;
-  out->written_to = dest;
+  out->written_to = o->output ? o->output : path;
   out->status = ST_PATCHED;
   goto done;
 
@@ -430,6 +521,8 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   if (recovered[0])
     unlink (recovered);
   hive_close (&hv);
+  free (real);
+  hostfile_unlock (&lk);
 }
 
 static int
@@ -465,6 +558,7 @@ struct image_job {
   struct disk_request req;
   char tmpdir[PATH_MAX];
   int have_tmpdir;
+  int tmpdir_lock;              /* held while tmpdir is in use (hostfile_stage_dir) */
   int deferred;                 /* signals blocked for the write */
   char *qemu_spec;              /* req.qemu_spec, owned */
   char **layer_specs;           /* each layer alone, for qemu-img info */
@@ -530,6 +624,7 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
 {
   struct np_error err = { 0, "" };
   const char *tmpenv = getenv ("TMPDIR");
+  struct stat st;
 
   memset (job, 0, sizeof *job);
   memset (out, 0, sizeof *out);
@@ -553,6 +648,14 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
                   strerror (errno));
     goto failed;
   }
+  /* as for a hive: no write bit is the owner's word, even to root */
+  if (o->mode == RUN_PATCH && !o->request.force && stat (path, &st) == 0 &&
+      (st.st_mode & 0222) == 0) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (mode %04o, no write "
+                  "permission); nothing was written (--force writes it anyway)", path,
+                  (unsigned) (st.st_mode & 07777));
+    goto failed;
+  }
   if (check_interrupt (path, &err) == -1 ||
       check_layers (o, job, &err) == -1 ||
       disk_preflight_spec (path, out->format, job->layer_specs, &err) == -1)
@@ -562,12 +665,11 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
    * verified exactly as in hive mode. */
   if (tmpenv == NULL || *tmpenv == '\0' || strlen (tmpenv) > PATH_MAX - 64)
     tmpenv = "/tmp";
-  snprintf (job->tmpdir, sizeof job->tmpdir, "%s/netvsc-patch.XXXXXX", tmpenv);
-  if (mkdtemp (job->tmpdir) == NULL) {
-    np_error_set (&err, NP_EXIT_RUNTIME, "%s: cannot create a temporary directory: %s",
-                  tmpenv, strerror (errno));
+  /* a killed run's staging directory (a copy of a hive) is removed */
+  hostfile_clean_stale_stages (tmpenv, o->verbose && !o->quiet);
+  if (hostfile_stage_dir (tmpenv, job->tmpdir, sizeof job->tmpdir, &job->tmpdir_lock,
+                          &err) == -1)
     goto failed;
-  }
   job->have_tmpdir = 1;
   return 0;
 
@@ -639,8 +741,13 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   if (act && guest_defer (be, d, &o->defer_spec, o->defer, 1, &out->defer, &err) == -1)
     goto defer_failed;
   if (!settle_without_write (o, out)) {
-    if (write_patched (&hv, out, patched, &err) == -1 ||
-        (o->backup_dir && backup_original (o, local, &logs, out, &err) == -1))
+    if (write_patched (&hv, out, patched, &err) == -1) {
+      /* our host copies are the hive in the image to the user */
+      name_in_message (&err, patched, name);
+      name_in_message (&err, out->replayed ? recovered : local, name);
+      goto failed;
+    }
+    if (o->backup_dir && backup_original (o, local, &logs, out, &err) == -1)
       goto failed;
     /* From here the write runs to its end, through the flush when the
      * disk is closed: a signal is acted on only before it starts. */
@@ -697,8 +804,10 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
 static void
 image_finish (struct image_job *job)
 {
-  if (job->have_tmpdir)
+  if (job->have_tmpdir) {
     nftw (job->tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    close (job->tmpdir_lock);
+  }
   job->have_tmpdir = 0;
   free (job->qemu_spec);
   job->qemu_spec = NULL;

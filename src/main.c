@@ -44,7 +44,8 @@ usage (FILE *fp)
 "                             against the driver's Ndi\\Params\n"
 "      --type NAME=TYPE       write NAME as dword or sz (default: REG_DWORD for\n"
 "                             the buffer sizes, else the type it has, else sz)\n"
-"      --force                write values the driver's Ndi\\Params refuses\n"
+"      --force                write values the driver's Ndi\\Params refuses, and\n"
+"                             a hive or image with no write permission bits\n"
 "      --defer                also install a boot-time action in the image that\n"
 "                             sets the values on matching adapters Windows\n"
 "                             creates later (a sysprepped or foreign template\n"
@@ -70,6 +71,8 @@ usage (FILE *fp)
 "      --check                exit 0 if the values are already set, 1 if not\n"
 "      --list                 list the network adapters and their values\n"
 "      --backup DIR           save each original hive in DIR before writing\n"
+"      --lock-timeout SECONDS with --hive: how long to wait for another run's\n"
+"                             lock on the file (default 60; 0: do not wait)\n"
 "      --no-replay            refuse a dirty hive instead of recovering it from\n"
 "                             its transaction logs (SYSTEM.LOG1/LOG2)\n"
 "      --replay-only          with --hive and -o: write the hive recovered from\n"
@@ -116,6 +119,7 @@ enum {
   OPT_ROOT, OPT_CHECK, OPT_REMOVE, OPT_BACKUP, OPT_FROM, OPT_ISOLATE, OPT_DIRECT,
   OPT_NO_REPLAY, OPT_REPLAY_ONLY, OPT_SET, OPT_TYPE, OPT_FORCE, OPT_DEFER,
   OPT_ALLOW_EXTERNAL,
+  OPT_LOCK_TIMEOUT,
 };
 
 static const struct option long_options[] = {
@@ -136,6 +140,7 @@ static const struct option long_options[] = {
   { "check", no_argument, NULL, OPT_CHECK },
   { "list", no_argument, NULL, OPT_LIST },
   { "backup", required_argument, NULL, OPT_BACKUP },
+  { "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
   { "from", required_argument, NULL, OPT_FROM },
   { "null", no_argument, NULL, '0' },
   { "jobs", required_argument, NULL, 'j' },
@@ -240,6 +245,7 @@ parse_options (int argc, char **argv, struct options *o)
   memset (o, 0, sizeof *o);
   o->control_set.mode = CS_SELECTED;
   o->match.kind = MATCH_NETVSC;
+  o->lock_timeout = 60;
 
   while ((c = getopt_long (argc, argv, "r:s:o:j:nvqVh0", long_options, NULL)) != -1) {
     switch (c) {
@@ -297,6 +303,15 @@ parse_options (int argc, char **argv, struct options *o)
     case OPT_CHECK: o->mode = RUN_CHECK; modes++; break;
     case OPT_LIST: o->mode = RUN_LIST; modes++; break;
     case OPT_BACKUP: o->backup_dir = optarg; break;
+    case OPT_LOCK_TIMEOUT: {
+      char *end;
+      long t = strtol (optarg, &end, 10);
+      if (*optarg == '\0' || *end || t < 0 || t > 86400)
+        return usage_error ("--lock-timeout '%s': %s", optarg,
+                            "expected seconds, from 0 to 86400");
+      o->lock_timeout = (int) t;
+      break;
+    }
     case OPT_FROM: o->from = optarg; break;
     case '0': o->from_nul = 1; break;
     case 'j': {

@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "disk.h"
+#include "hostfile.h"
 
 extern char **environ;
 
@@ -169,10 +171,21 @@ preflight_one (const char *path, const char *format, const char *spec,
   /* Drop "Could not open 'PATH': " (nested): we name the file ourselves. */
   while (strncmp (msg, "Could not open '", 16) == 0 && strstr (msg, "': "))
     msg = strstr (msg, "': ") + 3;
-  if (strstr (out, "Failed to get") && strstr (out, "lock"))
+  if (strstr (out, "Failed to get") && strstr (out, "lock")) {
+    /* qemu's OFD locks: say who holds them when /proc tells, and when
+     * it is another run of this tool rather than a VM. */
+    struct stat st;
+    char holder[128] = "";
+    int ours = stat (path, &st) == 0 ?
+      hostfile_lock_holder (st.st_dev, st.st_ino, holder, sizeof holder) : -1;
+    if (ours == 1)
+      return np_error_set (err, NP_EXIT_RUNTIME, "%s: the image is in use by another run of "
+                           "netvsc-patch (%s): try again when it is done", path, holder);
     return np_error_set (err, NP_EXIT_RUNTIME,
-                         "%s: the image is in use by another process (is the VM running?): %s",
-                         path, msg);
+                         "%s: the image is in use by another process (is the VM running?)"
+                         "%s%s%s: %s", path, holder[0] ? " (" : "", holder,
+                         holder[0] ? ")" : "", msg);
+  }
   /* a layer of a checked chain (layers.h): qemu names it in json */
   if (spec)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu cannot open the image or a file "
