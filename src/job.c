@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "contain.h"
 #include "format.h"
 #include "hostfile.h"
 #include "interrupt.h"
@@ -288,7 +289,7 @@ reset_host_logs (const char *hive, const char *dest, struct outcome *out)
     if (access (log, F_OK) == -1)
       continue;
     if (hostfile_temp_beside (log, &tmp, &err) == -1 ||
-        hive_log_reset (dest, tmp, &err) == -1 ||
+        (contain_note_temp (tmp), hive_log_reset (dest, tmp, &err) == -1) ||
         hostfile_replace (tmp, log, log, &err) == -1) {
       fprintf (stderr, "netvsc-patch: warning: %s\n", err.msg);
       if (tmp)
@@ -366,6 +367,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     /* write the recovered (or, if it was clean, the same) hive to -o */
     if (hostfile_temp_beside (dest, &tmp, &err) == -1)
       goto failed;
+    contain_note_temp (tmp);
     unlink (tmp);
     if (hostfile_copy (out->replayed ? recovered : path, tmp, &err) == -1 ||
         hostfile_replace (tmp, dest, path, &err) == -1)
@@ -380,11 +382,12 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     goto done;
 
   if (hostfile_temp_beside (dest, &tmp, &err) == -1 ||
-      write_patched (&hv, out, tmp, &err) == -1 ||
+      (contain_note_temp (tmp), write_patched (&hv, out, tmp, &err) == -1) ||
       (o->backup_dir && backup_original (o, path, &logs, out, &err) == -1))
     goto failed;
   /* The rename is not interrupted; a signal that came before it stops
    * the run with the original in place. */
+  contain_note_write ();
   interrupt_defer (1);
   if (check_interrupt (path, &err) == -1 ||
       hostfile_replace (tmp, dest, path, &err) == -1) {
@@ -433,6 +436,37 @@ describe_guest_logs (const struct disk_backend *be, struct disk *d, char *buf, s
     snprintf (buf, len, "no SYSTEM.LOG1/SYSTEM.LOG2 beside it");
 }
 
+/* The appliance backend's hive stage rehearsed in a child (contain.c):
+ * libhivex parses the downloaded copy in this process, whose libguestfs
+ * handle cannot cross a fork, so the planning and the write are first
+ * done in a child on scratch files; the same code on the same bytes
+ * does the same thing, so if they do not crash the parser there, they
+ * do not here.  Costs one fork and one more pass over the hive. */
+struct rehearsal {
+  const struct options *o;
+  const char *local, *name;
+  struct logs logs;
+  char target[PATH_MAX + 16];
+  char scratch[PATH_MAX + 32];
+};
+
+static int
+rehearse_child (void *arg)
+{
+  struct rehearsal *r = arg;
+  struct outcome out;
+  struct hive hv = { NULL, NULL };
+  struct np_error err = { 0, "" };
+  int ret = -1;
+
+  memset (&out, 0, sizeof out);
+  out.target = r->target;
+  if (plan_hive (r->o, r->local, r->name, &r->logs, &hv, &out, &err) == 0)
+    ret = settle_without_write (r->o, &out) ? 0 : write_patched (&hv, &out, r->scratch, &err);
+  hive_close (&hv);
+  return ret;
+}
+
 /* One image between the steps of its run. */
 struct image_job {
   const char *path;
@@ -442,6 +476,27 @@ struct image_job {
   int have_tmpdir;
   int deferred;                 /* signals blocked for the write */
 };
+
+static int
+rehearse_hive (const struct options *o, struct image_job *job, const char *local,
+               const char *name, const struct logs *logs, struct np_error *err)
+{
+  struct rehearsal r = { o, local, name, *logs, "", "" };
+  char recovered[PATH_MAX + 32];
+  int ret;
+
+  /* --direct runs the whole job in a child already */
+  if (contain_active ())
+    return 0;
+  snprintf (r.target, sizeof r.target, "%s", job->path);
+  snprintf (recovered, sizeof recovered, "%s/rehearsal.recovered", job->tmpdir);
+  snprintf (r.scratch, sizeof r.scratch, "%s/rehearsal.new", job->tmpdir);
+  r.logs.recovered = recovered;
+  ret = contain_rehearse (job->path, rehearse_child, &r, err);
+  unlink (recovered);
+  unlink (r.scratch);
+  return ret;
+}
 
 /* The guest's counterpart of reset_host_logs: empty SYSTEM.LOG1/LOG2
  * once the recovered, patched SYSTEM (PATCHED on the host) is in place. */
@@ -562,6 +617,8 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   }
 
   snprintf (name, sizeof name, "%s:%s:%s", path, out->root, out->hive_path);
+  if (rehearse_hive (o, job, local, name, &logs, &err) == -1)
+    goto failed;
   if (plan_hive (o, local, name, &logs, &hv, out, &err) == -1) {
     if (err.code == NP_EXIT_UNSAFE && o->no_replay) {
       char desc[128];
@@ -581,6 +638,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
       goto failed;
     /* From here the write runs to its end, through the flush when the
      * disk is closed: a signal is acted on only before it starts. */
+    contain_note_write ();
     interrupt_defer (1);
     job->deferred = 1;
     if (check_interrupt (path, &err) == -1 ||
@@ -596,6 +654,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
     settle_defer (o, out);
     if (o->mode == RUN_PATCH && planned != DEFER_IN_PLACE && planned != DEFER_ABSENT) {
       if (!job->deferred) {
+        contain_note_write ();
         interrupt_defer (1);
         job->deferred = 1;
         if (check_interrupt (path, &err) == -1)

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "batch.h"
+#include "contain.h"
 #include "format.h"
 #include "interrupt.h"
 #include "job.h"
@@ -407,19 +408,16 @@ int
 main (int argc, char **argv)
 {
   struct options o;
-  struct outcome out;
   int r = parse_options (argc, argv, &o), worst = NP_EXIT_OK;
 
   if (r != -1)
     return r;
   interrupt_install ();
 
-  if (o.hive) {
-    job_run_hive (&o, o.hive, &out);
-    report_outcome (stdout, &o, &out);
-    outcome_free (&out);
-    return out.exit_code;
-  }
+  /* The hive is parsed in a child that a parser's crash cannot take
+   * down with the run (contain.c). */
+  if (o.hive)
+    return contain_hive (&o);
   {
     struct target *targets = NULL;
     char *from_buf = NULL;
