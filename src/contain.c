@@ -237,18 +237,6 @@ collect (pid_t pid, int fd, struct contained *c, struct ending *e, char ***temps
   free (buf);
 }
 
-static const char *
-signal_name (int sig, char *buf, size_t len)
-{
-  const char *abbrev = sigabbrev_np (sig);
-
-  if (abbrev)
-    snprintf (buf, len, "SIG%s", abbrev);
-  else
-    snprintf (buf, len, "signal %d", sig);
-  return buf;
-}
-
 /* What the child wrote on its stderr (warnings, -v, a library's last
  * words), kept in a file with no name so that a crash's own message can
  * be folded into the target's one line.  Malloc'd; NULL if none. */
@@ -270,6 +258,35 @@ captured (int fd, size_t *len)
   buf[n] = '\0';
   *len = (size_t) n;
   return buf;
+}
+
+/* How a child died, as "SIGABRT", or with an abort's message (hivex's
+ * failed assertion: the last line of its stderr ERRS) as "SIGABRT:
+ * MESSAGE".  *ERRS_LEN is cut to the lines before the one taken. */
+static const char *
+death (int sig, char *errs, size_t *errs_len, char *how, size_t len)
+{
+  char name[32];
+  const char *last = NULL;
+
+  snprintf (name, sizeof name, "%s", sigabbrev_np (sig) ? sigabbrev_np (sig) : "");
+  if (errs && sig == SIGABRT) {
+    char *nl;
+    while (*errs_len > 0 && errs[*errs_len - 1] == '\n')
+      errs[--*errs_len] = '\0';
+    nl = strrchr (errs, '\n');
+    last = nl ? nl + 1 : errs;
+    *errs_len = (size_t) (last - errs);
+    if (strncmp (last, "netvsc-patch: ", 14) == 0)
+      last += 14;
+  }
+  if (name[0] && last && *last)
+    snprintf (how, len, "SIG%s: %.500s", name, last);
+  else if (name[0])
+    snprintf (how, len, "SIG%s", name);
+  else
+    snprintf (how, len, "signal %d", sig);
+  return how;
 }
 
 /* C->err = PREFIX then C->err. */
@@ -298,33 +315,18 @@ crashed (const struct options *o, const char *target, int is_image, const char *
 {
   struct outcome out;
   char how[600];
-  const char *last = NULL;
   FILE *fo, *fe;
 
   free (c->out);
   free (c->err);
   memset (c, 0, sizeof *c);
-  if (errs && e->sig == SIGABRT) {
-    char *nl;
-    while (errs_len > 0 && errs[errs_len - 1] == '\n')
-      errs[--errs_len] = '\0';
-    nl = strrchr (errs, '\n');
-    last = nl ? nl + 1 : errs;
-    errs_len = (size_t) (last - errs);
-    if (strncmp (last, "netvsc-patch: ", 14) == 0)
-      last += 14;
-  }
   memset (&out, 0, sizeof out);
   out.target = target;
   out.is_image = is_image;
   out.status = ST_ERROR;
   out.exit_code = c->exit_code = NP_EXIT_RUNTIME;
-  if (e->sig && last && *last) {
-    char name[32];
-    snprintf (how, sizeof how, "%s: %.500s", signal_name (e->sig, name, sizeof name), last);
-  }
-  else if (e->sig)
-    signal_name (e->sig, how, sizeof how);
+  if (e->sig)
+    death (e->sig, errs, &errs_len, how, sizeof how);
   else
     snprintf (how, sizeof how, "it ended with no result, exit status %d", e->status);
   if (!e->wrote)
@@ -509,15 +511,19 @@ int
 contain_rehearse (const char *image, int (*fn) (void *), void *arg, struct np_error *err)
 {
   pid_t parent = getpid (), pid;
-  int st;
-  char how[64];
+  int st, errfd = memfd_create ("netvsc-patch-stderr", MFD_CLOEXEC);
+  char how[600], *errs;
+  size_t errs_len = 0;
 
   pid = fork ();
-  if (pid == -1)
+  if (pid == -1) {
+    if (errfd != -1)
+      close (errfd);
     return 0;                   /* no rehearsal: the real run goes on as before */
+  }
   if (pid == 0) {
     prctl (PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid () != parent)
+    if (getppid () != parent || (errfd != -1 && dup2 (errfd, 2) == -1))
       _exit (125);
     /* Nothing of the parent's (its libguestfs handle above all) is
      * touched here, and _exit runs none of its atexit handlers. */
@@ -525,9 +531,14 @@ contain_rehearse (const char *image, int (*fn) (void *), void *arg, struct np_er
   }
   while (waitpid (pid, &st, 0) == -1 && errno == EINTR)
     ;
-  if (!WIFSIGNALED (st))
-    return 0;
-  return np_error_set (err, NP_EXIT_RUNTIME, "%s: the SYSTEM hive crashed the parser (%s); "
-                       "the image was left as it was", image,
-                       signal_name (WTERMSIG (st), how, sizeof how));
+  /* what it said is said again by the real run, or folded in here */
+  errs = errfd != -1 ? captured (errfd, &errs_len) : NULL;
+  if (errfd != -1)
+    close (errfd);
+  if (WIFSIGNALED (st))
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: the SYSTEM hive crashed the parser (%s); "
+                  "the image was left as it was", image,
+                  death (WTERMSIG (st), errs, &errs_len, how, sizeof how));
+  free (errs);
+  return WIFSIGNALED (st) ? -1 : 0;
 }
