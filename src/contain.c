@@ -371,7 +371,10 @@ run_contained (const struct options *o, const char *target, int is_image, const 
     tmpenv = "/tmp";
   snprintf (tmpdir, sizeof tmpdir, "%s/netvsc-patch.XXXXXX", tmpenv);
   have_tmpdir = mkdtemp (tmpdir) != NULL;
-  errfd = memfd_create ("netvsc-patch-stderr", MFD_CLOEXEC);
+  /* -v shows each step as it happens (tests aim SIGKILLs by it): the
+   * child writes to our stderr then, and an abort's own message is a
+   * line of its own before the target's. */
+  errfd = o->verbose ? -1 : memfd_create ("netvsc-patch-stderr", MFD_CLOEXEC);
   if (pipe2 (fds, O_CLOEXEC) == -1)
     goto no_child;
   if (lock)

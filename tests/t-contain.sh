@@ -7,7 +7,9 @@
 # TMPDIR, and the other targets of the run are patched.  Hive mode,
 # --direct batches, and the appliance backend (one launch).
 . "$(dirname "$0")/lib.sh"
-# Everything the tool stages in $TMPDIR must be gone afterwards.
+# Everything the tool stages in $TMPDIR must be gone afterwards.  (The
+# appliance stays cached where it was: libguestfs keeps it in $TMPDIR.)
+export LIBGUESTFS_CACHEDIR="${LIBGUESTFS_CACHEDIR:-${TMPDIR:-/var/tmp}}"
 export TMPDIR="$WORK/tmp"
 mkdir -p "$TMPDIR"
 
