@@ -105,8 +105,8 @@ remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw
 }
 
 static void __attribute__((noreturn))
-child_main (int fd, int errfd, pid_t parent, const char *tmpdir, contain_body body,
-            void *arg)
+child_main (int fd, int errfd, pid_t parent, int from_main, const char *tmpdir,
+            contain_body body, void *arg)
 {
   char *ob = NULL, *eb = NULL;
   size_t ol = 0, el = 0;
@@ -142,8 +142,13 @@ child_main (int fd, int errfd, pid_t parent, const char *tmpdir, contain_body bo
   fflush (stdout);
 #ifdef __SANITIZE_ADDRESS__
   /* _exit skips LeakSanitizer's check at exit: run it here (its exit
-   * status then makes the parent see no result). */
-  __lsan_do_leak_check ();
+   * status then makes the parent see no result).  Not in the child of a
+   * worker thread: the other threads' stacks, which hold the parent's
+   * pointers, are not there to be scanned. */
+  if (from_main)
+    __lsan_do_leak_check ();
+#else
+  (void) from_main;
 #endif
   _exit (0);
 }
@@ -363,6 +368,7 @@ run_contained (const struct options *o, const char *target, int is_image, const 
   size_t n_temps = 0;
   struct ending e = { 0, 0, 0, 0 };
   pid_t pid, parent = getpid ();
+  int from_main = gettid () == parent;
 
   memset (c, 0, sizeof *c);
   /* A private TMPDIR for everything the job stages there; if it cannot
@@ -383,7 +389,7 @@ run_contained (const struct options *o, const char *target, int is_image, const 
   pid = fork ();
   if (pid == 0) {
     close (fds[0]);
-    child_main (fds[1], errfd, parent, have_tmpdir ? tmpdir : NULL, body, arg);
+    child_main (fds[1], errfd, parent, from_main, have_tmpdir ? tmpdir : NULL, body, arg);
   }
   if (lock)
     pthread_mutex_unlock (lock);
