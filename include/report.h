@@ -9,6 +9,10 @@
 
 /* The error line (stderr) and the report (stdout) for one target. */
 void report_outcome (FILE *fp, const struct options *o, const struct outcome *out);
+/* The same, the error line to ERRFP (a contained job renders both into
+ * memory: contain.c). */
+void report_outcome_to (FILE *fp, FILE *errfp, const struct options *o,
+                        const struct outcome *out);
 /* Flush FP after a report: 0, or -1 with WHY ("standard output closed
  * (broken pipe)") when it cannot take it. */
 int report_flush (FILE *fp, char *why, size_t len);

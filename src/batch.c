@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "contain.h"
 #include "disk.h"
 #include "escape.h"
 #include "format.h"
@@ -268,6 +269,30 @@ report_batch (struct runner *r, struct outcome *outs, size_t n)
   pthread_mutex_unlock (&r->lock);
 }
 
+/* --direct: each image in a child of its own (contain.c), reported
+ * like the others. */
+static void
+run_contained (struct runner *r, const char *const *paths, const char *const *formats,
+               size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    struct contained c;
+    contain_image (r->o, paths[i], formats[i], &r->lock, &c);
+    pthread_mutex_lock (&r->lock);
+    progress_clear (r);
+    contain_print (&c);
+    if (!output_ok (r, 1) && c.patched)
+      esc_line (stderr, "netvsc-patch: %s: patched, but its report was lost: %s",
+                paths[i], r->out_why);
+    if (c.exit_code > r->worst)
+      r->worst = c.exit_code;
+    r->done++;
+    if (r->show_progress)
+      progress_line (r, paths[i]);
+    pthread_mutex_unlock (&r->lock);
+  }
+}
+
 static void *
 worker (void *arg)
 {
@@ -313,8 +338,12 @@ worker (void *arg)
       paths[i] = r->targets[first + i].path;
       formats[i] = r->targets[first + i].format ? r->targets[first + i].format : r->o->format;
     }
-    job_run_batch (r->o, paths, formats, count, outs);
-    report_batch (r, outs, count);
+    if (r->o->direct)
+      run_contained (r, paths, formats, count);
+    else {
+      job_run_batch (r->o, paths, formats, count, outs);
+      report_batch (r, outs, count);
+    }
   }
  out:
   free (paths);

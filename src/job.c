@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "contain.h"
 #include "format.h"
 #include "hostfile.h"
 #include "interrupt.h"
@@ -336,7 +337,7 @@ reset_host_logs (const struct host_logs *found, const char *dest, struct outcome
     if (!found->found[i] || stat (log, &st) == -1 || (i == REPLAY_LOG && st.st_size == 0))
       continue;
     if (hostfile_temp_beside (log, &tmp, &err) == -1 ||
-        hive_log_reset (dest, tmp, &err) == -1 ||
+        (contain_note_temp (tmp), hive_log_reset (dest, tmp, &err) == -1) ||
         hostfile_replace (tmp, log, log, &err) == -1) {
       if (tmp)
         name_in_message (&err, tmp, log);
@@ -437,8 +438,10 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     struct base_block bb;
     /* only a dirty hive needs one: a clean run leaves the directory be */
     if (in_place && hive_read_base_block (path, &bb, &ignored) == 0 &&
-        base_block_is_dirty (&bb) && hostfile_temp_beside (lk.real, &t, &ignored) == 0)
+        base_block_is_dirty (&bb) && hostfile_temp_beside (lk.real, &t, &ignored) == 0) {
       snprintf (recovered, sizeof recovered, "%s", t);
+      contain_note_temp (recovered);
+    }
     free (t);
   }
   if (recovered[0] == '\0') {
@@ -468,6 +471,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     /* write the recovered (or, if it was clean, the same) hive to -o */
     if (hostfile_temp_beside (dest, &tmp, &err) == -1)
       goto failed;
+    contain_note_temp (tmp);
     unlink (tmp);
     if (hostfile_copy (out->replayed ? recovered : path, tmp, &err) == -1) {
       name_in_message (&err, tmp, dest);
@@ -486,6 +490,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
 
   if (hostfile_temp_beside (dest, &tmp, &err) == -1)
     goto failed;
+  contain_note_temp (tmp);
   if (write_patched (&hv, out, tmp, &err) == -1) {
     name_in_message (&err, tmp, o->output ? o->output : path);
     name_in_message (&err, recovered, path);
@@ -495,6 +500,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     goto failed;
   /* The rename is not interrupted; a signal that came before it stops
    * the run with the original in place. */
+  contain_note_write ();
   interrupt_defer (1);
   if (check_interrupt (path, &err) == -1 ||
       hostfile_replace_locked (tmp, dest, lk.fd, in_place, o->output ? o->output : path,
@@ -551,6 +557,37 @@ describe_guest_logs (const struct disk_backend *be, struct disk *d, char *buf, s
   }
 }
 
+/* The appliance backend's hive stage rehearsed in a child (contain.c):
+ * libhivex parses the downloaded copy in this process, whose libguestfs
+ * handle cannot cross a fork, so the planning and the write are first
+ * done in a child on scratch files; the same code on the same bytes
+ * does the same thing, so if they do not crash the parser there, they
+ * do not here.  Costs one fork and one more pass over the hive. */
+struct rehearsal {
+  const struct options *o;
+  const char *local, *name;
+  struct logs logs;
+  char target[PATH_MAX + 16];
+  char scratch[PATH_MAX + 32];
+};
+
+static int
+rehearse_child (void *arg)
+{
+  struct rehearsal *r = arg;
+  struct outcome out;
+  struct hive hv = { NULL, NULL };
+  struct np_error err = { 0, "" };
+  int ret = -1;
+
+  memset (&out, 0, sizeof out);
+  out.target = r->target;
+  if (plan_hive (r->o, r->local, r->name, &r->logs, &hv, &out, &err) == 0)
+    ret = settle_without_write (r->o, &out) ? 0 : write_patched (&hv, &out, r->scratch, &err);
+  hive_close (&hv);
+  return ret;
+}
+
 /* One image between the steps of its run. */
 struct image_job {
   const char *path;
@@ -586,6 +623,27 @@ check_layers (const struct options *o, struct image_job *job, struct np_error *e
   }
   free (l);
   return r;
+}
+
+static int
+rehearse_hive (const struct options *o, struct image_job *job, const char *local,
+               const char *name, const struct logs *logs, struct np_error *err)
+{
+  struct rehearsal r = { o, local, name, *logs, "", "" };
+  char recovered[PATH_MAX + 32];
+  int ret;
+
+  /* --direct runs the whole job in a child already */
+  if (contain_active ())
+    return 0;
+  snprintf (r.target, sizeof r.target, "%s", job->path);
+  snprintf (recovered, sizeof recovered, "%s/rehearsal.recovered", job->tmpdir);
+  snprintf (r.scratch, sizeof r.scratch, "%s/rehearsal.new", job->tmpdir);
+  r.logs.recovered = recovered;
+  ret = contain_rehearse (job->path, rehearse_child, &r, err);
+  unlink (recovered);
+  unlink (r.scratch);
+  return ret;
 }
 
 /* The guest's counterpart of reset_host_logs: empty SYSTEM.LOG1/LOG2
@@ -727,6 +785,8 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   }
 
   snprintf (name, sizeof name, "%s:%s:%s", path, out->root, out->hive_path);
+  if (rehearse_hive (o, job, local, name, &logs, &err) == -1)
+    goto failed;
   if (plan_hive (o, local, name, &logs, &hv, out, &err) == -1) {
     if (err.code == NP_EXIT_UNSAFE && o->no_replay) {
       char desc[128];
@@ -751,6 +811,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
       goto failed;
     /* From here the write runs to its end, through the flush when the
      * disk is closed: a signal is acted on only before it starts. */
+    contain_note_write ();
     interrupt_defer (1);
     job->deferred = 1;
     if (check_interrupt (path, &err) == -1 ||
@@ -766,6 +827,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
     settle_defer (o, out);
     if (o->mode == RUN_PATCH && planned != DEFER_IN_PLACE && planned != DEFER_ABSENT) {
       if (!job->deferred) {
+        contain_note_write ();
         interrupt_defer (1);
         job->deferred = 1;
         if (check_interrupt (path, &err) == -1)

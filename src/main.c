@@ -14,6 +14,7 @@
 
 #include "batch.h"
 #include "escape.h"
+#include "contain.h"
 #include "format.h"
 #include "interrupt.h"
 #include "job.h"
@@ -453,24 +454,23 @@ int
 main (int argc, char **argv)
 {
   struct options o;
-  struct outcome out;
   int r = parse_options (argc, argv, &o), worst = NP_EXIT_OK;
 
   if (r != -1)
     return r;
   interrupt_install ();
 
+  /* The hive is parsed in a child that a parser's crash cannot take
+   * down with the run (contain.c). */
   if (o.hive) {
     char why[128];
-    job_run_hive (&o, o.hive, &out);
-    report_outcome (stdout, &o, &out);
-    outcome_free (&out);
+    int patched, rc = contain_hive (&o, &patched);
     if (report_flush (stdout, why, sizeof why) == -1) {
       esc_line (stderr, "netvsc-patch: %s: %s: the report was lost%s", o.hive, why,
-                out.status == ST_PATCHED ? " (the hive was patched)" : "");
-      return out.exit_code > NP_EXIT_RUNTIME ? out.exit_code : NP_EXIT_RUNTIME;
+                patched ? " (the hive was patched)" : "");
+      return rc > NP_EXIT_RUNTIME ? rc : NP_EXIT_RUNTIME;
     }
-    return out.exit_code;
+    return rc;
   }
   {
     struct target *targets = NULL;

@@ -206,9 +206,15 @@ headline (const struct outcome *out)
 void
 report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
 {
+  report_outcome_to (fp, stderr, o, out);
+}
+
+void
+report_outcome_to (FILE *fp, FILE *errfp, const struct options *o, const struct outcome *out)
+{
   if (out->status == ST_ERROR || out->status == ST_REFUSED ||
       out->status == ST_NO_ADAPTER || out->status == ST_INVALID)
-    esc_line (stderr, "netvsc-patch: %s", out->message);
+    esc_line (errfp, "netvsc-patch: %s", out->message);
   if (o->json) {
     report_json (fp, o, out);
     return;

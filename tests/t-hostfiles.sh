@@ -21,10 +21,14 @@ no_temps () {
 meta () { stat -c '%u:%g %a %h %F' "$1"; }
 clean_base_block () { [ "$(od -An -tu4 -j4 -N4 "$1")" = "$(od -An -tu4 -j8 -N4 "$1")" ]; }
 
-# signal_when SIG COND ARG CMD...: start CMD in the background, send it SIG
-# as soon as COND holds (locked: it holds a lock on file ARG; temp: a
+# signal_when SIG COND ARG CMD...: start CMD in the background (a process
+# group of its own), send SIG to that group as soon as COND holds
+# (locked: a process of the group holds a lock on file ARG; temp: a
 # temporary file exists in directory ARG; stage: a staging directory
-# holding SYSTEM exists in ARG; child: a descendant named ARG runs), print its pid.  Fails if CMD ends first.
+# holding SYSTEM exists under ARG; child: a descendant named ARG runs),
+# print the group's id (CMD's pid) and, for locked, the holder's pid.
+# The whole group: the tool runs each target in a child (contain.c).
+# Fails if CMD ends first.
 signal_when () {
   python3 - "$@" <<'PY'
 import os, signal, subprocess, sys, time
@@ -37,13 +41,19 @@ def holds():
         want = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
         for line in open("/proc/locks"):
             f = line.split()
-            if "->" not in f and str(p.pid) in f and want in f:
-                return True
+            if "->" in f or want not in f:
+                continue
+            for pid in f:
+                try:
+                    if pid.isdigit() and os.getpgid(int(pid)) == p.pid:
+                        return pid
+                except OSError:
+                    pass
     elif cond == "temp":
         return any(".netvsc-patch." in n for n in os.listdir(arg))
     elif cond == "stage":
-        return any(n.startswith("netvsc-patch.") and
-                   os.path.exists(os.path.join(arg, n, "SYSTEM")) for n in os.listdir(arg))
+        return any(os.path.basename(d).startswith("netvsc-patch.") and "SYSTEM" in files
+                   for d, _, files in os.walk(arg))
     elif cond == "child":
         parent = {}
         for d in os.listdir("/proc"):
@@ -60,9 +70,10 @@ def holds():
     return False
 t0 = time.monotonic()
 while p.poll() is None and time.monotonic() - t0 < 60:
-    if holds():
-        os.kill(p.pid, sig)
-        print(p.pid)
+    h = holds()
+    if h:
+        os.killpg(p.pid, sig)
+        print(p.pid) if h is True else print(p.pid, h)
         sys.exit(0)
 sys.exit("ended (%s) before %s %s" % (p.poll(), cond, arg))
 PY
@@ -123,18 +134,19 @@ lock_held_by_netvsc_patch () {
   # the lock is held for a few ms: try until the stop lands inside it
   for try in $(seq 10); do
     h=$(hive_copy multi); cp "$h" "$WORK/orig"
-    pid=$(signal_when SIGSTOP locked "$h" "$N" -q --hive "$h" -r 4M 2>/dev/null) && break
+    got=$(signal_when SIGSTOP locked "$h" "$N" -q --hive "$h" -r 4M 2>/dev/null) && break
   done
-  [ -n "$pid" ] || { echo "10 runs ended before their lock was seen"; exit 1; }
+  [ -n "$got" ] || { echo "10 runs ended before their lock was seen"; exit 1; }
+  set -- $got; pid=$1 holder=$2
   run 1 "$N" --hive "$h" -s 1M --lock-timeout 0
-  err_has "$h: locked by another run of netvsc-patch (pid $pid); waited 0 s"
+  err_has "$h: locked by another run of netvsc-patch (pid $holder); waited 0 s"
   err_has "it is writing this file"
   same_bytes "$h" "$WORK/orig"
   # it goes on, the waiting run then gets the lock and keeps both changes
   "$N" -q --hive "$h" -s 1M --lock-timeout 30 &
   waiter=$!
   sleep 0.3
-  kill -CONT "$pid"
+  kill -CONT -- -"$pid"
   wait "$waiter"
   [ "$(hget "$h" "$CLASS\\0001" ReceiveBufferSize)" = 4096 ]
   [ "$(hget "$h" "$CLASS\\0001" SendBufferSize)" = 1024 ]
@@ -318,7 +330,7 @@ image_held_by_netvsc_patch () {
   cp "$FIXTURES/images/win.qcow2" "$WORK/win.qcow2"
   pid=$(signal_when SIGSTOP child qemu-nbd "$N" -q --direct -r 2M "$WORK/win.qcow2")
   run 1 "$N" --direct -r 4M "$WORK/win.qcow2"
-  kill -CONT "$pid"
+  kill -CONT -- -$pid
   err_has "$WORK/win.qcow2: the image is in use by another run of netvsc-patch (qemu-nbd, pid "
   err_has ", started by netvsc-patch)"
   while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
