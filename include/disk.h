@@ -21,6 +21,8 @@ struct disk_request {
   int readonly;                 /* nothing will be written */
   int verbose;
   int quiet;
+  int launch_timeout;           /* appliance: seconds a launch that may use KVM can
+                                   go without progress (0: the default, -1: never) */
 };
 
 struct disk_backend {

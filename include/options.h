@@ -33,6 +33,7 @@ struct options {
   const char *from;             /* --from LIST */
   int jobs;                     /* -j N; 0: default */
   int isolate;                  /* --isolate: one appliance per image */
+  int launch_timeout;           /* --launch-timeout: as in disk_request */
   int no_replay;                /* --no-replay: refuse dirty hives */
   int replay_only;              /* --replay-only: write the recovered hive to -o */
   int json;
