@@ -43,8 +43,9 @@ int launch_may_use_kvm (guestfs_h *g);
 struct launch_watch *launch_watch_start (guestfs_h *g, int bound, int verbose);
 
 /* After guestfs_launch (G) returned: stop watching, put G's verbosity
- * back.  Returns how the launch ended. */
-enum launch_end launch_watch_stop (struct launch_watch *w);
+ * back.  Returns how the launch ended; *LONGEST (if not NULL) is the
+ * longest the launch went without progress (-1: not measured). */
+enum launch_end launch_watch_stop (struct launch_watch *w, double *longest);
 
 /* What this run learnt about KVM.  It is a property of the host, the
  * same for every appliance, so later launches (in any worker thread)

@@ -144,6 +144,8 @@ launch (struct disk_batch *b, const struct disk_request *reqs, size_t n, int for
         int bound, enum launch_end *end, char *errbuf, size_t len)
 {
   struct launch_watch *w;
+  struct timespec t0, t1;
+  double longest = -1;
   const char *e;
   int r;
 
@@ -160,9 +162,17 @@ launch (struct disk_batch *b, const struct disk_request *reqs, size_t n, int for
                                 -1) == -1)
       goto fail;
   w = launch_watch_start (b->g, launch_may_use_kvm (b->g) ? bound : 0, b->verbose > 1);
+  clock_gettime (CLOCK_MONOTONIC, &t0);
   r = guestfs_launch (b->g);
+  clock_gettime (CLOCK_MONOTONIC, &t1);
   if (w)
-    *end = launch_watch_stop (w);
+    *end = launch_watch_stop (w, &longest);
+  /* what to set --launch-timeout from */
+  if (b->verbose && !b->quiet && longest >= 0)
+    fprintf (stderr, "netvsc-patch: %s%s: appliance %s in %.1f s, at most %.1f s without "
+             "progress (the bound is %d s)\n", reqs[0].path, n > 1 ? " and others" : "",
+             r == 0 ? "up" : "not up", (double) (t1.tv_sec - t0.tv_sec) +
+             (double) (t1.tv_nsec - t0.tv_nsec) / 1e9, longest, bound);
   if (r == 0)
     return 0;
  fail:

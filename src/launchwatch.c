@@ -47,6 +47,7 @@ struct launch_watch {
   pthread_cond_t cond;
   int stop;
   struct timespec last;         /* last progress */
+  double longest;               /* the longest wait for it, seconds */
   enum launch_end end;
 };
 
@@ -119,9 +120,13 @@ on_event (guestfs_h *g, void *opaque, uint64_t event, int eh, int flags,
           const char *buf, size_t len, const uint64_t *array, size_t array_len)
 {
   struct launch_watch *w = opaque;
+  double waited;
 
   (void) g; (void) eh; (void) flags; (void) array; (void) array_len;
   pthread_mutex_lock (&w->lock);
+  waited = seconds_since (&w->last);
+  if (waited > w->longest)
+    w->longest = waited;
   clock_gettime (CLOCK_MONOTONIC, &w->last);
   pthread_mutex_unlock (&w->lock);
   /* Registering this callback stops libguestfs printing these itself. */
@@ -312,7 +317,7 @@ launch_watch_start (guestfs_h *g, int bound, int verbose)
 }
 
 enum launch_end
-launch_watch_stop (struct launch_watch *w)
+launch_watch_stop (struct launch_watch *w, double *longest)
 {
   enum launch_end end;
 
@@ -322,6 +327,8 @@ launch_watch_stop (struct launch_watch *w)
   pthread_mutex_unlock (&w->lock);
   pthread_join (w->thread, NULL);
   end = w->end;
+  if (longest)
+    *longest = w->eh != -1 ? w->longest : -1;
   if (w->eh != -1) {
     guestfs_delete_event_callback (w->g, w->eh);
     guestfs_set_verbose (w->g, w->was_verbose);

@@ -13,6 +13,9 @@
 # force_tcg launches) runs the real qemu unchanged.
 #
 # REAL_QEMU names the real binary (default: qemu-system-x86_64 on PATH).
+# HV_LOG, if set, gets a line per appliance run: "hang" or "tcg".
+# HV_KVM=slow runs those KVM launches under TCG instead, unpaused: a
+# launch that is slow but shows progress (the bound must not end it).
 real=${REAL_QEMU:-$(command -v qemu-system-x86_64)}
 case " $* " in
 *" -kernel "*) ;;
@@ -20,8 +23,11 @@ case " $* " in
 esac
 case " $* " in
 *accel=kvm*|*" -enable-kvm "*) ;;
-*) exec "$real" "$@" ;;
+*)
+  [ -z "${HV_LOG:-}" ] || echo tcg >>"$HV_LOG"
+  exec "$real" "$@" ;;
 esac
+[ -z "${HV_LOG:-}" ] || echo "${HV_KVM:-hang}" >>"$HV_LOG"
 for a do
   shift
   case $a in
@@ -30,5 +36,6 @@ for a do
   esac
   set -- "$@" "$a"
 done
+[ "${HV_KVM:-}" != slow ] || exec "$real" "$@"
 printf 'SeaBIOS (version hv-kvm-hangs.sh)\r\nBooting from ROM...\r\n'
 exec "$real" "$@" -S
