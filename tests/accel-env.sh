@@ -65,9 +65,12 @@ while True:
     if hung or time.monotonic() - last < bound:
         continue
     # No output for the bound: kill qemu (guestfish's child that is not
-    # a copy of guestfish: that is libguestfs's recovery process), as
-    # netvsc-patch does; guestfish then fails and cleans up.
-    qemu = [c for c in children(p.pid) if exe(c) not in (None, exe(p.pid))]
+    # a copy of guestfish, which is libguestfs's recovery process, nor
+    # supermin building the appliance), as netvsc-patch does; guestfish
+    # then fails and cleans up.
+    own = exe(p.pid)
+    qemu = [c for c, e in ((c, exe(c)) for c in children(p.pid))
+            if e not in (None, own) and not os.path.basename(e).startswith("supermin")]
     if not qemu:                # still building the appliance
         last = time.monotonic()
         continue
