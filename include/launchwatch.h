@@ -16,9 +16,13 @@
 
 #include <guestfs.h>
 
-/* Seconds a launch that may use KVM can go without progress.  A TCG
- * launch on a loaded 2-core host goes about 17 s without console output
- * (kernel decompression); a KVM launch takes 1-3 s in all. */
+/* Seconds a launch that may use KVM can go without progress.  A KVM
+ * launch takes 1-3 s in all.  Only where qemu falls back to TCG on its
+ * own would a watched launch be slow: on a 2-core host, verbose TCG
+ * launches went up to 17 s without console output (three at once, load
+ * 8) and 40 s (three at once, load 12): kernel decompression.  An
+ * ended launch is retried under TCG, so a bound too short costs time,
+ * not the run. */
 #define LAUNCH_TIMEOUT_DEFAULT 60
 #define LAUNCH_TIMEOUT_ENV "NETVSC_PATCH_LAUNCH_TIMEOUT"
 
