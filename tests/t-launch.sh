@@ -67,6 +67,7 @@ interrupt_launch () {
   "$@" >"$WORK/out" 2>"$WORK/err" &
   pid=$!
   set -- $(appliance_of "$pid")
+  [ -n "${2:-}" ] || { kill -KILL "$pid"; wait "$pid"; cat "$WORK/err"; return 1; }
   sock=$2
   sleep 2
   t0=$(now)
