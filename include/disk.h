@@ -25,6 +25,8 @@ struct disk_request {
    * (layers.h), or NULL: PATH with FORMAT says it all.  The appliance
    * cannot take it (libguestfs takes one format). */
   const char *qemu_spec;
+  int launch_timeout;           /* appliance: seconds a launch that may use KVM can
+                                   go without progress (0: the default, -1: never) */
 };
 
 struct disk_backend {

@@ -38,6 +38,7 @@ struct options {
   int from_nul;                 /* -0/--null: LIST's entries end at NUL bytes */
   int jobs;                     /* -j N; 0: default */
   int isolate;                  /* --isolate: one appliance per image */
+  int launch_timeout;           /* --launch-timeout: as in disk_request */
   int no_replay;                /* --no-replay: refuse dirty hives */
   int replay_only;              /* --replay-only: write the recovered hive to -o */
   int json;

@@ -25,6 +25,8 @@
 #include "disk.h"
 #include "escape.h"
 #include "hostfile.h"
+#include "interrupt.h"
+#include "launchwatch.h"
 
 /* Suffix of the temporary file written beside the one it replaces. */
 #define TMP_SUFFIX ".netvsc-patch.tmp"
@@ -134,14 +136,21 @@ new_handle (const struct disk_batch *b, int force_tcg)
   return g;
 }
 
-/* Add every drive of the batch and launch.  Returns 0, or -1 with the
- * libguestfs error in ERRBUF. */
+/* Add every drive of the batch and launch, watched (launchwatch.h): a
+ * launch that may use KVM is ended after BOUND seconds without progress
+ * (0: never), and any launch by SIGINT/SIGTERM.  Returns 0, or -1 with
+ * the error in ERRBUF; *END says whether the watch ended it. */
 static int
 launch (struct disk_batch *b, const struct disk_request *reqs, size_t n, int force_tcg,
-        char *errbuf, size_t len)
+        int bound, enum launch_end *end, char *errbuf, size_t len)
 {
+  struct launch_watch *w;
+  struct timespec t0, t1;
+  double longest = -1;
   const char *e;
+  int r;
 
+  *end = LAUNCH_RAN;
   b->g = new_handle (b, force_tcg);
   if (b->g == NULL) {
     snprintf (errbuf, len, "cannot create a libguestfs handle");
@@ -153,11 +162,29 @@ launch (struct disk_batch *b, const struct disk_request *reqs, size_t n, int for
                                 GUESTFS_ADD_DRIVE_OPTS_READONLY, reqs[i].readonly,
                                 -1) == -1)
       goto fail;
-  if (guestfs_launch (b->g) == 0)
+  w = launch_watch_start (b->g, launch_may_use_kvm (b->g) ? bound : 0, b->verbose > 1);
+  clock_gettime (CLOCK_MONOTONIC, &t0);
+  r = guestfs_launch (b->g);
+  clock_gettime (CLOCK_MONOTONIC, &t1);
+  if (w)
+    *end = launch_watch_stop (w, &longest);
+  /* what to set --launch-timeout from */
+  if (b->verbose && !b->quiet && longest >= 0)
+    fprintf (stderr, "netvsc-patch: %s%s: appliance %s in %.1f s, at most %.1f s without "
+             "progress (the bound is %d s)\n", reqs[0].path, n > 1 ? " and others" : "",
+             r == 0 ? "up" : "not up", (double) (t1.tv_sec - t0.tv_sec) +
+             (double) (t1.tv_nsec - t0.tv_nsec) / 1e9, longest, bound);
+  if (r == 0)
     return 0;
  fail:
   e = guestfs_last_error (b->g);
-  snprintf (errbuf, len, "%s", e ? e : "unknown libguestfs error");
+  if (*end == LAUNCH_HUNG)
+    snprintf (errbuf, len, "no progress for %d s with hardware acceleration (KVM hangs "
+              "on some nested hosts; LIBGUESTFS_BACKEND_SETTINGS=force_tcg avoids it)", bound);
+  else if (*end == LAUNCH_INTERRUPTED)
+    snprintf (errbuf, len, "interrupted by a signal");
+  else
+    snprintf (errbuf, len, "%s", e ? e : "unknown libguestfs error");
   np_one_line (errbuf);
   drop_advice (errbuf);
   guestfs_close (b->g);
@@ -173,8 +200,11 @@ image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
                   struct np_error *errs)
 {
   struct disk_batch *b = calloc (1, sizeof *b);
+  const char *user_settings = getenv ("LIBGUESTFS_BACKEND_SETTINGS");
   char error[1024];
   char **devices = NULL;
+  enum launch_end end;
+  int bound, tcg;
 
   for (size_t i = 0; i < n; i++)
     out[i] = NULL;
@@ -186,18 +216,39 @@ image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
   }
   b->verbose = reqs[0].verbose;
   b->quiet = reqs[0].quiet;
+  bound = reqs[0].launch_timeout == 0 ? LAUNCH_TIMEOUT_DEFAULT
+          : reqs[0].launch_timeout < 0 ? 0 : reqs[0].launch_timeout;
+  /* The user's settings are used as they are; else KVM is skipped once
+   * this run has seen it fail. */
+  tcg = user_settings == NULL && launch_kvm_unusable ();
+  if (tcg && b->verbose && !b->quiet)
+    fprintf (stderr, "netvsc-patch: %s: KVM did not work earlier in this run: software "
+             "emulation\n", reqs[0].path);
 
-  if (launch (b, reqs, n, 0, error, sizeof error) == -1) {
-    if (getenv ("LIBGUESTFS_BACKEND_SETTINGS") != NULL)
+  if (launch (b, reqs, n, tcg, bound, &end, error, sizeof error) == -1) {
+    if (user_settings != NULL || tcg || end == LAUNCH_INTERRUPTED || interrupt_pending ())
       goto fail;
-    /* Some hosts expose /dev/kvm but qemu aborts under it; software
-     * emulation is slow but works. */
-    if (!b->quiet)
-      esc_line (stderr, "netvsc-patch: warning: %s%s: the appliance failed to start with "
-               "hardware acceleration; retrying with LIBGUESTFS_BACKEND_SETTINGS=force_tcg "
-               "(software emulation, slower)", reqs[0].path, n > 1 ? " and others" : "");
-    if (launch (b, reqs, n, 1, error, sizeof error) == -1)
+    /* Some hosts expose /dev/kvm but qemu aborts under it, or starts and
+     * never boots the guest (nested virtualisation); software emulation
+     * is slow but works.  No progress at all is KVM's doing; a failed
+     * start may be an image's, so it counts only once TCG works. */
+    if (end == LAUNCH_HUNG)
+      launch_set_kvm_unusable ();
+    if (!b->quiet && launch_first_fallback ()) {
+      char why[64];
+      if (end == LAUNCH_HUNG)
+        snprintf (why, sizeof why, "made no progress for %d s", bound);
+      else
+        snprintf (why, sizeof why, "failed to start");
+      esc_line (stderr, "netvsc-patch: warning: %s%s: the appliance %s with "
+                "hardware acceleration; retrying with LIBGUESTFS_BACKEND_SETTINGS=force_tcg "
+                "(software emulation, slower) for the rest of this run", reqs[0].path,
+                n > 1 ? " and others" : "", why);
+    }
+    tcg = 2;
+    if (launch (b, reqs, n, 1, bound, &end, error, sizeof error) == -1)
       goto fail;
+    launch_set_kvm_unusable ();
   }
 
   devices = guestfs_list_devices (b->g);
@@ -228,8 +279,8 @@ image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
  fail:
   for (size_t i = 0; i < n; i++)
     np_error_set (&errs[i], NP_EXIT_RUNTIME, "%s: cannot launch the libguestfs appliance%s: %s",
-                  reqs[i].path, getenv ("LIBGUESTFS_BACKEND_SETTINGS") ? "" : " (also with force_tcg)",
-                  error);
+                  reqs[i].path, user_settings || !tcg ? "" : tcg == 2 ? " (also with force_tcg)"
+                  : " (with force_tcg)", error);
   free (b->images);
   free (b);
   return NULL;

@@ -18,6 +18,7 @@
 #include "format.h"
 #include "interrupt.h"
 #include "job.h"
+#include "launchwatch.h"
 #include "report.h"
 #include "size.h"
 
@@ -89,6 +90,10 @@ usage (FILE *fp)
 "                             it (a VMDK extent, a backing or data file);\n"
 "                             repeatable.  Otherwise only files in the\n"
 "                             image's own directory are ever opened\n"
+"      --launch-timeout SECONDS  end a launch under KVM that shows no progress\n"
+"                             for that long and retry it under software\n"
+"                             emulation (default 60, or $NETVSC_PATCH_LAUNCH_TIMEOUT;\n"
+"                             0: never)\n"
 "      --json                 one JSON object per target on stdout\n"
 "  -v, --verbose              say more (twice: libguestfs debug output)\n"
 "  -q, --quiet                print only errors\n"
@@ -121,6 +126,7 @@ enum {
   OPT_NO_REPLAY, OPT_REPLAY_ONLY, OPT_SET, OPT_TYPE, OPT_FORCE, OPT_DEFER,
   OPT_ALLOW_EXTERNAL,
   OPT_LOCK_TIMEOUT,
+  OPT_LAUNCH_TIMEOUT,
 };
 
 static const struct option long_options[] = {
@@ -151,12 +157,26 @@ static const struct option long_options[] = {
   { "no-replay", no_argument, NULL, OPT_NO_REPLAY },
   { "replay-only", no_argument, NULL, OPT_REPLAY_ONLY },
   { "json", no_argument, NULL, OPT_JSON },
+  { "launch-timeout", required_argument, NULL, OPT_LAUNCH_TIMEOUT },
   { "verbose", no_argument, NULL, 'v' },
   { "quiet", no_argument, NULL, 'q' },
   { "version", no_argument, NULL, 'V' },
   { "help", no_argument, NULL, 'h' },
   { NULL, 0, NULL, 0 },
 };
+
+/* SECONDS as disk_request.launch_timeout has it: 0 (never) is -1. */
+static int
+parse_launch_timeout (const char *text, int *out)
+{
+  char *end;
+  long s = strtol (text, &end, 10);
+
+  if (*text < '0' || *text > '9' || *end || s < 0 || s > 86400)
+    return -1;
+  *out = s == 0 ? -1 : (int) s;
+  return 0;
+}
 
 static struct request_value *
 request_find (struct request *req, const char *name)
@@ -239,7 +259,7 @@ parse_options (int argc, char **argv, struct options *o)
 {
   uint32_t receive_kb = 0, send_kb = 0;
   int have_receive = 0, have_send = 0, modes = 0, c, r;
-  const char *why;
+  const char *why, *env;
   struct { const char *name; enum want_type type; } types[REQUEST_MAX];
   size_t n_types = 0;
 
@@ -342,6 +362,11 @@ parse_options (int argc, char **argv, struct options *o)
     case OPT_NO_REPLAY: o->no_replay = 1; break;
     case OPT_REPLAY_ONLY: o->replay_only = 1; break;
     case OPT_JSON: o->json = 1; break;
+    case OPT_LAUNCH_TIMEOUT:
+      if (parse_launch_timeout (optarg, &o->launch_timeout) == -1)
+        return usage_error ("--launch-timeout '%s': %s", optarg,
+                            "expected a number of seconds from 0 (never) to 86400");
+      break;
     case 'v': o->verbose++; break;
     case 'q': o->quiet = 1; break;
     case 'V':
@@ -357,6 +382,10 @@ parse_options (int argc, char **argv, struct options *o)
   }
   o->images = argv + optind;
   o->n_images = argc - optind;
+  if (o->launch_timeout == 0 && (env = getenv (LAUNCH_TIMEOUT_ENV)) != NULL && *env &&
+      parse_launch_timeout (env, &o->launch_timeout) == -1)
+    return usage_error (LAUNCH_TIMEOUT_ENV "='%s': %s", env,
+                        "expected a number of seconds from 0 (never) to 86400");
 
   if (modes > 1)
     return usage_error ("%s%s", "--dry-run, --check and --list exclude each other", "");

@@ -8,6 +8,9 @@ B=build
 D=$B/demo
 mkdir -p "$D"
 
+if [ -z "${LIBGUESTFS_BACKEND_SETTINGS+x}" ]; then
+  echo "demo: does the appliance run under KVM here? (one launch; a minute where KVM hangs)"
+fi
 if [ -z "${LIBGUESTFS_BACKEND_SETTINGS+x}" ] && [ "$(sh tests/accel-env.sh)" = force_tcg ]; then
   echo "demo: KVM is not usable here: using software emulation (slower)"
   LIBGUESTFS_BACKEND_SETTINGS=force_tcg
