@@ -19,7 +19,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct job batch report logreplay
+CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct job batch report logreplay winvol
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
@@ -48,9 +48,9 @@ $(B)/tests/mklog: tests/mklog.c src/logreplay.c src/status.c include/logreplay.h
 # Test-only: the backends' read_file/write_file/remove_file driven from
 # the command line (tests/t-disk-files.sh); only the objects it needs.
 $(B)/tests/disk-files: tests/disk-files.c $(B)/status.o $(B)/format.o $(B)/hostfile.o \
-                       $(B)/diskpath.o $(B)/image.o $(B)/direct.o include/disk.h | $(B)/tests
+                       $(B)/diskpath.o $(B)/image.o $(B)/direct.o $(B)/winvol.o include/disk.h | $(B)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ tests/disk-files.c $(B)/status.o $(B)/format.o \
-	  $(B)/hostfile.o $(B)/diskpath.o $(B)/image.o $(B)/direct.o $(PKG_LIBS)
+	  $(B)/hostfile.o $(B)/diskpath.o $(B)/image.o $(B)/direct.o $(B)/winvol.o $(PKG_LIBS)
 
 $(B)/tests/unit: tests/unit/*.c tests/unit/*.h $(CORE_OBJS) | $(B)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -o $@ tests/unit/*.c $(CORE_OBJS) \
