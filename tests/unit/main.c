@@ -45,6 +45,7 @@ main (void)
   srunner_add_suite (sr, defer_suite ());
   srunner_add_suite (sr, ndi_suite ());
   srunner_add_suite (sr, guestdefer_suite ());
+  srunner_add_suite (sr, winvol_suite ());
   srunner_run_all (sr, CK_NORMAL);
   failed = srunner_ntests_failed (sr);
   srunner_free (sr);

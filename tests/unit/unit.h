@@ -13,6 +13,7 @@ Suite *replay_suite (void);
 Suite *defer_suite (void);
 Suite *ndi_suite (void);
 Suite *guestdefer_suite (void);
+Suite *winvol_suite (void);
 
 /* Path of fixture hive NAME (built by tests/make-fixture-hives.sh into
  * $FIXTURES/hives) in a static buffer. */
