@@ -1296,6 +1296,7 @@ list_names (void *ctx, const char *dir, const char *name, struct winvol_name **o
     snprintf (why, len, "%s: %s", dir, r == 0 ? "no longer there" : strerror (errno));
     return -1;
   }
+  errno = 0;
   if ((ulen = ntfs_mbstoucs (name, &uname)) <= 0 || scan_dir (vol, ref, uname, ulen, &hits) == -1)
     e = errno ? errno : EIO;
   else if (hits.n && (v = calloc (hits.n, sizeof *v)) == NULL)
