@@ -38,7 +38,9 @@ struct disk_backend {
   /* Find the NTFS volume holding \Windows\System32\config\SYSTEM
    * (case-insensitively) and make it the volume the calls below use.
    * WANT_ROOT (e.g. "/dev/sda2") restricts the search to that volume;
-   * without it, several candidates are an error listing them. */
+   * without it, several candidates are an error listing them.  Both
+   * backends only list names and let winvol.h decide: one rule, one set
+   * of messages (names on the way that differ only in case: refused). */
   int (*find_windows) (struct disk *d, const char *want_root, struct np_error *err);
   const char *(*root) (struct disk *d);       /* "/dev/sda2" */
   const char *(*hive_path) (struct disk *d);  /* "/Windows/System32/config/SYSTEM" */

@@ -13,6 +13,7 @@
 
 #include "direct-internal.h"
 #include "escape.h"
+#include "winvol.h"
 
 void
 direct_trace (const struct direct *d, const char *fmt, ...)
@@ -514,140 +515,136 @@ direct_lookup (ntfs_volume *vol, MFT_REF dir, const char *name, MFT_REF *mref, u
   return r;
 }
 
-/* Resolve \Windows\System32\config on VOL.  1 found, 0 not, -1 errno. */
+/* The directory PATH of VOL ('/'-separated, as spelt on disk: a path
+ * winvol.c built from our listings, so each component's exact spelling
+ * is there and lookup takes it).  1 and *MREF, 0 if it is not there (or
+ * not a directory), -1 with errno. */
 static int
-find_config (ntfs_volume *vol, MFT_REF *config, char **spelt)
+resolve_dir (ntfs_volume *vol, const char *path, MFT_REF *mref)
 {
-  static const char *const comps[] = { "Windows", "System32", "config" };
+  char *buf = strdup (path), *save = NULL;
   MFT_REF dir = FILE_root;
-  char path[PATH_MAX] = "";
+  int r = 1;
 
-  for (size_t i = 0; i < 3; i++) {
+  if (buf == NULL)
+    return -1;
+  for (char *c = strtok_r (buf, "/", &save); c && r == 1; c = strtok_r (NULL, "/", &save)) {
     unsigned dt;
-    char *s = NULL;
-    int r = direct_lookup (vol, dir, comps[i], &dir, &dt, &s);
-
-    if (r <= 0 || dt != NTFS_DT_DIR) {
-      free (s);
-      return r < 0 ? -1 : 0;
-    }
-    snprintf (path + strlen (path), sizeof path - strlen (path), "/%s", s ? s : comps[i]);
-    free (s);
+    r = direct_lookup (vol, dir, c, &dir, &dt, NULL);
+    if (r == 1 && dt != NTFS_DT_DIR)
+      r = 0;
   }
-  *config = dir;
-  *spelt = strdup (path);
-  return *spelt ? 1 : -1;
+  free (buf);
+  if (r == 1)
+    *mref = dir;
+  return r;
+}
+
+/* For winvol_look, on the mounted volume CTX: the entries of DIR whose
+ * name equals NAME ignoring case (the volume's $UpCase), 8.3 aliases
+ * left out. */
+static int
+list_names (void *ctx, const char *dir, const char *name, struct winvol_name **out,
+            size_t *n, char *why, size_t len)
+{
+  ntfs_volume *vol = ctx;
+  struct winvol_name *v = NULL;
+  struct dents hits = { 0 };
+  ntfschar *uname = NULL;
+  MFT_REF ref;
+  int ulen, r, e = 0;
+
+  *out = NULL;
+  *n = 0;
+  r = resolve_dir (vol, dir, &ref);
+  if (r != 1) {
+    snprintf (why, len, "%s: %s", dir, r == 0 ? "no longer there" : strerror (errno));
+    return -1;
+  }
+  errno = 0;
+  if ((ulen = ntfs_mbstoucs (name, &uname)) <= 0 || scan_dir (vol, ref, uname, ulen, &hits) == -1)
+    e = errno ? errno : EIO;
+  else if (hits.n && (v = calloc (hits.n, sizeof *v)) == NULL)
+    e = ENOMEM;
+  for (size_t i = 0; e == 0 && i < hits.n; i++) {
+    unsigned dt = hits.v[i].dt;
+    if ((v[i].name = to_mbs (hits.v[i].name, hits.v[i].len)) == NULL)
+      e = errno ? errno : EILSEQ;
+    v[i].kind = dt == NTFS_DT_DIR ? WINVOL_DIR : dt == NTFS_DT_REG ? WINVOL_FILE : WINVOL_OTHER;
+  }
+  free (uname);
+  if (e) {
+    for (size_t i = 0; v && i < hits.n; i++)
+      free (v[i].name);
+    free (v);
+    dents_free (&hits);
+    snprintf (why, len, "%s: %s", dir, strerror (e));
+    return -1;
+  }
+  *out = v;
+  *n = hits.n;
+  dents_free (&hits);
+  return 0;
 }
 
 /* --- the Windows volume --------------------------------------------- */
-
-/* Does ntfs partition P hold \Windows\System32\config\SYSTEM (a regular
- * file)?  Mounted read-only for the look, unmounted after. */
-/* Does P hold \Windows\System32\config\SYSTEM?  1 or 0; -1 with
- * errno when its NTFS cannot be mounted at all (damaged metadata). */
-static int
-windows_on (struct direct *d, struct part *p)
-{
-  ntfs_volume *vol = mount_part (d, p, 0);
-  MFT_REF config, sys;
-  unsigned dt;
-  char *dir = NULL;
-  int found = 0;
-
-  if (vol == NULL) {
-    direct_trace (d, "direct: %s: cannot mount: %s", p->dev, strerror (errno));
-    return -1;                  /* errno says why */
-  }
-  if (find_config (vol, &config, &dir) == 1 &&
-      direct_lookup (vol, config, "SYSTEM", &sys, &dt, NULL) == 1 && dt == NTFS_DT_REG)
-    found = 1;
-  free (dir);
-  ntfs_close_secure (vol);
-  ntfs_umount (vol, FALSE);
-  return found;
-}
 
 static int
 direct_find_windows (struct disk *dk, const char *want_root, struct np_error *err)
 {
   struct direct *d = (struct direct *) dk;
-  char found[512] = "", seen[512] = "", broken[512] = "", *spelt = NULL;
-  size_t n_found = 0, n_fs = 0;
-  struct part *first = NULL;
-  MFT_REF sys;
-  unsigned dt;
-  int r;
+  const struct winvol_fs *win;
+  struct winvol w;
+  int r = -1;
 
   if (parttable_read (read_disk, d, d->disk_size, d->parts, MAX_PARTS, &d->n_parts, err) == -1)
     return -1;
+  /* winvol.c decides, and words the errors, as for the appliance. */
+  winvol_init (&w, d->path, want_root);
   for (size_t i = 0; i < d->n_parts; i++) {
     struct part *p = &d->parts[i];
+    struct winvol_fs *v;
+    ntfs_volume *vol;
 
     if (probe_type (d, p, err) == -1)
-      return -1;
-    if (p->type == NULL || strcmp (p->type, "swap") == 0)
+      goto out;
+    if ((v = winvol_add (&w, p->dev, p->type)) == NULL)
       continue;
-    n_fs++;
-    snprintf (seen + strlen (seen), sizeof seen - strlen (seen), "%s%s (%s)",
-              n_fs > 1 ? ", " : "", p->dev, p->type);
-    if (strcmp (p->type, "ntfs") != 0 || (want_root && strcmp (want_root, p->dev) != 0))
+    vol = mount_part (d, p, 0);
+    if (vol == NULL) {
+      int e = errno;
+      direct_trace (d, "direct: %s: cannot mount: %s", p->dev, strerror (e));
+      winvol_unreadable (v, strerror (e));
       continue;
-    r = windows_on (d, p);
-    if (r == -1)
-      snprintf (broken + strlen (broken), sizeof broken - strlen (broken), "%s%s (%s)",
-                broken[0] ? ", " : "", p->dev, strerror (errno));
-    if (r != 1)
-      continue;
-    n_found++;
-    snprintf (found + strlen (found), sizeof found - strlen (found), "%s%s",
-              n_found > 1 ? ", " : "", p->dev);
-    if (first == NULL)
-      first = p;
+    }
+    winvol_look (v, list_names, vol);
+    ntfs_close_secure (vol);
+    ntfs_umount (vol, FALSE);
   }
-
-  /* The same messages as the appliance backend. */
-  if (n_found == 0) {
-    if (want_root)
-      return np_error_set (err, NP_EXIT_RUNTIME,
-                           "%s: %s is not a Windows system volume (filesystems: %s)",
-                           d->path, want_root, n_fs ? seen : "none");
-    if (n_fs == 0)
-      return np_error_set (err, NP_EXIT_RUNTIME,
-                           "%s: no filesystems found (no partitions, or not a disk image?)",
-                           d->path);
-    /* Say so rather than "no Windows": it may well be there. */
-    if (broken[0])
-      return np_error_set (err, NP_EXIT_RUNTIME,
-                           "%s: the NTFS filesystem on %s cannot be read: it needs repair "
-                           "(chkdsk in Windows, or ntfsfix)", d->path, broken);
-    return np_error_set (err, NP_EXIT_RUNTIME,
-                         "%s: no Windows system volume (no NTFS filesystem holds "
-                         "\\Windows\\System32\\config\\SYSTEM; filesystems: %s)", d->path, seen);
-  }
-  if (n_found > 1)
-    return np_error_set (err, NP_EXIT_RUNTIME,
-                         "%s: %zu Windows installations (%s): choose one with --root DEVICE",
-                         d->path, n_found, found);
-
-  d->win = first;
+  if ((win = winvol_choose (&w, err)) == NULL)
+    goto out;
+  for (size_t i = 0; i < d->n_parts && d->win == NULL; i++)
+    if (strcmp (d->parts[i].dev, win->dev) == 0)
+      d->win = &d->parts[i];
   if (direct_mount_ro (d, err) == -1)
-    return -1;
-  if (find_config (d->vol, &d->config, &d->config_dir) != 1)
-    return direct_ntfs_failed (d, err, "cannot find \\Windows\\System32\\config again", errno ? errno : EIO);
-
-  r = direct_lookup (d->vol, d->config, "SYSTEM", &sys, &dt, &spelt);
-  if (r != 1 || dt != NTFS_DT_REG) {
-    free (spelt);
-    return direct_ntfs_failed (d, err, "cannot find SYSTEM again", r < 0 ? errno : ENOENT);
+    goto out;
+  d->hive_path = strdup (win->hive);
+  d->config_dir = strdup (win->hive);
+  if (d->hive_path == NULL || d->config_dir == NULL) {
+    np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+    goto out;
   }
-  if (asprintf (&d->hive_path, "%s/%s", d->config_dir, spelt ? spelt : "SYSTEM") == -1)
-    d->hive_path = NULL;
-  free (spelt);
-  if (d->hive_path == NULL)
-    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  *strrchr (d->config_dir, '/') = '\0';
+  if (resolve_dir (d->vol, d->config_dir, &d->config) != 1) {
+    direct_ntfs_failed (d, err, "cannot find the hive's directory again", errno ? errno : ENOENT);
+    goto out;
+  }
   direct_trace (d, "direct: Windows on %s (offset %llu, %llu bytes)", d->win->dev,
          (unsigned long long) d->win->offset, (unsigned long long) d->win->size);
-  return 0;
+  r = 0;
+ out:
+  winvol_free (&w);
+  return r;
 }
 
 static const char *

@@ -27,6 +27,7 @@
 #include "hostfile.h"
 #include "interrupt.h"
 #include "launchwatch.h"
+#include "winvol.h"
 
 /* Suffix of the temporary file written beside the one it replaces. */
 #define TMP_SUFFIX ".netvsc-patch.tmp"
@@ -306,23 +307,73 @@ image_open (const struct disk_request *req, struct np_error *err)
 
 /* --- the Windows volume --------------------------------------------- */
 
-/* If DEV holds a Windows SYSTEM hive, return its guest path (it is left
- * unmounted either way). */
-static char *
-windows_hive_on (struct image *im, const char *dev)
+/* For winvol_look, on the volume mounted at /: the entries of DIR
+ * whose name is NAME ignoring case (ASCII case: winvol asks for ASCII
+ * names only). */
+static int
+list_names (void *ctx, const char *dir, const char *name, struct winvol_name **out,
+            size_t *n, char *why, size_t len)
 {
-  char *path = NULL;
+  struct image *im = ctx;
+  struct guestfs_dirent_list *l = guestfs_readdir (im->g, dir);
+  struct winvol_name *v = NULL;
+  size_t k = 0;
 
-  im->batch->mounted_by = NULL;
-  if (guestfs_umount_all (im->g) == -1 || guestfs_mount_ro (im->g, dev, "/") == -1)
-    return NULL;
-  path = guestfs_case_sensitive_path (im->g, "/windows/system32/config/system");
-  if (path && guestfs_is_file (im->g, path) != 1) {
-    free (path);
-    path = NULL;
+  *out = NULL;
+  *n = 0;
+  if (l == NULL) {
+    const char *e = guestfs_last_error (im->g);
+    snprintf (why, len, "%s: %s", dir, e ? e : "cannot list it");
+    drop_advice (why);
+    return -1;
   }
-  guestfs_umount_all (im->g);
-  return path;
+  for (uint32_t i = 0; i < l->len; i++) {
+    struct guestfs_dirent *e = &l->val[i];
+    struct winvol_name *grown;
+    char ftyp = e->ftyp;
+    char *path = NULL;
+
+    if (strcasecmp (e->name, name) != 0)
+      continue;
+    /* d_type not given: ask (no symlink followed, as readdir's). */
+    if (ftyp == 'u' && asprintf (&path, "%s/%s", strcmp (dir, "/") ? dir : "", e->name) != -1) {
+      ftyp = guestfs_is_dir (im->g, path) == 1 ? 'd' : guestfs_is_file (im->g, path) == 1 ? 'r' : '?';
+      free (path);
+    }
+    grown = realloc (v, (k + 1) * sizeof *v);
+    if (grown == NULL || (grown[k].name = strdup (e->name)) == NULL) {
+      v = grown ? grown : v;
+      for (size_t j = 0; j < k; j++)
+        free (v[j].name);
+      free (v);
+      guestfs_free_dirent_list (l);
+      snprintf (why, len, "out of memory");
+      return -1;
+    }
+    v = grown;
+    v[k++].kind = ftyp == 'd' ? WINVOL_DIR : ftyp == 'r' ? WINVOL_FILE : WINVOL_OTHER;
+  }
+  guestfs_free_dirent_list (l);
+  *out = v;
+  *n = k;
+  return 0;
+}
+
+/* Why the volume on DEV cannot be mounted: ntfs-3g's own reason where
+ * its message has one ("Failed to mount '/dev/sdb1': Input/output
+ * error"), which names no appliance device. */
+static void
+mount_reason (struct image *im, char *buf, size_t len)
+{
+  const char *e = guestfs_last_error (im->g), *r;
+
+  snprintf (buf, len, "%s", e ? e : "cannot mount it");
+  if ((r = strstr (buf, "Failed to mount '")) != NULL && (r = strstr (r, "': ")) != NULL) {
+    memmove (buf, r + 3, strlen (r + 3) + 1);
+    buf[strcspn (buf, "\n")] = '\0';
+  }
+  np_one_line (buf);
+  drop_advice (buf);
 }
 
 /* Is DEV (a filesystem the appliance lists) on this image's drive?
@@ -417,77 +468,62 @@ image_find_windows (struct disk *d, const char *want_root, struct np_error *err)
 {
   struct image *im = (struct image *) d;
   char **fs = my_filesystems (im);
-  char found[512] = "", seen[512] = "";
-  size_t n_found = 0, n_fs = 0;
-  char *path = NULL;
+  const struct winvol_fs *win;
+  struct winvol w;
   int r = -1;
 
   if (fs == NULL)
     return guest_error (im, err, NP_EXIT_RUNTIME, "cannot list filesystems");
 
+  /* winvol.c decides, and words the errors, as for --direct. */
+  winvol_init (&w, im->path, want_root);
   for (size_t i = 0; fs[i] && fs[i + 1]; i += 2) {
-    const char *dev = fs[i], *type = fs[i + 1], *partnum;
-    char local[48];
-    char *p;
+    const char *partnum = on_my_drive (im, fs[i]);
+    struct winvol_fs *v;
+    char local[48], why[256];
 
-    if ((partnum = on_my_drive (im, dev)) == NULL)
+    if (partnum == NULL)
       continue;
     local_name (partnum, local, sizeof local);
-    if (strcmp (type, "unknown") == 0 || strcmp (type, "swap") == 0)
+    if ((v = winvol_add (&w, local, fs[i + 1])) == NULL)
       continue;
-    n_fs++;
-    snprintf (seen + strlen (seen), sizeof seen - strlen (seen), "%s%s (%s)",
-              n_fs > 1 ? ", " : "", local, type);
-    if (strcmp (type, "ntfs") != 0)
-      continue;
-    if (want_root && strcmp (want_root, local) != 0)
-      continue;
-    p = windows_hive_on (im, dev);
-    if (p == NULL)
-      continue;
-    n_found++;
-    snprintf (found + strlen (found), sizeof found - strlen (found), "%s%s",
-              n_found > 1 ? ", " : "", local);
-    if (n_found == 1) {
-      im->root = strdup (dev);
-      snprintf (im->root_local, sizeof im->root_local, "%s", local);
-      path = p;
+    im->batch->mounted_by = NULL;
+    if (guestfs_umount_all (im->g) == -1 || guestfs_mount_ro (im->g, fs[i], "/") == -1) {
+      mount_reason (im, why, sizeof why);
+      winvol_unreadable (v, why);
     }
     else
-      free (p);
+      winvol_look (v, list_names, im);
+    guestfs_umount_all (im->g);
   }
-
-  if (n_found == 0) {
-    if (want_root)
-      np_error_set (err, NP_EXIT_RUNTIME,
-                    "%s: %s is not a Windows system volume (filesystems: %s)",
-                    im->path, want_root, n_fs ? seen : "none");
-    else if (n_fs == 0)
-      np_error_set (err, NP_EXIT_RUNTIME,
-                    "%s: no filesystems found (no partitions, or not a disk image?)", im->path);
-    else
-      np_error_set (err, NP_EXIT_RUNTIME,
-                    "%s: no Windows system volume (no NTFS filesystem holds "
-                    "\\Windows\\System32\\config\\SYSTEM; filesystems: %s)", im->path, seen);
+  if ((win = winvol_choose (&w, err)) == NULL)
     goto out;
-  }
-  if (n_found > 1) {
-    np_error_set (err, NP_EXIT_RUNTIME,
-                  "%s: %zu Windows installations (%s): choose one with --root DEVICE",
-                  im->path, n_found, found);
-    goto out;
-  }
+  for (size_t i = 0; fs[i] && fs[i + 1] && im->root == NULL; i += 2) {
+    const char *partnum = on_my_drive (im, fs[i]);
+    char local[48];
 
+    if (partnum == NULL)
+      continue;
+    local_name (partnum, local, sizeof local);
+    if (strcmp (local, win->dev) == 0 && (im->root = strdup (fs[i])) == NULL) {
+      np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+      goto out;
+    }
+  }
+  snprintf (im->root_local, sizeof im->root_local, "%s", win->dev);
   if (ensure_mounted (im, 0, err) == -1)
     goto out;
-  im->system_path = path;
-  path = NULL;
-  im->config_dir = strdup (im->system_path);
+  im->system_path = strdup (win->hive);
+  im->config_dir = strdup (win->hive);
+  if (im->system_path == NULL || im->config_dir == NULL) {
+    np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+    goto out;
+  }
   *strrchr (im->config_dir, '/') = '\0';
   r = 0;
 
  out:
-  free (path);
+  winvol_free (&w);
   free_strings (fs);
   return r;
 }

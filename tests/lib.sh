@@ -131,3 +131,50 @@ p.wait()
 print(int((time.monotonic() - t0) * 1e6), "end")
 PY
 }
+
+# Images whose way to the hive holds names that differ only in case
+# (Windows would open one of them, we cannot tell which: both backends
+# refuse them, exit 1): the fixtures casewin/casesys/casecfg.raw, and
+# win.raw with a second hive (system) or log (system.log1) beside the
+# first, written with ntfscp.  case_images copies or makes them in $WORK
+# (IMAGE.raw, and IMAGE.orig to compare with), after checking with
+# ntfsls that both names are really there; CASE_NAMES says which.
+CASE_NAMES='casewin / WINDOWS Windows
+casesys /Windows SYSTEM32 System32
+casecfg /Windows/System32 Config config
+casehive /Windows/System32/config SYSTEM system
+caselog /Windows/System32/config SYSTEM.LOG1 system.log1'
+case_images () {
+  local img dir a b n
+  for n in casewin casesys casecfg; do
+    cp --sparse=always "$FIXTURES/images/$n.raw" "$WORK/$n.raw"
+  done
+  for n in hive:system log:system.log1; do
+    dd if="$FIXTURES/images/win.raw" of="$WORK/case.part" bs=512 skip=2048 status=none
+    head -c 4096 /dev/urandom >"$WORK/case.junk"
+    ntfscp "$WORK/case.part" "$WORK/case.junk" "/Windows/System32/config/${n#*:}" >/dev/null
+    cp --sparse=always "$FIXTURES/images/win.raw" "$WORK/case${n%%:*}.raw"
+    dd if="$WORK/case.part" of="$WORK/case${n%%:*}.raw" bs=512 seek=2048 conv=notrunc \
+       status=none
+  done
+  printf '%s\n' "$CASE_NAMES" | while read -r img dir a b; do
+    dd if="$WORK/$img.raw" of="$WORK/case.part" bs=512 skip=2048 status=none
+    ntfsls -p "$dir" "$WORK/case.part" >"$WORK/case.ls"
+    grep -qxF -- "$a" "$WORK/case.ls" && grep -qxF -- "$b" "$WORK/case.ls" ||
+      { echo "$img: $dir lacks $a or $b"; return 1; }
+    cp --sparse=always "$WORK/$img.raw" "$WORK/$img.orig"
+  done
+  rm -f "$WORK/case.part" "$WORK/case.junk" "$WORK/case.ls"
+}
+# case_refused: after a run on them (its exit checked by run), each image
+# of case_images was refused with the message naming the device and the
+# two names in full, and is byte-identical.
+case_refused () {
+  local img dir a b
+  printf '%s\n' "$CASE_NAMES" | while read -r img dir a b; do
+    dir=${dir%/}
+    err_has "$WORK/$img.raw: /dev/sda1: $dir/$a and $dir/$b differ only in case (Windows would open one of them, which one is not defined): rename or remove one" ||
+      return 1
+    same_bytes "$WORK/$img.raw" "$WORK/$img.orig" || return 1
+  done
+}

@@ -23,6 +23,14 @@
 #                Group Policy object that already runs someone's startup
 #                script (directory names in other case than Windows', a
 #                UTF-16LE scripts.ini and a gpt.ini at Version 65537)
+#   casewin.raw  32 MiB, MBR, 1 NTFS partition with two Windows trees whose
+#                names differ only in case: /Windows (SYSTEM = ws2019) and
+#                /WINDOWS (SYSTEM = w2008r2); ntfs-3g's POSIX namespace is
+#                case-sensitive, Windows would see only one of them
+#   casesys.raw  32 MiB, MBR: /Windows tree (SYSTEM = ws2019) and
+#                /Windows/SYSTEM32/config/SYSTEM (w2008r2) beside System32
+#   casecfg.raw  32 MiB, MBR: /Windows tree (SYSTEM = ws2019) and an empty
+#                /Windows/System32/Config beside config
 #
 # A "Windows tree" is what libguestfs inspection needs to call the
 # filesystem a Windows root (/Windows/System32/config and a PE32+
@@ -138,6 +146,9 @@ mkdisk dirty  32M  0x4e560005 'start=2048, type=7, bootable'
 mkdisk hiber  32M  0x4e560006 'start=2048, type=7, bootable'
 mkdisk badhive 32M 0x4e560007 'start=2048, type=7, bootable'
 mkdisk template 32M 0x4e560008 'start=2048, type=7, bootable'
+mkdisk casewin 32M 0x4e560009 'start=2048, type=7, bootable'
+mkdisk casesys 32M 0x4e56000a 'start=2048, type=7, bootable'
+mkdisk casecfg 32M 0x4e56000b 'start=2048, type=7, bootable'
 
 # Hibernated Windows: hiberfil.sys starts with the "hibr" signature,
 # which ntfs-3g checks before a read-write mount.
@@ -169,6 +180,9 @@ add "$outdir/.tmp-dirty.raw" format:raw
 add "$outdir/.tmp-hiber.raw" format:raw
 add "$outdir/.tmp-badhive.raw" format:raw
 add "$outdir/.tmp-template.raw" format:raw
+add "$outdir/.tmp-casewin.raw" format:raw
+add "$outdir/.tmp-casesys.raw" format:raw
+add "$outdir/.tmp-casecfg.raw" format:raw
 run
 
 mkfs ntfs /dev/sda1 label:Windows
@@ -244,6 +258,32 @@ upload "$work/gpt.ini" /Windows/System32/GROUPPOLICY/GPT.INI
 upload "$work/scripts.ini" /Windows/System32/GROUPPOLICY/machine/scripts/scripts.ini
 upload "$work/inventory.cmd" /Windows/System32/GROUPPOLICY/machine/scripts/STARTUP/inventory.cmd
 umount /
+
+mkfs ntfs /dev/sdi1 label:Windows
+mount /dev/sdi1 /
+EOF
+    wintree ws2019
+    cat <<EOF
+mkdir-p /WINDOWS/System32/config
+upload "$hivedir/w2008r2.hive" /WINDOWS/System32/config/SYSTEM
+umount /
+
+mkfs ntfs /dev/sdj1 label:Windows
+mount /dev/sdj1 /
+EOF
+    wintree ws2019
+    cat <<EOF
+mkdir-p /Windows/SYSTEM32/config
+upload "$hivedir/w2008r2.hive" /Windows/SYSTEM32/config/SYSTEM
+umount /
+
+mkfs ntfs /dev/sdk1 label:Windows
+mount /dev/sdk1 /
+EOF
+    wintree ws2019
+    cat <<EOF
+mkdir /Windows/System32/Config
+umount /
 sync
 shutdown
 EOF
@@ -252,7 +292,7 @@ EOF
 guestfish -f "$work/script.gf"
 t2=$(date +%s)
 
-for n in win sysres nowin twowin; do
+for n in win sysres nowin twowin casewin casesys casecfg; do
     mv -f "$outdir/.tmp-$n.raw" "$outdir/$n.raw"
 done
 

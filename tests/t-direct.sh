@@ -146,7 +146,7 @@ two_windows () {
   err_lines 1
   same_bytes "$img" "$WORK/orig"
   run 1 "$N" --direct -r 2M --root /dev/sda3 "$img"
-  err_has "/dev/sda3 is not a Windows system volume (filesystems: /dev/sda1 (ntfs), /dev/sda2 (ntfs))"
+  err_has "$img: --root /dev/sda3: the image has no such filesystem (filesystems: /dev/sda1 (ntfs), /dev/sda2 (ntfs))"
   err_lines 1
   same_bytes "$img" "$WORK/orig"
   run 0 "$N" --direct -r 2M --root /dev/sda2 "$img"
@@ -387,28 +387,44 @@ security_and_attributes () {
 }
 
 # A stale SYSTEM.netvsc-patch.tmp (what an appliance run killed during
-# its upload leaves) beside a second hive whose name differs only in case.
-# Both runs read SYSTEM (the exact name); the write changes SYSTEM's data
-# and no other name of the directory.
-stale_tmp_and_case () {
+# its upload leaves) is left alone: the write changes SYSTEM's data and
+# no other name of the directory.
+stale_tmp () {
   part_of "$IMAGES/win.raw" "$WORK/p"
   head -c 5000 /dev/urandom >"$WORK/junk"
   ntfscp "$WORK/p" "$WORK/junk" "$CONFIG/SYSTEM.netvsc-patch.tmp" >/dev/null
-  ntfscp "$WORK/p" "$HIVES/w2008r2.hive" "$CONFIG/system" >/dev/null
   img=$(img_copy win.raw)
   dd if="$WORK/p" of="$img" bs=1M seek=1 conv=notrunc status=none
   cp --sparse=always "$img" "$WORK/orig"
   run 0 "$N" --direct --list "$img"
-  out_has "Microsoft Hyper-V Network Adapter"       # ws2019's, not w2008r2's
+  out_has "Microsoft Hyper-V Network Adapter"
   same_bytes "$img" "$WORK/orig"
   run 0 "$N" --direct -r 4M "$img"
   part_of "$img" "$WORK/q"
-  [ "$(names_in "$WORK/q")" = "SOFTWARE SYSTEM SYSTEM.LOG1 SYSTEM.LOG2 SYSTEM.netvsc-patch.tmp system " ]
-  ntfscat "$WORK/q" "$CONFIG/system" | cmp - "$HIVES/w2008r2.hive"
+  [ "$(names_in "$WORK/q")" = "SOFTWARE SYSTEM SYSTEM.LOG1 SYSTEM.LOG2 SYSTEM.netvsc-patch.tmp " ]
   ntfscat "$WORK/q" "$CONFIG/SYSTEM.netvsc-patch.tmp" | cmp - "$WORK/junk"
   ntfscat "$WORK/q" "$CONFIG/SYSTEM" >"$WORK/SYSTEM"
   [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 4096 ]
   ntfsfix -n "$WORK/q" >/dev/null
+}
+
+# Names on the way to the hive (or its logs) that differ only in case:
+# refused, exit 1, both named; with --root, --list and --check too;
+# nothing written.
+case_variants () {
+  case_images
+  imgs=$(printf '%s\n' "$CASE_NAMES" | while read -r i _; do printf '%s ' "$WORK/$i.raw"; done)
+  # shellcheck disable=SC2086
+  run 1 "$N" --direct -r 2M $imgs
+  err_lines 5
+  case_refused
+  for args in "--root /dev/sda1 -r 2M" "--list" "--check -r 2M"; do
+    # shellcheck disable=SC2086
+    run 1 "$N" --direct $args "$WORK/casewin.raw"
+    err_has "$WORK/casewin.raw: /dev/sda1: /WINDOWS and /Windows differ only in case"
+    err_lines 1
+    same_bytes "$WORK/casewin.raw" "$WORK/casewin.orig"
+  done
 }
 
 # SYSTEM keeps its inode (hence name, security, attributes, hard links):
@@ -656,7 +672,8 @@ only "hibernated Windows refused (exit 4)" hibernated
 only "SYSTEM in the image is not a hive" garbage_hive_in_image
 only "GPT, logical MBR partitions, no partition table" partition_tables
 only "security descriptor (\$Secure key) and attributes kept" security_and_attributes
-only "stale temporary file and case variant left alone, exact name used" stale_tmp_and_case
+only "stale temporary file left alone" stale_tmp
+only "names differing only in case on the way to the hive: refused" case_variants
 only "SYSTEM keeps its inode; old clusters freed" same_inode
 only "appliance and --direct give identical hives: dynamic VHD" differential win-dyn.vhd
 only "appliance and --direct give identical hives: qcow2" differential win.qcow2

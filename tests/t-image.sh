@@ -81,6 +81,36 @@ two_windows () {
   same_bytes "$WORK/SYSTEM1" "$HIVES/ws2019.hive"
 }
 
+# Names on the way to the hive (or its logs) that differ only in case,
+# and an NTFS volume ntfs-3g cannot mount ($MFTMirr made to differ from
+# $MFT), in one appliance: each refused (exit 1) with the message
+# --direct gives for it, word for word; nothing written.
+case_variants () {
+  case_images
+  cp --sparse=always "$IMAGES/win.raw" "$WORK/damaged.raw"
+  python3 - "$WORK/damaged.raw" <<'P'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    base = 2048 * 512
+    f.seek(base); bs = f.read(512)
+    cluster = struct.unpack_from("<H", bs, 0x0b)[0] * bs[0x0d]
+    at = base + struct.unpack_from("<Q", bs, 0x38)[0] * cluster + 0x100
+    f.seek(at); b = f.read(1); f.seek(at); f.write(bytes([b[0] ^ 0xff]))
+P
+  cp --sparse=always "$WORK/damaged.raw" "$WORK/damaged.orig"
+  imgs=$(printf '%s\n' "$CASE_NAMES" | while read -r i _; do printf '%s ' "$WORK/$i.raw"; done)
+  # shellcheck disable=SC2086
+  run 1 "$N" -r 2M $imgs "$WORK/damaged.raw"
+  err_lines 6
+  case_refused
+  err_has "$WORK/damaged.raw: the NTFS filesystem on /dev/sda1 (Input/output error) cannot be read: it needs repair (chkdsk in Windows, or ntfsfix)"
+  same_bytes "$WORK/damaged.raw" "$WORK/damaged.orig"
+  sort "$WORK/err" >"$WORK/err.appliance"
+  # shellcheck disable=SC2086
+  run 1 "$N" --direct -r 2M $imgs "$WORK/damaged.raw"
+  sort "$WORK/err" | diff "$WORK/err.appliance" -
+}
+
 batch_worst_exit () {
   # several images in one call: each gets its own result; exit = highest
   a=$(img_copy win.vmdk); b=$(img_copy nowin.raw); c=$(img_copy nopart.raw)
@@ -295,6 +325,7 @@ check "fixed VHD via the tool's own KVM->TCG fallback" kvm_fallback
 check "System Reserved + Windows, two netvsc NICs" system_reserved_two_nics
 check "two Windows installations: --root" two_windows
 check "batch: vmdk + no Windows + no partitions" batch_worst_exit
+check "names differing only in case, unmountable NTFS: refused as --direct does" case_variants
 check "batch: 3 identical clones + 2 broken images, one appliance, --from -" clones_batch
 check "dirty hive inside an image refused" dirty_in_image
 check "--list on an image is read-only" list_image
