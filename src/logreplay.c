@@ -103,6 +103,7 @@
 #include <unistd.h>
 
 #include "logreplay.h"
+#include "regf.h"
 
 #define BASE_BLOCK_SIZE   4096u
 #define LOG_BASE_SIZE     512u      /* a log's copy of the base block */
@@ -128,43 +129,6 @@
 #define BB_FLAGS     144
 #define BB_CHECKSUM  508
 
-static uint32_t
-le32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
-    (uint32_t) p[3] << 24;
-}
-
-static uint64_t
-le64 (const unsigned char *p)
-{
-  return (uint64_t) le32 (p) | (uint64_t) le32 (p + 4) << 32;
-}
-
-static void
-put32 (unsigned char *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char) (v >> (8 * i));
-}
-
-/* XOR-32 of the first 508 bytes, 0 and -1 mapped to 1 and -2 (base
- * block note 2).  The same for a primary's 4096-byte block and a log's
- * 512-byte copy. */
-static uint32_t
-xor_checksum (const unsigned char *b)
-{
-  uint32_t sum = 0;
-
-  for (unsigned i = 0; i < BB_CHECKSUM; i += 4)
-    sum ^= le32 (b + i);
-  if (sum == 0xffffffffu)
-    sum = 0xfffffffeu;
-  else if (sum == 0)
-    sum = 1;
-  return sum;
-}
-
 /* ---- Marvin32 ----------------------------------------------------- */
 
 static uint32_t
@@ -189,7 +153,7 @@ marvin32 (const unsigned char *data, size_t len, uint64_t seed)
   uint32_t lo = (uint32_t) seed, hi = (uint32_t) (seed >> 32), tail = 0x80;
 
   for (; len >= 4; data += 4, len -= 4) {
-    lo += le32 (data);
+    lo += get_le32 (data);
     marvin_round (&lo, &hi);
   }
   /* 0 to 3 bytes left: they go below a 0x80 byte, little-endian. */
@@ -222,8 +186,8 @@ hive_bins_check (const unsigned char *bins, uint64_t size, uint64_t *bad_at,
       snprintf (why, whylen, "no \"hbin\" signature");
       return -1;
     }
-    boff = le32 (h + 4);
-    bsize = le32 (h + 8);
+    boff = get_le32 (h + 4);
+    bsize = get_le32 (h + 8);
     if (boff != off) {
       snprintf (why, whylen, "hive bin says it is at offset 0x%" PRIx32, boff);
       return -1;
@@ -324,31 +288,31 @@ load_log (struct logf *l, int index, const struct replay_input *in)
     snprintf (l->state, sizeof l->state, "%s: no base block (no \"regf\" signature)", l->name);
     return;
   }
-  if (le32 (b + BB_CHECKSUM) != xor_checksum (b)) {
+  if (get_le32 (b + BB_CHECKSUM) != regf_checksum (b)) {
     snprintf (l->state, sizeof l->state, "%s: base block checksum is wrong", l->name);
     return;
   }
-  l->type = le32 (b + BB_TYPE);
-  l->seq = le32 (b + BB_SEQ1);
-  l->hbins = le32 (b + BB_HBINS);
-  l->timestamp = le64 (b + BB_TIMESTAMP);
+  l->type = get_le32 (b + BB_TYPE);
+  l->seq = get_le32 (b + BB_SEQ1);
+  l->hbins = get_le32 (b + BB_HBINS);
+  l->timestamp = get_le64 (b + BB_TIMESTAMP);
   if (l->type != FILE_TYPE_LOG_OLD && l->type != FILE_TYPE_LOG_VERYOLD &&
       l->type != FILE_TYPE_LOG_NEW) {
     snprintf (l->state, sizeof l->state, "%s: file type %" PRIu32 " is not a transaction log",
               l->name, l->type);
     return;
   }
-  if (le32 (b + BB_MAJOR) != 1) {
+  if (get_le32 (b + BB_MAJOR) != 1) {
     snprintf (l->state, sizeof l->state, "%s: unsupported hive version %" PRIu32, l->name,
-              le32 (b + BB_MAJOR));
+              get_le32 (b + BB_MAJOR));
     return;
   }
   /* Old format note 2: valid only when both sequence numbers are equal
    * (otherwise the log itself was being written). */
-  if (l->seq != le32 (b + BB_SEQ2)) {
+  if (l->seq != get_le32 (b + BB_SEQ2)) {
     snprintf (l->state, sizeof l->state, "%s: its sequence numbers differ (0x%" PRIx32
               " / 0x%" PRIx32 "): the log was being written", l->name, l->seq,
-              le32 (b + BB_SEQ2));
+              get_le32 (b + BB_SEQ2));
     return;
   }
   if (l->hbins == 0 || l->hbins % HBIN_ALIGN != 0) {
@@ -384,10 +348,10 @@ check_entry (const struct logf *l, size_t off, uint32_t expect, char *why, size_
               l->name, off, left);
     return -1;
   }
-  size = le32 (e + 4);
-  seq = le32 (e + 12);
-  hbins = le32 (e + 16);
-  count = le32 (e + 20);
+  size = get_le32 (e + 4);
+  seq = get_le32 (e + 12);
+  hbins = get_le32 (e + 16);
+  count = get_le32 (e + 20);
   if (size < SECTOR || size % SECTOR != 0) {
     snprintf (why, whylen, "%s: log entry at offset 0x%zx has a bad size (0x%" PRIx32 ")",
               l->name, off, size);
@@ -399,11 +363,11 @@ check_entry (const struct logf *l, size_t off, uint32_t expect, char *why, size_
     return -1;
   }
   /* Notes 1-3 and 8: both hashes must match. */
-  if (marvin32 (e, 32, REPLAY_MARVIN_SEED) != le64 (e + 32)) {
+  if (marvin32 (e, 32, REPLAY_MARVIN_SEED) != get_le64 (e + 32)) {
     snprintf (why, whylen, "%s: log entry at offset 0x%zx has a bad hash-2", l->name, off);
     return -1;
   }
-  if (marvin32 (e + ENTRY_HEADER, size - ENTRY_HEADER, REPLAY_MARVIN_SEED) != le64 (e + 24)) {
+  if (marvin32 (e + ENTRY_HEADER, size - ENTRY_HEADER, REPLAY_MARVIN_SEED) != get_le64 (e + 24)) {
     snprintf (why, whylen, "%s: log entry at offset 0x%zx has a bad hash-1", l->name, off);
     return -1;
   }
@@ -424,7 +388,7 @@ check_entry (const struct logf *l, size_t off, uint32_t expect, char *why, size_
     return -1;
   }
   for (uint32_t i = 0; i < count; i++) {
-    uint32_t poff = le32 (e + ENTRY_HEADER + 8 * i), psize = le32 (e + ENTRY_HEADER + 8 * i + 4);
+    uint32_t poff = get_le32 (e + ENTRY_HEADER + 8 * i), psize = get_le32 (e + ENTRY_HEADER + 8 * i + 4);
     if (psize == 0 || psize % SECTOR != 0 || poff % SECTOR != 0 ||
         (uint64_t) poff + psize > hbins) {
       snprintf (why, whylen, "%s: log entry 0x%" PRIx32 " has a bad page reference "
@@ -455,19 +419,19 @@ apply_new_log (struct work *w, struct logf *l, uint32_t expect, uint32_t *last,
 
   while (check_entry (l, off, expect, stop, stoplen) == 0) {
     const unsigned char *e = l->data + off, *page;
-    uint32_t size = le32 (e + 4), hbins = le32 (e + 16), count = le32 (e + 20);
+    uint32_t size = get_le32 (e + 4), hbins = get_le32 (e + 16), count = get_le32 (e + 20);
 
     if (grow (w, hbins) == -1)
       return -1;
     page = e + ENTRY_HEADER + 8 * (size_t) count;
     for (uint32_t i = 0; i < count; i++) {
-      uint32_t poff = le32 (e + ENTRY_HEADER + 8 * i), psize = le32 (e + ENTRY_HEADER + 8 * i + 4);
+      uint32_t poff = get_le32 (e + ENTRY_HEADER + 8 * i), psize = get_le32 (e + ENTRY_HEADER + 8 * i + 4);
       memcpy (w->img + BASE_BLOCK_SIZE + poff, page, psize);
       page += psize;
       w->res->pages++;
     }
     w->hbins = hbins;
-    w->flags = (w->flags & ~1u) | (le32 (e + 8) & 1u);
+    w->flags = (w->flags & ~1u) | (get_le32 (e + 8) & 1u);
     if (w->res->entries == 0)
       w->res->seq_from = expect;
     w->res->entries++;
@@ -515,7 +479,7 @@ chain_reaches (const struct logf *l, uint32_t s, uint32_t *reach)
       *reach = expect;
       return 1;
     }
-    off += le32 (l->data + off + 4);
+    off += get_le32 (l->data + off + 4);
     expect++;
   }
   return 0;
@@ -700,7 +664,7 @@ cells_check (const unsigned char *bin, uint32_t size, uint64_t off, char *why, s
   uint32_t at = 32;
 
   while (at < size) {
-    int32_t raw = (int32_t) le32 (bin + at);
+    int32_t raw = (int32_t) get_le32 (bin + at);
     uint32_t len = raw < 0 ? (uint32_t) -(int64_t) raw : (uint32_t) raw;
     if (len < 8 || len % 8 != 0 || len > size - at) {
       snprintf (why, whylen, "the cell at offset 0x%" PRIx64 " has a bad size (%" PRId32
@@ -749,9 +713,9 @@ try_old (struct work *w, const struct logf *l, char *why, size_t whylen)
     free (cand);
     return 1;
   }
-  for (off = 0; off < hbins; off += le32 (cand + BASE_BLOCK_SIZE + off + 8)) {
+  for (off = 0; off < hbins; off += get_le32 (cand + BASE_BLOCK_SIZE + off + 8)) {
     const unsigned char *bin = cand + BASE_BLOCK_SIZE + off;
-    uint32_t bsize = le32 (bin + 8), dirty = 0;
+    uint32_t bsize = get_le32 (bin + 8), dirty = 0;
     for (uint64_t b = off / HBIN_ALIGN; b < (off + bsize) / HBIN_ALIGN; b++)
       dirty |= bits[b];
     if (dirty && cells_check (bin, bsize, off, reason, sizeof reason) == -1) {
@@ -809,9 +773,9 @@ replay_old (struct work *w, struct logf **logs, int nlogs, const unsigned char *
 
   *use = NULL;
   if (pvalid)
-    ts = le64 (p + BB_TIMESTAMP);
+    ts = get_le64 (p + BB_TIMESTAMP);
   else if (psize >= BASE_BLOCK_SIZE + 32 && memcmp (p + BASE_BLOCK_SIZE, "hbin", 4) == 0)
-    ts = le64 (p + BASE_BLOCK_SIZE + 20);
+    ts = get_le64 (p + BASE_BLOCK_SIZE + 20);
   else
     return np_error_set (w->err, NP_EXIT_UNSAFE, "%s: its base block is invalid (wrong "
                          "checksum) and it has no first hive bin whose timestamp could stand "
@@ -897,16 +861,16 @@ hive_replay_inputs (const struct replay_input *primary,
   if (p == NULL || primary->size < BASE_BLOCK_SIZE || memcmp (p, "regf", 4) != 0)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: not a registry hive (no \"regf\" base block)",
                          primary->name);
-  pvalid = le32 (p + BB_CHECKSUM) == xor_checksum (p);
-  seq1 = le32 (p + BB_SEQ1);
-  seq2 = le32 (p + BB_SEQ2);
+  pvalid = get_le32 (p + BB_CHECKSUM) == regf_checksum (p);
+  seq1 = get_le32 (p + BB_SEQ1);
+  seq2 = get_le32 (p + BB_SEQ2);
   if (pvalid) {
-    if (le32 (p + BB_TYPE) != FILE_TYPE_PRIMARY)
+    if (get_le32 (p + BB_TYPE) != FILE_TYPE_PRIMARY)
       return np_error_set (err, NP_EXIT_RUNTIME, "%s: not a primary hive file (file type %"
-                           PRIu32 ")", primary->name, le32 (p + BB_TYPE));
+                           PRIu32 ")", primary->name, get_le32 (p + BB_TYPE));
     if (seq1 == seq2)
       return 1;
-    res->size_before = le32 (p + BB_HBINS);
+    res->size_before = get_le32 (p + BB_HBINS);
   }
   else
     res->size_before = (primary->size - BASE_BLOCK_SIZE) / HBIN_ALIGN * HBIN_ALIGN;
@@ -940,7 +904,7 @@ hive_replay_inputs (const struct replay_input *primary,
   memcpy (w.img, p, primary->size);
   w.len = w.cap = primary->size;
   w.hbins = (uint32_t) res->size_before;
-  w.flags = le32 (p + BB_FLAGS);
+  w.flags = get_le32 (p + BB_FLAGS);
 
   if (have_new) {
     res->log_format = REPLAY_FORMAT_NEW;
@@ -966,17 +930,17 @@ hive_replay_inputs (const struct replay_input *primary,
     memset (w.img, 0, BASE_BLOCK_SIZE);
     memcpy (w.img, bb_src->data, LOG_BASE_SIZE);
     if (res->log_format == REPLAY_FORMAT_OLD)
-      w.flags = le32 (bb_src->data + BB_FLAGS);
+      w.flags = get_le32 (bb_src->data + BB_FLAGS);
   }
   if (grow (&w, w.hbins) == -1)
     goto failed;
-  put32 (w.img + BB_SEQ1, final);
-  put32 (w.img + BB_SEQ2, final);
-  put32 (w.img + BB_TYPE, FILE_TYPE_PRIMARY);
-  put32 (w.img + BB_HBINS, w.hbins);
+  put_le32 (w.img + BB_SEQ1, final);
+  put_le32 (w.img + BB_SEQ2, final);
+  put_le32 (w.img + BB_TYPE, FILE_TYPE_PRIMARY);
+  put_le32 (w.img + BB_HBINS, w.hbins);
   if (res->log_format == REPLAY_FORMAT_NEW || bb_src)
-    put32 (w.img + BB_FLAGS, w.flags);
-  put32 (w.img + BB_CHECKSUM, xor_checksum (w.img));
+    put_le32 (w.img + BB_FLAGS, w.flags);
+  put_le32 (w.img + BB_CHECKSUM, regf_checksum (w.img));
   res->seq_final = final;
   res->size_after = w.hbins;
 
@@ -1242,10 +1206,10 @@ hive_log_reset (const char *primary_after, const char *log_out, struct np_error 
   r = pread (fd, bb, sizeof bb, 0);
   close (fd);
   if (r != (ssize_t) sizeof bb || memcmp (bb, "regf", 4) != 0 ||
-      le32 (bb + BB_TYPE) != FILE_TYPE_PRIMARY)
+      get_le32 (bb + BB_TYPE) != FILE_TYPE_PRIMARY)
     return np_error_set (err, NP_EXIT_UNSAFE, "%s: not a primary hive file: its transaction "
                          "logs are left alone", primary_after);
-  if (le32 (bb + BB_CHECKSUM) != xor_checksum (bb) || le32 (bb + BB_SEQ1) != le32 (bb + BB_SEQ2))
+  if (get_le32 (bb + BB_CHECKSUM) != regf_checksum (bb) || get_le32 (bb + BB_SEQ1) != get_le32 (bb + BB_SEQ2))
     return np_error_set (err, NP_EXIT_UNSAFE, "%s: the hive is dirty: emptying its transaction "
                          "logs would lose its newest data", primary_after);
   return write_file (log_out, bb, 0, err);
