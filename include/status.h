@@ -30,4 +30,24 @@ int np_error_set (struct np_error *err, int code, const char *fmt, ...)
 /* Fold a possibly multi-line message from a library into one line. */
 void np_one_line (char *s);
 
+/* Context is added to a message in one place, here, never by editing
+ * its text elsewhere.  SUBJECT is what the user named (an image, a
+ * hive); a message may already start with "SUBJECT: ".
+ *
+ * np_error_context: "SUBJECT: CONTEXT: reason" (a guest path, say),
+ * unless the message names CONTEXT already. */
+void np_error_context (struct np_error *err, const char *subject, const char *context);
+/* Every FROM in the message becomes TO: a temporary file of ours is
+ * named as the user's file it stands for. */
+void np_error_rename (struct np_error *err, const char *from, const char *to);
+/* "SUBJECT: " + the printf-style FMT + the reason (the message without
+ * its "SUBJECT: ").  Keeps the code.  Returns -1. */
+int np_error_wrap (struct np_error *err, const char *subject, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+/* No error (after one was only worth a warning): code and message. */
+void np_error_clear (struct np_error *err);
+/* The printf-style FMT added at the end of the message. */
+void np_error_append (struct np_error *err, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
 #endif

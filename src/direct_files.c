@@ -55,23 +55,6 @@
  * as the appliance backend's. */
 #define TMP_SUFFIX ".netvsc-patch.tmp"
 
-/* Make ERR's message name the guest PATH: "IMAGE: PATH: reason". */
-static void
-with_guest_path (const struct direct *d, const char *path, struct np_error *err)
-{
-  char rest[sizeof err->msg];
-  size_t n = strlen (d->path);
-  const char *from = err->msg;
-
-  if (strstr (err->msg, path))
-    return;
-  if (strncmp (from, d->path, n) == 0 && strncmp (from + n, ": ", 2) == 0)
-    from += n + 2;
-  snprintf (rest, sizeof rest, "%s", from);
-  snprintf (err->msg, sizeof err->msg, "%s: %s: %.*s", d->path, path,
-            (int) (sizeof err->msg / 2), rest);
-}
-
 /* The security id a new file or directory in DIR_NI gets: inherited
  * from DIR_NI as Windows does, or 0 (libntfs-3g's default) if nothing
  * can be. */
@@ -197,7 +180,7 @@ walk_dirs (struct direct *d, const char *path, char **comps, size_t n, int creat
       if (!create)
         return 0;
       if (create_in (d, cur, comps[i], 1, &next, shown, err) == -1) {
-        with_guest_path (d, path, err);
+        np_error_context (err, d->path, path);
         return -1;
       }
     }
@@ -252,7 +235,7 @@ direct_read_file (struct disk *dk, const char *path, char **buf, size_t *len,
   *buf = NULL;
   *len = 0;
   if (direct_mount_ro (d, err) == -1) {
-    with_guest_path (d, path, err);
+    np_error_context (err, d->path, path);
     return -1;
   }
   r = find_file (d, path, &dir, &mref, &spelt, err);
@@ -375,7 +358,7 @@ create_file (struct direct *d, MFT_REF dir, const char *name, const char *path,
   if (direct_lookup (d->vol, dir, tmpname, &got, &dt, &spelt) == 1 && MREF (got) == MREF (tmp) &&
       delete_name (d, dir, tmp, spelt ? spelt : tmpname, shown, err) == -1) {
     direct_warn (d, "%s (left behind; the next write of %s removes it)", err->msg, path);
-    err->msg[0] = '\0';
+    np_error_clear (err);
   }
   r = 0;
   goto out;
@@ -384,7 +367,7 @@ create_file (struct direct *d, MFT_REF dir, const char *name, const char *path,
   /* Nothing names the new file but the temporary name: delete it. */
   if (d->vol && d->rw) {
     struct np_error ignored;
-    ignored.msg[0] = '\0';
+    np_error_clear (&ignored);
     if (direct_lookup (d->vol, dir, tmpname, &got, &dt, &spelt) == 1 && MREF (got) == MREF (tmp))
       delete_name (d, dir, tmp, spelt ? spelt : tmpname, shown, &ignored);
   }
@@ -455,7 +438,7 @@ direct_write_file (struct disk *dk, const char *path, const char *buf, size_t le
   }
  out:
   if (r == -1)
-    with_guest_path (d, path, err);
+    np_error_context (err, d->path, path);
   free (shown);
   free (tmpname);
   free (spelt);
@@ -474,7 +457,7 @@ direct_remove_file (struct disk *dk, const char *path, struct np_error *err)
 
   /* Absent is success, and needs no write (nor a writable volume). */
   if (direct_mount_ro (d, err) == -1) {
-    with_guest_path (d, path, err);
+    np_error_context (err, d->path, path);
     return -1;
   }
   r = find_file (d, path, &dir, &mref, &spelt, err);
@@ -487,6 +470,6 @@ direct_remove_file (struct disk *dk, const char *path, struct np_error *err)
     r = -1;
   free (spelt);
   if (r == -1)
-    with_guest_path (d, path, err);
+    np_error_context (err, d->path, path);
   return r == -1 ? -1 : 0;
 }

@@ -378,13 +378,12 @@ replace_resident (struct direct *d, MFT_REF mref, const char *path, const char *
     goto out;
   if (!direct_data_equals (d, mref, buf, len)) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: %s does not read back identically; ", d->path, path);
-    ignored.msg[0] = '\0';
+    np_error_clear (&ignored);
     if (set_resident (d, mref, path, oldbuf, oldlen, &ignored) == 0 &&
         direct_commit (d, "undo: old value back", &ignored) == 0)
-      strncat (err->msg, "original put back", sizeof err->msg - strlen (err->msg) - 1);
+      np_error_append (err, "original put back");
     else
-      strncat (err->msg, "putting the original back failed too",
-               sizeof err->msg - strlen (err->msg) - 1);
+      np_error_append (err, "putting the original back failed too");
     goto out;
   }
   r = 0;
@@ -607,10 +606,10 @@ direct_swap_data (struct direct *d, MFT_REF sys, const char *path, const char *n
      * go on; if not (or if we cannot tell), the new clusters stay
      * allocated rather than be freed under a file that may use them:
      * a leak, which chkdsk reclaims. */
-    ignored.msg[0] = '\0';
+    np_error_clear (&ignored);
     if (direct_commit (d, "after a failed switch", &ignored) == 0 && direct_data_equals (d, sys, buf, len)) {
       direct_warn (d, "%s (the switch was written all the same)", err->msg);
-      err->msg[0] = '\0';
+      np_error_clear (err);
     }
     else
       goto out;
@@ -621,13 +620,13 @@ direct_swap_data (struct direct *d, MFT_REF sys, const char *path, const char *n
   /* 3: read back what the file now is, through the filesystem. */
   if (!direct_data_equals (d, sys, buf, len)) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: %s does not read back identically; ", d->path, path);
-    ignored.msg[0] = '\0';
+    np_error_clear (&ignored);
     if ((resident ? set_form (d, sys, path, NULL, oldbuf, oldlen, &ignored)
          : set_runs (d, sys, path, &old, &ignored)) == 0 &&
         direct_commit (d, "undo: old data back", &ignored) == 0)
-      strncat (err->msg, "original put back", sizeof err->msg - strlen (err->msg) - 1);
+      np_error_append (err, "original put back");
     else
-      strncat (err->msg, "putting the original back failed too", sizeof err->msg - strlen (err->msg) - 1);
+      np_error_append (err, "putting the original back failed too");
     goto out;
   }
 
@@ -637,7 +636,7 @@ direct_swap_data (struct direct *d, MFT_REF sys, const char *path, const char *n
       direct_commit (d, "step 4: done", err) == -1) {
     /* The file holds the new data; only the old clusters may be left allocated. */
     direct_warn (d, "the old clusters of %s could not be freed (chkdsk reclaims them)", path);
-    err->msg[0] = '\0';
+    np_error_clear (err);
   }
   r = 0;
   goto out;
@@ -645,7 +644,7 @@ direct_swap_data (struct direct *d, MFT_REF sys, const char *path, const char *n
  drop:
   /* The new clusters go back; the file was not touched. */
   if (new.rl && d->vol && d->rw) {
-    ignored.msg[0] = '\0';
+    np_error_clear (&ignored);
     ntfs_cluster_free_from_rl (d->vol, new.rl);
     direct_commit (d, "new clusters given back", &ignored);
   }

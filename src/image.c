@@ -81,23 +81,6 @@ guest_error (struct image *im, struct np_error *err, int code, const char *what)
   return r;
 }
 
-/* Make ERR's message name the guest PATH: "IMAGE: PATH: reason". */
-static void
-with_guest_path (const struct image *im, const char *path, struct np_error *err)
-{
-  char rest[sizeof err->msg];
-  size_t n = strlen (im->path);
-  const char *from = err->msg;
-
-  if (strstr (err->msg, path))
-    return;
-  if (strncmp (from, im->path, n) == 0 && strncmp (from + n, ": ", 2) == 0)
-    from += n + 2;
-  snprintf (rest, sizeof rest, "%s", from);
-  snprintf (err->msg, sizeof err->msg, "%s: %s: %.*s", im->path, path,
-            (int) (sizeof err->msg / 2), rest);
-}
-
 /* A libguestfs failure about guest PATH. */
 static int
 path_error (struct image *im, const char *path, const char *what, struct np_error *err)
@@ -969,7 +952,7 @@ resolve_dirs (struct image *im, const char *path, char **comps, size_t n, int cr
         return -1;
       }
       if (inherit_security (im, *cur ? cur : "/", got, 1, err) == -1) {
-        with_guest_path (im, path, err);
+        np_error_context (err, im->path, path);
         free (cur);
         free (got);
         return -1;
@@ -1042,7 +1025,7 @@ image_read_file (struct disk *d, const char *path, char **buf, size_t *len,
   *buf = NULL;
   *len = 0;
   if (ensure_mounted (im, 0, err) == -1) {
-    with_guest_path (im, path, err);
+    np_error_context (err, im->path, path);
     return -1;
   }
   r = resolve_file (im, path, 0, &dir, &file, &exists, err);
@@ -1084,7 +1067,7 @@ image_write_file (struct disk *d, const char *path, const char *buf, size_t len,
                          im->path, path);
   /* Refuses a hibernated volume (exit 4) before anything is written. */
   if (ensure_mounted (im, 1, err) == -1) {
-    with_guest_path (im, path, err);
+    np_error_context (err, im->path, path);
     return -1;
   }
   if (resolve_file (im, path, 1, &dir, &file, &exists, err) != 1)
@@ -1144,7 +1127,7 @@ image_write_file (struct disk *d, const char *path, const char *buf, size_t len,
   if (written)
     guestfs_rm_f (im->g, tmp);
   if (r == -1)
-    with_guest_path (im, path, err);
+    np_error_context (err, im->path, path);
   free (back);
   free (tmp);
   free (dir);
@@ -1161,7 +1144,7 @@ image_remove_file (struct disk *d, const char *path, struct np_error *err)
 
   /* Absent is success, and needs no write (nor a writable volume). */
   if (ensure_mounted (im, 0, err) == -1) {
-    with_guest_path (im, path, err);
+    np_error_context (err, im->path, path);
     return -1;
   }
   r = resolve_file (im, path, 0, &dir, &file, &exists, err);
@@ -1173,7 +1156,7 @@ image_remove_file (struct disk *d, const char *path, struct np_error *err)
       np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: the image was opened read-only", im->path,
                     path);
     else if (ensure_mounted (im, 1, err) == -1)
-      with_guest_path (im, path, err);
+      np_error_context (err, im->path, path);
     else if (guestfs_rm (im->g, file) == -1)
       path_error (im, path, "cannot remove it", err);
     else if (guestfs_sync (im->g) == -1)

@@ -49,30 +49,6 @@ check_interrupt (const char *target, struct np_error *err)
                        "the original is untouched", target, sig_name (sig));
 }
 
-/* Messages name the user's file: replace every FROM (a temporary file
- * of ours) in ERR's message by TO. */
-static void
-name_in_message (struct np_error *err, const char *from, const char *to)
-{
-  char buf[sizeof err->msg];
-  size_t fl = strlen (from), j = 0;
-
-  if (fl == 0 || strstr (err->msg, from) == NULL)
-    return;
-  for (const char *p = err->msg; *p && j < sizeof buf - 1;) {
-    if (strncmp (p, from, fl) == 0) {
-      j += (size_t) snprintf (buf + j, sizeof buf - j, "%s", to);
-      if (j >= sizeof buf)
-        j = sizeof buf - 1;
-      p += fl;
-    }
-    else
-      buf[j++] = *p++;
-  }
-  buf[j] = '\0';
-  memcpy (err->msg, buf, j + 1);
-}
-
 static void
 fail (struct outcome *out, const struct np_error *err)
 {
@@ -121,15 +97,10 @@ plan_hive (const struct options *o, const char *path, const char *name,
     {
       const char *const files[REPLAY_NLOGS] = { logs->log1, logs->log2, logs->log };
       if (hive_replay_files (path, files, logs->recovered, &out->replay, err) == -1) {
-        char reason[sizeof err->msg];
-        size_t plen = strlen (path);
-        /* the reason starts with the file we read: NAME says it already */
-        snprintf (reason, sizeof reason, "%s",
-                  strncmp (err->msg, path, plen) == 0 && strncmp (err->msg + plen, ": ", 2) == 0
-                  ? err->msg + plen + 2 : err->msg);
-        np_error_set (err, err->code, "%s: refused: the hive is dirty (%s) and cannot "
-                      "be recovered from its transaction logs: %s", name, why, reason);
-        name_in_message (err, logs->recovered, name);
+        np_error_wrap (err, path, "refused: the hive is dirty (%s) and cannot be recovered "
+                       "from its transaction logs: ", why);
+        np_error_rename (err, path, name);
+        np_error_rename (err, logs->recovered, name);
         return -1;
       }
     }
@@ -159,18 +130,13 @@ plan_hive (const struct options *o, const char *path, const char *name,
    * the hive inside it instead of our temporary copy, and for a hive
    * recovered from its logs, the user's hive instead of the temporary
    * recovered one. */
-  if (strcmp (path, name) != 0) {
-    size_t plen = strlen (path);
-    if (strncmp (err->msg, path, plen) == 0) {
-      char rest[sizeof err->msg];
-      const char *parts[3] = { name, path != given ? " (as recovered from its transaction "
-                               "logs)" : "", rest };
-      snprintf (rest, sizeof rest, "%s", err->msg + plen);
-      err->msg[0] = '\0';
-      for (int i = 0; i < 3; i++)
-        strncat (err->msg, parts[i], sizeof err->msg - strlen (err->msg) - 1);
-    }
+  if (path != given) {
+    char recovered[PATH_MAX + 64];
+    snprintf (recovered, sizeof recovered, "%s (as recovered from its transaction logs)", name);
+    np_error_rename (err, path, recovered);
   }
+  else if (strcmp (path, name) != 0)
+    np_error_rename (err, path, name);
   return -1;
 }
 
@@ -340,7 +306,7 @@ reset_host_logs (const struct host_logs *found, const char *dest, struct outcome
         (contain_note_temp (tmp), hive_log_reset (dest, tmp, &err) == -1) ||
         hostfile_replace (tmp, log, log, &err) == -1) {
       if (tmp)
-        name_in_message (&err, tmp, log);
+        np_error_rename (&err, tmp, log);
       esc_line (stderr, "netvsc-patch: warning: %s", err.msg);
       if (tmp)
         unlink (tmp);
@@ -349,15 +315,6 @@ reset_host_logs (const struct host_logs *found, const char *dest, struct outcome
       out->logs_reset++;
     free (tmp);
   }
-}
-
-static void
-append_message (struct np_error *err, const char *extra)
-{
-  size_t used = strlen (err->msg);
-  /* the line is cut at the record's size, as np_error_set does */
-  if (snprintf (err->msg + used, sizeof err->msg - used, "; %s", extra) < 0)
-    err->msg[used] = '\0';
 }
 
 /* Before a hive is written in place: what its owner said (no write
@@ -463,7 +420,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     if (err.code == NP_EXIT_UNSAFE && o->no_replay) {
       char desc[2 * NAME_MAX + 80];
       host_logs_describe (&found, desc, sizeof desc);
-      append_message (&err, desc);
+      np_error_append (&err, "; %s", desc);
     }
     goto failed;
   }
@@ -474,7 +431,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     contain_note_temp (tmp);
     unlink (tmp);
     if (hostfile_copy (out->replayed ? recovered : path, tmp, &err) == -1) {
-      name_in_message (&err, tmp, dest);
+      np_error_rename (&err, tmp, dest);
       goto failed;
     }
     if (hostfile_replace_as (tmp, dest, lk.fd, dest, &err) == -1)
@@ -492,8 +449,8 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     goto failed;
   contain_note_temp (tmp);
   if (write_patched (&hv, out, tmp, &err) == -1) {
-    name_in_message (&err, tmp, o->output ? o->output : path);
-    name_in_message (&err, recovered, path);
+    np_error_rename (&err, tmp, o->output ? o->output : path);
+    np_error_rename (&err, recovered, path);
     goto failed;
   }
   if (o->backup_dir && backup_original (o, path, &logs, out, &err) == -1)
@@ -791,7 +748,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
     if (err.code == NP_EXIT_UNSAFE && o->no_replay) {
       char desc[128];
       describe_guest_logs (be, d, desc, sizeof desc);
-      append_message (&err, desc);
+      np_error_append (&err, "; %s", desc);
     }
     goto failed;
   }
@@ -803,8 +760,8 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   if (!settle_without_write (o, out)) {
     if (write_patched (&hv, out, patched, &err) == -1) {
       /* our host copies are the hive in the image to the user */
-      name_in_message (&err, patched, name);
-      name_in_message (&err, out->replayed ? recovered : local, name);
+      np_error_rename (&err, patched, name);
+      np_error_rename (&err, out->replayed ? recovered : local, name);
       goto failed;
     }
     if (o->backup_dir && backup_original (o, local, &logs, out, &err) == -1)
@@ -842,16 +799,9 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
 
  defer_failed:
   /* name the image, and say whether the hive was patched before */
-  {
-    char reason[sizeof err.msg];
-    size_t plen = strlen (path);
-    /* backends' messages start with the image already */
-    snprintf (reason, sizeof reason, "%s",
-              strncmp (err.msg, path, plen) == 0 && strncmp (err.msg + plen, ": ", 2) == 0
-              ? err.msg + plen + 2 : err.msg);
-    np_error_set (&err, err.code, "%s: boot-time action: %s%s", path, reason,
-                  hive_written ? " (the hive was patched)" : "");
-  }
+  np_error_wrap (&err, path, "boot-time action: ");
+  if (hive_written)
+    np_error_append (&err, " (the hive was patched)");
  failed:
   /* A step cut short by a signal fails with whatever error it met;
    * what matters to the user is that nothing was written. */

@@ -17,6 +17,7 @@ Suite *parttable_suite (void);
 Suite *escape_suite (void);
 Suite *layers_suite (void);
 Suite *winvol_suite (void);
+Suite *status_suite (void);
 
 /* Path of fixture hive NAME (built by tests/make-fixture-hives.sh into
  * $FIXTURES/hives) in a static buffer. */
