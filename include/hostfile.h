@@ -101,4 +101,8 @@ int hostfile_stage_dir (const char *dir, char *out, size_t len, int *lock_fd,
  * named on stderr if VERBOSE. */
 int hostfile_clean_stale_stages (const char *dir, int verbose);
 
+/* Where temporary files go: $TMPDIR if set (and short enough for our
+ * names beneath it), else /tmp.  The one such rule for every module. */
+const char *hostfile_tmpdir (void);
+
 #endif

@@ -372,7 +372,7 @@ static int
 run_contained (const struct options *o, const char *target, int is_image, const char *what,
                contain_body body, void *arg, pthread_mutex_t *lock, struct contained *c)
 {
-  const char *tmpenv = getenv ("TMPDIR");
+  const char *tmpenv = hostfile_tmpdir ();
   char tmpdir[PATH_MAX];
   int fds[2], have_tmpdir = 0, errfd, tmpdir_lock = -1;
   struct np_error ignored;
@@ -387,8 +387,6 @@ run_contained (const struct options *o, const char *target, int is_image, const 
   memset (c, 0, sizeof *c);
   /* A private TMPDIR for everything the job stages there; if it cannot
    * be made, the job meets (and reports) the same problem itself. */
-  if (tmpenv == NULL || *tmpenv == '\0' || strlen (tmpenv) > PATH_MAX - 64)
-    tmpenv = "/tmp";
   /* A staging directory like job.c's (0700, its .lock held while in
    * use): a run killed with its child leaves one that the next run
    * removes, whatever it holds. */

@@ -13,6 +13,7 @@
 
 #include "direct-internal.h"
 #include "escape.h"
+#include "hostfile.h"
 #include "winvol.h"
 
 void
@@ -228,7 +229,7 @@ static struct disk *
 direct_open (const struct disk_request *req, struct np_error *err)
 {
   struct direct *d = calloc (1, sizeof *d);
-  const char *tmpdir = getenv ("TMPDIR");
+  const char *tmpdir = hostfile_tmpdir ();
   char logname[PATH_MAX], *file = NULL, *prog = NULL, qmsg[768];
   char *argv[16];
   int argc = 0, sock = -1;
@@ -271,8 +272,6 @@ direct_open (const struct disk_request *req, struct np_error *err)
   }
   /* qemu-nbd's stderr: a file with no name (O_TMPFILE), so that not even
    * a SIGKILL at the wrong moment leaves it behind. */
-  if (!(tmpdir && *tmpdir && strlen (tmpdir) < PATH_MAX - 32))
-    tmpdir = "/tmp";
   d->qemu_log = open (tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (d->qemu_log == -1) {             /* a filesystem without O_TMPFILE */
     snprintf (logname, sizeof logname, "%s/netvsc-patch-nbd.XXXXXX", tmpdir);

@@ -746,3 +746,12 @@ hostfile_clean_stale_stages (const char *dir, int verbose)
   closedir (d);
   return n;
 }
+
+const char *
+hostfile_tmpdir (void)
+{
+  const char *t = getenv ("TMPDIR");
+
+  /* room for our names under it, as mkstemp and mkdtemp need */
+  return t && *t && strlen (t) < PATH_MAX - 64 ? t : "/tmp";
+}

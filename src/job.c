@@ -402,13 +402,12 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     free (t);
   }
   if (recovered[0] == '\0') {
-    const char *tmpenv = getenv ("TMPDIR");
+    const char *tmpenv = hostfile_tmpdir ();
     int fd;
-    snprintf (recovered, sizeof recovered, "%s/netvsc-patch-recovered.XXXXXX",
-              tmpenv && *tmpenv && strlen (tmpenv) < PATH_MAX - 64 ? tmpenv : "/tmp");
+    snprintf (recovered, sizeof recovered, "%s/netvsc-patch-recovered.XXXXXX", tmpenv);
     if ((fd = mkstemp (recovered)) == -1) {
       np_error_set (&err, NP_EXIT_RUNTIME, "%s: cannot create a temporary file in %s: %s",
-                    path, tmpenv && *tmpenv ? tmpenv : "/tmp", strerror (errno));
+                    path, tmpenv, strerror (errno));
       recovered[0] = '\0';
       goto failed;
     }
@@ -638,7 +637,7 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
                const char *format, struct outcome *out)
 {
   struct np_error err = { 0, "" };
-  const char *tmpenv = getenv ("TMPDIR");
+  const char *tmpenv = hostfile_tmpdir ();
   struct stat st;
 
   memset (job, 0, sizeof *job);
@@ -678,8 +677,6 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
 
   /* The hive is staged on the host, where it is planned, patched and
    * verified exactly as in hive mode. */
-  if (tmpenv == NULL || *tmpenv == '\0' || strlen (tmpenv) > PATH_MAX - 64)
-    tmpenv = "/tmp";
   /* a killed run's staging directory (a copy of a hive) is removed */
   hostfile_clean_stale_stages (tmpenv, o->verbose && !o->quiet);
   if (hostfile_stage_dir (tmpenv, job->tmpdir, sizeof job->tmpdir, &job->tmpdir_lock,
