@@ -22,6 +22,7 @@
 #include "interrupt.h"
 #include "logfind.h"
 #include "logreplay.h"
+#include "logsite.h"
 #include "disk.h"
 #include "escape.h"
 #include "job.h"
@@ -286,37 +287,6 @@ backup_original (const struct options *o, const char *original, const struct log
   return np_error_set (err, NP_EXIT_RUNTIME, "%s: too many backups already", o->backup_dir);
 }
 
-/* After a recovered hive was patched and put in place as DEST: empty
- * the logs beside it, which Windows must not replay over it (see
- * hive_log_reset).  Failures are warnings: the hive is patched and
- * clean either way. */
-static void
-reset_host_logs (const struct host_logs *found, const char *dest, struct outcome *out)
-{
-  for (int i = 0; i < REPLAY_NLOGS; i++) {
-    const char *log = found->path[i];
-    char *tmp = NULL;
-    struct np_error err;
-    struct stat st;
-
-    /* an empty .LOG (kept by Vista and later) needs nothing */
-    if (!found->found[i] || stat (log, &st) == -1 || (i == REPLAY_LOG && st.st_size == 0))
-      continue;
-    if (hostfile_temp_beside (log, &tmp, &err) == -1 ||
-        (contain_note_temp (tmp), hive_log_reset (dest, tmp, &err) == -1) ||
-        hostfile_replace (tmp, log, log, &err) == -1) {
-      if (tmp)
-        np_error_rename (&err, tmp, log);
-      esc_line (stderr, "netvsc-patch: warning: %s", err.msg);
-      if (tmp)
-        unlink (tmp);
-    }
-    else
-      out->logs_reset++;
-    free (tmp);
-  }
-}
-
 /* Before a hive is written in place: what its owner said (no write
  * bits: do not change; hard links: other names that a rename would
  * leave on the old hive). */
@@ -464,8 +434,11 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
     interrupt_defer (0);
     goto failed;
   }
-  if (out->replayed && !o->output)
-    reset_host_logs (&found, dest, out);
+  if (out->replayed && !o->output) {
+    struct log_site site;
+    log_site_host (&site, &found);
+    out->logs_reset += log_site_reset (&site, dest);
+  }
   interrupt_defer (0);
   free (tmp);
   tmp = NULL;
@@ -600,33 +573,6 @@ rehearse_hive (const struct options *o, struct image_job *job, const char *local
   unlink (recovered);
   unlink (r.scratch);
   return ret;
-}
-
-/* The guest's counterpart of reset_host_logs: empty SYSTEM.LOG1/LOG2
- * once the recovered, patched SYSTEM (PATCHED on the host) is in place. */
-static void
-reset_guest_logs (const struct disk_backend *be, struct disk *d, struct image_job *job,
-                  const char *patched, const char *scratch)
-{
-  for (int i = 1; i <= 3; i++) {
-    char name[16], empty[PATH_MAX + 16], fetched[PATH_MAX + 16];
-    struct np_error err;
-    struct stat st;
-
-    snprintf (name, sizeof name, i == 3 ? "SYSTEM.LOG" : "SYSTEM.LOG%d", i);
-    snprintf (empty, sizeof empty, "%s/empty.LOG%d", job->tmpdir, i);
-    if (!be->exists (d, name))
-      continue;
-    /* SYSTEM.LOG: only when it held a log (Vista and later keep it empty) */
-    snprintf (fetched, sizeof fetched, "%s/SYSTEM.LOG", job->tmpdir);
-    if (i == 3 && (stat (fetched, &st) == -1 || st.st_size == 0))
-      continue;
-    if (hive_log_reset (patched, empty, &err) == -1 ||
-        be->replace (d, name, empty, scratch, &err) == -1)
-      esc_line (stderr, "netvsc-patch: warning: %s: %s", job->path, err.msg);
-    else
-      job->out->logs_reset++;
-  }
 }
 
 /* Everything before a backend opens the image: format, writability,
@@ -773,8 +719,11 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
       goto failed;
     out->status = ST_PATCHED;
     hive_written = 1;
-    if (out->replayed)
-      reset_guest_logs (be, d, job, patched, scratch);
+    if (out->replayed) {
+      struct log_site site;
+      log_site_disk (&site, be, d, job->tmpdir, scratch, path);
+      out->logs_reset += log_site_reset (&site, patched);
+    }
   }
   if (act && out->status != ST_INVALID && out->status != ST_LISTED) {
     enum defer_result planned = out->defer;
