@@ -47,6 +47,14 @@ int hostfile_copy_like (const char *src, const char *dst, const struct stat *lik
                         struct np_error *err);
 int hostfile_copy (const char *src, const char *dst, struct np_error *err);
 
+/* The whole of the open file FD (a regular file, a pipe, stdin), NUL
+ * bytes included: *BUF is malloc'd, with a NUL after its *LEN bytes.
+ * Returns 0, or -1 with errno (nothing allocated). */
+int hostfile_read_fd (int fd, char **buf, size_t *len);
+
+/* The same for the host file PATH; an error names PATH. */
+int hostfile_read_all (const char *path, char **buf, size_t *len, struct np_error *err);
+
 /* Byte-compare two files: 0 same, 1 different, -1 error. */
 int hostfile_same (const char *a, const char *b);
 

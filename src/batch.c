@@ -20,45 +20,12 @@
 #include "disk.h"
 #include "escape.h"
 #include "format.h"
+#include "hostfile.h"
 #include "interrupt.h"
 #include "job.h"
 #include "report.h"
 
 /* --- --from ----------------------------------------------------------- */
-
-/* The whole of FP, NUL bytes included (getdelim would stop at the
- * first one).  Returns 0 with *TEXT malloc'd (NUL-terminated) and *LEN,
- * or -1 with errno. */
-static int
-read_all (FILE *fp, char **text, size_t *len)
-{
-  size_t cap = 4096, used = 0, got;
-  char *buf = malloc (cap), *grown;
-
-  if (buf == NULL)
-    return -1;
-  while ((got = fread (buf + used, 1, cap - used - 1, fp)) > 0) {
-    used += got;
-    if (cap - used - 1 == 0) {
-      if ((grown = realloc (buf, cap * 2)) == NULL) {
-        free (buf);
-        return -1;
-      }
-      buf = grown;
-      cap *= 2;
-    }
-  }
-  if (ferror (fp)) {
-    free (buf);
-    if (errno == 0)
-      errno = EIO;
-    return -1;
-  }
-  buf[used] = '\0';
-  *text = buf;
-  *len = used;
-  return 0;
-}
 
 static struct target *
 target_add (struct target **targets, size_t *n, size_t *cap)
@@ -89,7 +56,7 @@ targets_read (const char *file, int nul, struct target **targets, size_t *n, cha
   if (fp == NULL)
     return np_error_set (err, NP_EXIT_USAGE, "--from %s: %s", file, strerror (errno));
   errno = 0;
-  r = read_all (fp, &text, &len);
+  r = hostfile_read_fd (fileno (fp), &text, &len);
   if (r == -1)
     np_error_set (err, errno == ENOMEM ? NP_EXIT_RUNTIME : NP_EXIT_USAGE, "--from %s: %s",
                   file, strerror (errno));

@@ -3,6 +3,7 @@
  * switches SYSTEM's $DATA to them (see "the swap" below). */
 
 #include "direct-internal.h"
+#include "hostfile.h"
 
 /* --- the swap --------------------------------------------------------
  *
@@ -322,41 +323,6 @@ direct_data_equals (struct direct *d, MFT_REF mref, const char *buf, size_t len)
   return same;
 }
 
-static int
-read_local (const char *local, char **buf, size_t *len, struct np_error *err)
-{
-  int fd = open (local, O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  size_t done = 0;
-
-  *buf = NULL;
-  if (fd == -1 || fstat (fd, &st) == -1) {
-    int e = errno;
-    if (fd >= 0)
-      close (fd);
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (e));
-  }
-  *len = (size_t) st.st_size;
-  *buf = malloc (*len ? *len : 1);
-  if (*buf == NULL) {
-    close (fd);
-    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
-  }
-  while (done < *len) {
-    ssize_t r = read (fd, *buf + done, *len - done);
-    if (r <= 0) {
-      int e = r < 0 ? errno : EIO;
-      close (fd);
-      free (*buf);
-      *buf = NULL;
-      return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (e));
-    }
-    done += (size_t) r;
-  }
-  close (fd);
-  return 0;
-}
-
 /* The whole replacement for a file whose data is resident: the new
  * value is written in its MFT record (one record write), read back, and
  * the old value put back if it does not read back. */
@@ -667,7 +633,7 @@ direct_replace (struct disk *dk, const char *name, const char *local, const char
   int r = -1, l;
 
   (void) scratch;                      /* compared in memory */
-  if (read_local (local, &buf, &len, err) == -1)
+  if (hostfile_read_all (local, &buf, &len, err) == -1)
     return -1;
   if (direct_mount_rw (d, err) == -1)
     goto out;

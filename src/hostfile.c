@@ -313,6 +313,67 @@ hostfile_copy (const char *src, const char *dst, struct np_error *err)
 }
 
 int
+hostfile_read_fd (int fd, char **buf, size_t *len)
+{
+  struct stat st;
+  /* a regular file's size is a hint (it may grow or shrink meanwhile) */
+  size_t cap = fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && st.st_size > 0
+    ? (size_t) st.st_size + 1 : 4096, used = 0;
+  char *b = malloc (cap), *grown;
+
+  if (b == NULL)
+    return -1;
+  for (;;) {
+    ssize_t n;
+    if (used == cap - 1) {
+      if ((grown = realloc (b, cap * 2)) == NULL) {
+        free (b);
+        errno = ENOMEM;
+        return -1;
+      }
+      b = grown;
+      cap *= 2;
+    }
+    n = read (fd, b + used, cap - 1 - used);
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n == -1) {
+      int e = errno;
+      free (b);
+      errno = e;
+      return -1;
+    }
+    if (n == 0)
+      break;
+    used += (size_t) n;
+  }
+  b[used] = '\0';
+  *buf = b;
+  *len = used;
+  return 0;
+}
+
+int
+hostfile_read_all (const char *path, char **buf, size_t *len, struct np_error *err)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC), e;
+
+  *buf = NULL;
+  *len = 0;
+  if (fd == -1)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", path, strerror (errno));
+  if (hostfile_read_fd (fd, buf, len) == -1) {
+    e = errno;
+    close (fd);
+    if (e == ENOMEM)
+      return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", path, strerror (e));
+  }
+  close (fd);
+  return 0;
+}
+
+int
 hostfile_same (const char *a, const char *b)
 {
   FILE *fa = fopen (a, "rb"), *fb = fopen (b, "rb");
