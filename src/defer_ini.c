@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "defer.h"
+#include "utf16.h"
 #include "strbuf.h"
 
 #define OUR_CMD "netvsc-patch.cmd"
@@ -240,90 +241,6 @@ ini_write (const struct ini *ini, size_t at, const char *new, struct strbuf *b)
 
 /* --- scripts.ini ------------------------------------------------------- */
 
-/* UTF-16LE to UTF-8; -1 (EINVAL) on an odd length, an unpaired
- * surrogate or a NUL. */
-static int
-utf16_to_utf8 (const unsigned char *p, size_t len, struct strbuf *b)
-{
-  if (len % 2)
-    goto bad;
-  for (size_t i = 0; i < len; i += 2) {
-    uint32_t c = p[i] | (uint32_t) p[i + 1] << 8;
-    char u[4];
-    size_t n;
-    if (c == 0 || (c >= 0xdc00 && c <= 0xdfff))
-      goto bad;
-    if (c >= 0xd800 && c <= 0xdbff) {
-      uint32_t lo;
-      if (i + 3 >= len)
-        goto bad;
-      lo = p[i + 2] | (uint32_t) p[i + 3] << 8;
-      if (lo < 0xdc00 || lo > 0xdfff)
-        goto bad;
-      c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-      i += 2;
-    }
-    if (c < 0x80) { u[0] = (char) c; n = 1; }
-    else if (c < 0x800) { u[0] = (char) (0xc0 | c >> 6); u[1] = (char) (0x80 | (c & 0x3f)); n = 2; }
-    else if (c < 0x10000) {
-      u[0] = (char) (0xe0 | c >> 12); u[1] = (char) (0x80 | ((c >> 6) & 0x3f));
-      u[2] = (char) (0x80 | (c & 0x3f)); n = 3;
-    }
-    else {
-      u[0] = (char) (0xf0 | c >> 18); u[1] = (char) (0x80 | ((c >> 12) & 0x3f));
-      u[2] = (char) (0x80 | ((c >> 6) & 0x3f)); u[3] = (char) (0x80 | (c & 0x3f)); n = 4;
-    }
-    strbuf_add (b, u, n);
-  }
-  return 0;
- bad:
-  errno = EINVAL;
-  return -1;
-}
-
-/* UTF-8 to UTF-16LE; -1 (EINVAL) on invalid UTF-8. */
-static int
-utf8_to_utf16 (const unsigned char *p, size_t len, struct strbuf *b)
-{
-  for (size_t i = 0; i < len;) {
-    uint32_t c = p[i];
-    size_t n = 0;
-    unsigned char u[4];
-    if (c >= 0x80) {
-      if (c >= 0xc2 && c <= 0xdf) { n = 1; c &= 0x1f; }
-      else if (c >= 0xe0 && c <= 0xef) { n = 2; c &= 0x0f; }
-      else if (c >= 0xf0 && c <= 0xf4) { n = 3; c &= 0x07; }
-      else
-        goto bad;
-      if (i + n >= len)
-        goto bad;
-      for (size_t k = 1; k <= n; k++) {
-        if ((p[i + k] & 0xc0) != 0x80)
-          goto bad;
-        c = c << 6 | (p[i + k] & 0x3f);
-      }
-      if ((n == 2 && c < 0x800) || (n == 3 && c < 0x10000) || c > 0x10ffff ||
-          (c >= 0xd800 && c <= 0xdfff))
-        goto bad;
-    }
-    i += n + 1;
-    if (c >= 0x10000) {
-      uint32_t hi = 0xd800 + ((c - 0x10000) >> 10), lo = 0xdc00 + ((c - 0x10000) & 0x3ff);
-      u[0] = (unsigned char) hi; u[1] = (unsigned char) (hi >> 8);
-      u[2] = (unsigned char) lo; u[3] = (unsigned char) (lo >> 8);
-      strbuf_add (b, (char *) u, 4);
-    }
-    else {
-      u[0] = (unsigned char) c; u[1] = (unsigned char) (c >> 8);
-      strbuf_add (b, (char *) u, 2);
-    }
-  }
-  return 0;
- bad:
-  errno = EINVAL;
-  return -1;
-}
-
 /* scripts.ini's bytes as UTF-8 text: UTF-16LE with a BOM (the format),
  * UTF-16LE without one (told by the NUL high byte of its first
  * character, which is ASCII in any scripts.ini), or UTF-8 / ASCII with
@@ -334,13 +251,13 @@ scripts_decode (const char *old, size_t len, struct strbuf *text)
   const unsigned char *p = (const unsigned char *) old;
 
   if (len >= 2 && p[0] == 0xff && p[1] == 0xfe)
-    return utf16_to_utf8 (p + 2, len - 2, text);
+    return utf16le_to_utf8 (p + 2, len - 2, text);
   if (len >= 2 && p[0] == 0xfe && p[1] == 0xff) {
     errno = EINVAL;             /* big-endian: not something Windows writes */
     return -1;
   }
   if (len >= 2 && p[0] != 0 && p[1] == 0)
-    return utf16_to_utf8 (p, len, text);
+    return utf16le_to_utf8 (p, len, text);
   if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
     p += 3;
     len -= 3;
@@ -352,7 +269,7 @@ scripts_decode (const char *old, size_t len, struct strbuf *text)
   strbuf_add (text, (const char *) p, len);
   /* Only to validate it: the text must be UTF-8. */
   struct strbuf check = { 0 };
-  int r = utf8_to_utf16 (p, len, &check);
+  int r = utf8_to_utf16le (p, len, &check);
   free (check.p);
   return r;
 }
@@ -578,7 +495,7 @@ defer_scripts_ini_edit (const char *old, size_t old_len, int install,
     goto out;
   }
   strbuf_add (&utf16, "\xff\xfe", 2);
-  if (utf8_to_utf16 ((const unsigned char *) (edited.p ? edited.p : ""), edited.len, &utf16) == -1)
+  if (utf8_to_utf16le ((const unsigned char *) (edited.p ? edited.p : ""), edited.len, &utf16) == -1)
     goto out;
   if (strbuf_give (&utf16, out, out_len) == -1)
     goto out;

@@ -6,7 +6,6 @@
  * 127 dwords, with 0 and -1 mapped to 1 and -2). */
 #include <ctype.h>
 #include <errno.h>
-#include <iconv.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,6 +16,8 @@
 
 #include "hive.h"
 #include "regf.h"
+#include "strbuf.h"
+#include "utf16.h"
 
 #define BASE_BLOCK_SIZE 4096
 
@@ -369,31 +370,27 @@ int
 hive_set_string (struct hive *hv, hive_node_h node, const char *name,
                  const char *utf8)
 {
-  size_t in_len = strlen (utf8), out_cap = (in_len + 1) * 4, out_left = out_cap;
-  char *out = malloc (out_cap), *in = (char *) utf8, *o = out;
-  iconv_t cd;
-  int r = -1;
+  struct strbuf data = { 0 };
+  int r;
 
-  if (out == NULL)
+  if (utf8_to_utf16le ((const unsigned char *) utf8, strlen (utf8), &data) == -1) {
+    free (data.p);
+    errno = EILSEQ;             /* as iconv said it, which did this before */
     return -1;
-  cd = iconv_open ("UTF-16LE", "UTF-8");
-  if (cd == (iconv_t) -1)
-    goto out;
-  if (iconv (cd, &in, &in_len, &o, &out_left) == (size_t) -1) {
-    iconv_close (cd);
-    goto out;
   }
-  iconv_close (cd);
-  o[0] = o[1] = '\0';            /* REG_SZ data includes its terminator */
+  strbuf_add (&data, "\0\0", 2);  /* REG_SZ data includes its terminator */
+  if (data.oom) {
+    free (data.p);
+    errno = ENOMEM;
+    return -1;
+  }
   {
     hive_set_value sv = {
-      .key = (char *) name, .t = hive_t_REG_SZ, .len = (size_t) (o + 2 - out),
-      .value = out,
+      .key = (char *) name, .t = hive_t_REG_SZ, .len = data.len, .value = data.p,
     };
     r = hivex_node_set_value (hv->h, node, &sv, 0);
   }
- out:
-  free (out);
+  free (data.p);
   return r;
 }
 

@@ -18,6 +18,7 @@ Suite *escape_suite (void);
 Suite *layers_suite (void);
 Suite *winvol_suite (void);
 Suite *status_suite (void);
+Suite *utf16_suite (void);
 
 /* Path of fixture hive NAME (built by tests/make-fixture-hives.sh into
  * $FIXTURES/hives) in a static buffer. */
