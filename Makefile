@@ -52,7 +52,7 @@ $(B)/tests/mklog: tests/mklog.c src/logreplay.c src/status.c include/logreplay.h
 # the command line (tests/t-disk-files.sh); only the objects it needs.
 DISK_OBJS := $(addprefix $(B)/,status.o format.o hostfile.o diskpath.o image.o direct.o \
                direct_nbd.o direct_qemu.o direct_swap.o direct_files.o parttable.o escape.o \
-               launchwatch.o interrupt.o winvol.o)
+               launchwatch.o interrupt.o winvol.o utf16.o strbuf.o)
 $(B)/tests/disk-files: tests/disk-files.c $(DISK_OBJS) include/disk.h | $(B)/tests
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(THREADS) -o $@ tests/disk-files.c $(DISK_OBJS) $(PKG_LIBS)
 

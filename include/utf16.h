@@ -12,8 +12,16 @@
 #define NETVSC_PATCH_UTF16_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "strbuf.h"
+
+/* The length (1 to 4) of the well-formed UTF-8 sequence at P, which
+ * has LEN bytes left, with its code point in *CP; 0 if none starts
+ * there.  A NUL-terminated string may pass SIZE_MAX: its NUL ends any
+ * sequence, and nothing after it is read.  The one UTF-8 decoder (also
+ * escape.c's printing and defer.c's checks). */
+size_t utf8_decode (const unsigned char *p, size_t len, uint32_t *cp);
 
 /* Append the LEN bytes of UTF-16LE at P to B as UTF-8.  Returns 0, or
  * -1 with errno EINVAL (B may hold part of the text). */

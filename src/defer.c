@@ -24,6 +24,7 @@
 
 #include "defer.h"
 #include "strbuf.h"
+#include "utf16.h"
 
 #ifndef NETVSC_PATCH_VERSION
 #define NETVSC_PATCH_VERSION "0.1.0"
@@ -47,31 +48,15 @@ text_ok (const char *s)
   const unsigned char *p = (const unsigned char *) s;
 
   while (*p) {
-    unsigned c = *p;
-    int n;
     uint32_t cp;
-    if (c < 0x20 || c == 0x7f)
+    size_t n;
+    if (*p < 0x20 || *p == 0x7f)
       return 0;
-    if (c < 0x80) {
-      p++;
-      continue;
-    }
-    if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
-    else
-      return 0;
-    for (int i = 1; i <= n; i++) {
-      if ((p[i] & 0xc0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
+    if ((n = utf8_decode (p, SIZE_MAX, &cp)) == 0)
       return 0;
     if (cp >= 0x80 && cp <= 0x9f)       /* C1 controls, NEL among them */
       return 0;
-    p += n + 1;
+    p += n;
   }
   return 1;
 }

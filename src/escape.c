@@ -6,38 +6,7 @@
 #include <string.h>
 
 #include "escape.h"
-
-/* The length of the valid UTF-8 sequence at P (1 to 4), with its code
- * point in *CP, or 0 if the byte at P does not start one (RFC 3629:
- * no overlongs, no surrogates, nothing above U+10FFFF). */
-static size_t
-utf8_seq (const unsigned char *p, uint32_t *cp)
-{
-  size_t n;
-  uint32_t c, min;
-
-  if (p[0] < 0x80) {
-    *cp = p[0];
-    return 1;
-  }
-  if ((p[0] & 0xe0) == 0xc0)
-    n = 2, c = p[0] & 0x1f, min = 0x80;
-  else if ((p[0] & 0xf0) == 0xe0)
-    n = 3, c = p[0] & 0x0f, min = 0x800;
-  else if ((p[0] & 0xf8) == 0xf0)
-    n = 4, c = p[0] & 0x07, min = 0x10000;
-  else
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80)   /* also stops at the terminating NUL */
-      return 0;
-    c = c << 6 | (p[i] & 0x3f);
-  }
-  if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-    return 0;
-  *cp = c;
-  return n;
-}
+#include "utf16.h"
 
 int
 esc_utf8_valid (const char *s)
@@ -47,7 +16,7 @@ esc_utf8_valid (const char *s)
   size_t n;
 
   for (; *p; p += n)
-    if ((n = utf8_seq (p, &cp)) == 0)
+    if ((n = utf8_decode (p, SIZE_MAX, &cp)) == 0)
       return 0;
   return 1;
 }
@@ -87,7 +56,7 @@ escape (struct sink *k, const char *s, int flags)
   size_t n;
 
   while (*p && !k->full) {
-    n = utf8_seq (p, &cp);
+    n = utf8_decode (p, SIZE_MAX, &cp);
     if (n == 0) {
       snprintf (tmp, sizeof tmp, "\\x%02x", *p);
       put (k, tmp, 4);

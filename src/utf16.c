@@ -45,31 +45,49 @@ utf16le_to_utf8 (const unsigned char *p, size_t len, struct strbuf *b)
   return -1;
 }
 
+size_t
+utf8_decode (const unsigned char *p, size_t len, uint32_t *cp)
+{
+  uint32_t c, min;
+  size_t n;
+
+  if (len == 0)
+    return 0;
+  if (p[0] < 0x80) {
+    *cp = p[0];
+    return 1;
+  }
+  if ((p[0] & 0xe0) == 0xc0)
+    n = 2, c = p[0] & 0x1f, min = 0x80;
+  else if ((p[0] & 0xf0) == 0xe0)
+    n = 3, c = p[0] & 0x0f, min = 0x800;
+  else if ((p[0] & 0xf8) == 0xf0)
+    n = 4, c = p[0] & 0x07, min = 0x10000;
+  else
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    /* a NUL is not a continuation byte: a C string's end stops here */
+    if (i >= len || (p[i] & 0xc0) != 0x80)
+      return 0;
+    c = c << 6 | (p[i] & 0x3f);
+  }
+  /* overlong forms, above U+10FFFF, surrogates (RFC 3629) */
+  if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+    return 0;
+  *cp = c;
+  return n;
+}
+
 int
 utf8_to_utf16le (const unsigned char *p, size_t len, struct strbuf *b)
 {
   for (size_t i = 0; i < len;) {
-    uint32_t c = p[i];
-    size_t n = 0;
+    uint32_t c;
+    size_t n = utf8_decode (p + i, len - i, &c);
     unsigned char u[4];
-    if (c >= 0x80) {
-      if (c >= 0xc2 && c <= 0xdf) { n = 1; c &= 0x1f; }
-      else if (c >= 0xe0 && c <= 0xef) { n = 2; c &= 0x0f; }
-      else if (c >= 0xf0 && c <= 0xf4) { n = 3; c &= 0x07; }
-      else
-        goto bad;
-      if (i + n >= len)
-        goto bad;
-      for (size_t k = 1; k <= n; k++) {
-        if ((p[i + k] & 0xc0) != 0x80)
-          goto bad;
-        c = c << 6 | (p[i + k] & 0x3f);
-      }
-      if ((n == 2 && c < 0x800) || (n == 3 && c < 0x10000) || c > 0x10ffff ||
-          (c >= 0xd800 && c <= 0xdfff))
-        goto bad;
-    }
-    i += n + 1;
+    if (n == 0)
+      goto bad;
+    i += n;
     if (c >= 0x10000) {
       uint32_t hi = 0xd800 + ((c - 0x10000) >> 10), lo = 0xdc00 + ((c - 0x10000) & 0x3ff);
       u[0] = (unsigned char) hi; u[1] = (unsigned char) (hi >> 8);

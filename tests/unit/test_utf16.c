@@ -1,5 +1,6 @@
 /* Unit tests: UTF-16LE <-> UTF-8 (utf16.c), strict both ways. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,22 @@ START_TEST (test_bad_utf8)
 }
 END_TEST
 
+START_TEST (test_decode)
+{
+  uint32_t cp = 0;
+
+  ck_assert_uint_eq (utf8_decode ((const unsigned char *) "\xe2\x82\xac", 3, &cp), 3);
+  ck_assert_uint_eq (cp, 0x20ac);
+  /* cut by LEN, or by a C string's NUL when LEN is SIZE_MAX */
+  ck_assert_uint_eq (utf8_decode ((const unsigned char *) "\xe2\x82\xac", 2, &cp), 0);
+  ck_assert_uint_eq (utf8_decode ((const unsigned char *) "\xe2\x82", SIZE_MAX, &cp), 0);
+  ck_assert_uint_eq (utf8_decode ((const unsigned char *) "", 0, &cp), 0);
+  ck_assert_uint_eq (utf8_decode ((const unsigned char *) "\xf4\x8f\xbf\xbf", SIZE_MAX, &cp), 4);
+  ck_assert_uint_eq (cp, 0x10ffff);
+  ck_assert_uint_eq (utf8_decode ((const unsigned char *) "\xc1\xbf", SIZE_MAX, &cp), 0);
+}
+END_TEST
+
 Suite *
 utf16_suite (void)
 {
@@ -108,6 +125,7 @@ utf16_suite (void)
   tcase_add_test (tc, test_round_trip);
   tcase_add_test (tc, test_bad_utf16);
   tcase_add_test (tc, test_bad_utf8);
+  tcase_add_test (tc, test_decode);
   suite_add_tcase (s, tc);
   return s;
 }
