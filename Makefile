@@ -22,7 +22,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol image_files image_replace
+CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol image_files image_replace logreplay_new logreplay_old logreplay_files
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
@@ -45,8 +45,10 @@ $(B)/tests/mkhive: tests/mkhive.c | $(B)/tests
 	$(CC) -std=c11 -Wall -Wextra -O2 -o $@ $<
 
 # Test-only: dirty hives and their transaction logs (new and old format).
-$(B)/tests/mklog: tests/mklog.c src/logreplay.c src/status.c include/logreplay.h | $(B)/tests
-	$(CC) $(ALL_CFLAGS) -o $@ tests/mklog.c src/logreplay.c src/status.c
+LOGREPLAY_SRCS := src/logreplay.c src/logreplay_new.c src/logreplay_old.c src/logreplay_files.c
+$(B)/tests/mklog: tests/mklog.c $(LOGREPLAY_SRCS) src/status.c include/logreplay.h \
+                  include/logreplay-internal.h | $(B)/tests
+	$(CC) $(ALL_CFLAGS) -o $@ tests/mklog.c $(LOGREPLAY_SRCS) src/status.c
 
 # Test-only: the backends' read_file/write_file/remove_file driven from
 # the command line (tests/t-disk-files.sh); only the objects it needs.
