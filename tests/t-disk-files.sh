@@ -273,10 +273,10 @@ direct_stale_and_case () {
 # The appliance, ONE launch for three images: the prepared raw image gets
 # the same sequence plus a replace of SYSTEM, which must keep SYSTEM's
 # descriptor and hidden+system attributes (guestfs_setxattr cannot set
-# them: image.c's set_xattr does); the hibernated image refuses; a
-# read-only open reads and refuses, and writes nothing.  Then the same
-# checks as for --direct, and the descriptors of what both backends
-# created must be identical.
+# them: image_replace.c's image_set_xattr does); the hibernated image
+# refuses; a read-only open reads and refuses, and writes nothing.  Then
+# the same checks as for --direct, and the descriptors of what both
+# backends created must be identical.
 appliance_batch () {
   prepare
   a=$WORK/a.raw; cp --sparse=always "$WORK/prepared.raw" "$a"
