@@ -76,7 +76,7 @@ usage (FILE *fp)
 "      --lock-timeout SECONDS with --hive: how long to wait for another run's\n"
 "                             lock on the file (default 60; 0: do not wait)\n"
 "      --no-replay            refuse a dirty hive instead of recovering it from\n"
-"                             its transaction logs (SYSTEM.LOG1/LOG2)\n"
+"                             its transaction logs (FILE.LOG1/LOG2, or XP's FILE.LOG)\n"
 "      --replay-only          with --hive and -o: write the hive recovered from\n"
 "                             its logs to OUT, set nothing\n"
 "  -j, --jobs N               appliances run in parallel (default: by cores\n"
