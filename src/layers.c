@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "bytes.h"
 #include "layers.h"
 
 /* --- byte sources --------------------------------------------------- */
@@ -48,42 +49,6 @@ src_read (const struct layers_src *src, void *buf, size_t len, uint64_t off)
   if (off > src->size || len > src->size - off)
     return -1;
   return src->read (src->ctx, buf, len, off);
-}
-
-static uint64_t
-be64 (const unsigned char *p)
-{
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v = v << 8 | p[i];
-  return v;
-}
-
-static uint32_t
-be32 (const unsigned char *p)
-{
-  return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
-
-static uint64_t
-le64 (const unsigned char *p)
-{
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = v << 8 | p[i];
-  return v;
-}
-
-static uint32_t
-le32 (const unsigned char *p)
-{
-  return (uint32_t) p[3] << 24 | (uint32_t) p[2] << 16 | (uint32_t) p[1] << 8 | p[0];
-}
-
-static uint16_t
-le16 (const unsigned char *p)
-{
-  return (uint16_t) (p[1] << 8 | p[0]);
 }
 
 static int
@@ -147,25 +112,25 @@ parse_qcow2 (const struct layers_src *src, struct layer_names *out, char *why, s
 
   if (src_read (src, h, 104, 0) == -1 && src_read (src, h, 72, 0) == -1)
     return why_set (why, wl, "%s", "a truncated qcow2 header");
-  version = be32 (h + 4);
+  version = get_be32 (h + 4);
   if (version != 2 && version != 3)
     return 0;                   /* qemu's qcow2 driver opens nothing of it */
-  cluster_bits = be32 (h + 20);
+  cluster_bits = get_be32 (h + 20);
   if (cluster_bits < 9 || cluster_bits > 21)
     return why_set (why, wl, "%s", "a qcow2 cluster size qemu refuses");
   cluster = (uint64_t) 1 << cluster_bits;
   if (version == 3) {
     if (src_read (src, h, 104, 0) == -1)
       return why_set (why, wl, "%s", "a truncated qcow2 header");
-    header_len = be32 (h + 100);
+    header_len = get_be32 (h + 100);
     if (header_len < 104 || header_len > cluster)
       return why_set (why, wl, "%s", "a qcow2 header length qemu refuses");
-    if (be64 (h + 72) & QCOW2_INCOMPAT_DATA_FILE)
+    if (get_be64 (h + 72) & QCOW2_INCOMPAT_DATA_FILE)
       out->needs_data_file = 1;
   }
 
-  boff = be64 (h + 8);
-  blen = be32 (h + 16);
+  boff = get_be64 (h + 8);
+  blen = get_be32 (h + 16);
   if (boff != 0) {
     /* qemu: at most 1023 bytes, within the first cluster */
     if (boff > cluster || blen > 1023 || blen > cluster - boff)
@@ -184,8 +149,8 @@ parse_qcow2 (const struct layers_src *src, struct layer_names *out, char *why, s
     uint32_t type, len;
     if (src_read (src, eh, 8, off) == -1)
       break;
-    type = be32 (eh);
-    len = be32 (eh + 4);
+    type = get_be32 (eh);
+    len = get_be32 (eh + 4);
     off += 8;
     if (type == 0)
       break;
@@ -359,8 +324,8 @@ parse_vmdk (const struct layers_src *src, int as_extent, struct layer_names *out
     uint64_t capacity, desc_off;
     if (src_read (src, h, sizeof h, 0) == -1)
       return why_set (why, wl, "%s", "a truncated VMDK sparse header");
-    capacity = le64 (h + 12);
-    desc_off = le64 (h + 28);
+    capacity = get_le64 (h + 12);
+    desc_off = get_le64 (h + 28);
     /* qemu reads extents from an embedded descriptor only when the
      * sparse file has no data of its own (capacity 0). */
     if (capacity == 0 && desc_off != 0) {
@@ -416,18 +381,18 @@ parse_vpc (const struct layers_src *src, struct layer_names *out, char *why, siz
         memcmp (f, "conectix", 8) == 0) &&
       !(src_read (src, f, 512, 0) == 0 && memcmp (f, "conectix", 8) == 0))
     return 0;                   /* no footer: qemu refuses it */
-  if (be32 (f + 60) != 4)
+  if (get_be32 (f + 60) != 4)
     return 0;                   /* fixed or dynamic: no parent */
   out->has_parent = 1;
-  doff = be64 (f + 16);
+  doff = get_be64 (f + 16);
   if (src_read (src, dh, sizeof dh, doff) == 0 && memcmp (dh, "cxsparse", 8) == 0) {
     utf16_name (dh + 64, 512, 1, name, sizeof name);
     /* No unicode name: the Windows locators (W2ru relative, W2ku
      * absolute), UTF-16LE, bounded by the file. */
     for (int i = 0; i < 8 && name[0] == '\0'; i++) {
       const unsigned char *e = dh + 576 + 24 * i;
-      uint32_t len = be32 (e + 8);
-      uint64_t off = be64 (e + 16);
+      uint32_t len = get_be32 (e + 8);
+      uint64_t off = get_be64 (e + 16);
       unsigned char buf[2 * LAYERS_NAME_MAX];
       if ((memcmp (e, "W2ru", 4) != 0 && memcmp (e, "W2ku", 4) != 0) ||
           len == 0 || len > sizeof buf || src_read (src, buf, len, off) == -1)
@@ -464,17 +429,17 @@ vhdx_locator (const struct layers_src *src, uint64_t off, uint32_t len, char *na
 
   if (len < 20 || src_read (src, hdr, 20, off) == -1)
     return;
-  count = le16 (hdr + 18);
+  count = get_le16 (hdr + 18);
   for (size_t k = 0; k < 3 && name[0] == '\0'; k++)
     for (uint32_t i = 0; i < count && (uint64_t) 20 + 12 * (i + 1) <= len; i++) {
       uint32_t koff, voff;
       uint16_t klen, vlen;
       if (src_read (src, e, 12, off + 20 + 12 * (uint64_t) i) == -1)
         return;
-      koff = le32 (e);
-      voff = le32 (e + 4);
-      klen = le16 (e + 8);
-      vlen = le16 (e + 10);
+      koff = get_le32 (e);
+      voff = get_le32 (e + 4);
+      klen = get_le16 (e + 8);
+      vlen = get_le16 (e + 10);
       if (klen == 0 || klen > sizeof buf || koff > len || klen > len - koff ||
           vlen > sizeof buf || voff > len || vlen > len - voff ||
           src_read (src, buf, klen, off + koff) == -1)
@@ -499,7 +464,7 @@ parse_vhdx (const struct layers_src *src, struct layer_names *out, char *why, si
     uint32_t count;
     if (src_read (src, h, 16, rt) == -1 || memcmp (h, "regi", 4) != 0)
       continue;
-    count = le32 (h + 8);
+    count = get_le32 (h + 8);
     if (count > 2047)
       continue;
     for (uint32_t i = 0; i < count; i++) {
@@ -511,22 +476,22 @@ parse_vhdx (const struct layers_src *src, struct layer_names *out, char *why, si
         break;
       if (memcmp (e, vhdx_metadata_region, 16) != 0)
         continue;
-      roff = le64 (e + 16);
-      rlen = le32 (e + 24);
+      roff = get_le64 (e + 16);
+      rlen = get_le32 (e + 24);
       if (rlen < 32 || src_read (src, mh, 32, roff) == -1 || memcmp (mh, "metadata", 8) != 0)
         continue;
-      mcount = le16 (mh + 10);
+      mcount = get_le16 (mh + 10);
       for (uint32_t j = 0; j < mcount && j < 2047 && 32 + 32 * (uint64_t) (j + 1) <= rlen; j++) {
         uint32_t ioff, ilen;
         if (src_read (src, me, 32, roff + 32 + 32 * (uint64_t) j) == -1)
           break;
-        ioff = le32 (me + 16);
-        ilen = le32 (me + 20);
+        ioff = get_le32 (me + 16);
+        ilen = get_le32 (me + 20);
         if (ioff > rlen || ilen > rlen - ioff)
           continue;
         if (memcmp (me, vhdx_file_params, 16) == 0 && ilen >= 8) {
           unsigned char fp[8];
-          if (src_read (src, fp, 8, roff + ioff) == 0 && (le32 (fp + 4) & 2))
+          if (src_read (src, fp, 8, roff + ioff) == 0 && (get_le32 (fp + 4) & 2))
             out->has_parent = 1;
         }
         else if (memcmp (me, vhdx_parent_locator, 16) == 0) {
