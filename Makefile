@@ -22,22 +22,55 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files
+CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files backends image_module
 CORE_OBJS := $(CORE:%=$(B)/%.o)
+
+# The image backends: the CORE modules that need libguestfs, libnbd or
+# libntfs-3g (or are used only by those).  The program loads them as a
+# private module only when an image is given (include/backends.h), so
+# hive mode starts without some 60 shared libraries.  Every other CORE
+# module is linked into the program.  The unit tests, the sanitizer
+# build and the fuzz targets link all of CORE as before.
+IMAGE_MODULE := image image_files image_replace direct direct_nbd direct_qemu direct_swap \
+                direct_files launchwatch image_module
+IMAGE_MODULE_SO := netvsc-patch-image.so
+IMAGE_OBJS := $(IMAGE_MODULE:%=$(B)/pic/%.o)
+HOST_OBJS := $(filter-out $(IMAGE_MODULE:%=$(B)/%.o),$(CORE_OBJS))
+HOST_PKGS := hivex jansson
+IMAGE_PKGS := libguestfs libnbd libntfs-3g
 
 PREFIX ?= /usr/local
 
 .PHONY: all check sanitize-check fuzz demo deps clean install bench
 
-all: $(B)/netvsc-patch
+all: $(B)/netvsc-patch $(B)/$(IMAGE_MODULE_SO)
 
 $(B)/%.o: src/%.c $(wildcard include/*.h) | $(B)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(B)/netvsc-patch: $(B)/main.o $(CORE_OBJS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(THREADS) -o $@ $^ $(PKG_LIBS)
+# The module calls back into the program: the program exports exactly
+# the symbols the module's objects use (a generated dynamic list), so
+# that nothing of ours can interpose on a library's own symbols.
+$(B)/netvsc-patch: $(B)/main.o $(HOST_OBJS) $(B)/image-module.dynlist | $(B)/$(IMAGE_MODULE_SO)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(THREADS) -Wl,--dynamic-list=$(B)/image-module.dynlist \
+	  -o $@ $(B)/main.o $(HOST_OBJS) $(shell pkg-config --libs $(HOST_PKGS))
 
-$(B) $(B)/tests:
+$(B)/image-module.dynlist: $(IMAGE_OBJS) $(B)/main.o $(HOST_OBJS)
+	nm -P -u $(IMAGE_OBJS) | awk 'NF == 2 && $$2 == "U" {print $$1}' | sort -u >$@.u
+	nm -P -g --defined-only $(B)/main.o $(HOST_OBJS) | awk 'NF >= 2 {print $$1}' | sort -u >$@.d
+	{ echo '{'; comm -12 $@.u $@.d | sed 's/.*/  &;/'; echo '};'; } >$@
+	rm -f $@.u $@.d
+
+# position-independent copies of the module's objects (the unit tests
+# and disk-files link the ordinary ones)
+$(B)/pic/%.o: src/%.c $(wildcard include/*.h) | $(B)/pic
+	$(CC) $(ALL_CFLAGS) -fPIC $(PKG_CFLAGS) -c -o $@ $<
+
+$(B)/$(IMAGE_MODULE_SO): $(IMAGE_OBJS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(THREADS) -shared -o $@ $^ \
+	  $(shell pkg-config --libs $(IMAGE_PKGS))
+
+$(B) $(B)/tests $(B)/pic:
 	mkdir -p $@
 
 # --- tests ---------------------------------------------------------------
@@ -160,6 +193,7 @@ demo: deps all $(B)/tests/mkhive
 
 install: all
 	install -D -m 755 $(B)/netvsc-patch $(DESTDIR)$(PREFIX)/bin/netvsc-patch
+	install -D -m 644 $(B)/$(IMAGE_MODULE_SO) $(DESTDIR)$(PREFIX)/lib/netvsc-patch/$(IMAGE_MODULE_SO)
 	install -D -m 644 man/netvsc-patch.1 $(DESTDIR)$(PREFIX)/share/man/man1/netvsc-patch.1
 
 clean:

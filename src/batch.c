@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends.h"
 #include "batch.h"
 #include "contain.h"
 #include "disk.h"
@@ -322,8 +323,15 @@ worker (void *arg)
 int
 batch_run (const struct options *o, const struct target *targets, size_t n)
 {
-  const struct disk_backend *be = job_backend (o);
   struct runner r;
+  struct np_error err;
+
+  /* only images need them: hive mode never loads the module */
+  if (backends_load (&err) == -1) {
+    esc_line (stderr, "netvsc-patch: %s", err.msg);
+    return err.code;
+  }
+  const struct disk_backend *be = job_backend (o);
   size_t jobs = (size_t) (o->jobs > 0 ? o->jobs : batch_default_jobs (o->direct));
   size_t max = 1;
   pthread_t *threads;

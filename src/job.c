@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "backends.h"
 #include "contain.h"
 #include "format.h"
 #include "hostfile.h"
@@ -789,10 +790,11 @@ close_failed (struct image_job *job, const struct np_error *err)
     fail (job->out, err);
 }
 
+/* The caller (batch_run) has loaded the backends (backends.h). */
 const struct disk_backend *
 job_backend (const struct options *o)
 {
-  return o->direct ? &direct_backend : &appliance_backend;
+  return backends_get (o->direct);
 }
 
 void
