@@ -6,21 +6,48 @@
 #include "hive.h"
 #include "plan.h"
 
+/* One value of a key the plan writes to, as it was. */
+struct census_value {
+  char *name;
+  hive_type type;
+  size_t len;
+  char *data;
+};
+/* Every value of a key the plan writes to, as it was (readable == 0:
+ * some value of it could not be read; then only the planned values are
+ * checked there). */
+struct census_key {
+  size_t adapter;       /* index into the plan's adapters */
+  int readable;
+  struct census_value *v;
+  size_t n;
+};
+
 /* Shape of the hive before changes: what verification compares with. */
 struct hive_census {
-  int skip_bad;         /* the original only walks with HIVEX_VISIT_SKIP_BAD */
+  int skip_bad;         /* the original is only counted with skip_bad
+                           (hive_count_structure) */
   size_t keys, values;
+  struct census_key *touched;
+  size_t n_touched;
 };
-int hive_census_take (struct hive *hv, struct hive_census *c, struct np_error *err);
+/* Count the keys and values of HV (hive_count_structure: no names or
+ * value data read) and copy every value of each key P writes to. */
+int hive_census_take (struct hive *hv, const struct plan *p, struct hive_census *c,
+                      struct np_error *err);
+void hive_census_free (struct hive_census *c);
 
 /* Make the plan's changes in HV (opened writable) and commit the
  * result to OUT_PATH (a new file; HV's own file is not touched). */
 int apply_plan (struct hive *hv, const struct plan *p, const char *out_path,
                 struct np_error *err);
 
-/* Reopen OUT_PATH and check it: clean base block, every key and value
- * readable and as many as BEFORE plus the plan's additions, and each
- * change of the plan visible.  Returns 0 or -1. */
+/* Reopen OUT_PATH and check it: clean base block; the structure
+ * (hive_count_structure) sound with as many keys as BEFORE and as many
+ * values plus the plan's additions minus its deletions; each change of
+ * the plan visible; every other value of each key the plan wrote to
+ * read back whole and identical to BEFORE's copy, and no value more or
+ * less there.  Returns 0 or -1. */
 int verify_written (const char *out_path, const struct plan *p,
                     const struct hive_census *before, struct np_error *err);
 

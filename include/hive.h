@@ -102,6 +102,17 @@ int hive_set_string (struct hive *hv, hive_node_h node, const char *name,
 int hive_delete_value (struct hive *hv, hive_node_h node, const char *name);
 
 /* Read every key and value of the hive, failing on the first damaged
- * one: the structural check a written hive must pass. */
+ * one (names decoded, value data read). */
 int hive_walk_all (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values);
+
+/* Count the keys and values reachable from the root, checking the
+ * structure without decoding names or reading value data: every key is
+ * a valid "nk" cell reached once (no cycle, no key shared by two
+ * parents), its subkey and value lists are valid, every value is a
+ * valid "vk" cell whose data is inline (at most 4 bytes) or in a valid
+ * allocated cell.  Fails (errno) on the first fault, or with SKIP_BAD
+ * skips the rest of a faulty key and its subkeys, as HIVEX_VISIT_SKIP_BAD
+ * does.  About a third of hive_walk_all's time: names are UTF-16 and
+ * their decoding (iconv) is what costs. */
+int hive_count_structure (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values);
 #endif

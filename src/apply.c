@@ -1,23 +1,107 @@
 /* netvsc-patch: applying and verifying a plan. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "apply.h"
 
-int
-hive_census_take (struct hive *hv, struct hive_census *c, struct np_error *err)
+/* Copy every value of NODE into K (k->readable = 0 if one cannot be
+ * read).  -1 only when out of memory. */
+static int
+snapshot_key (hive_h *h, hive_node_h node, struct census_key *k)
 {
+  hive_value_h *values = hivex_node_values (h, node);
+  size_t n = 0;
+
+  k->readable = 0;
+  if (values == NULL)
+    return errno == ENOMEM ? -1 : 0;
+  while (values[n])
+    n++;
+  k->v = calloc (n ? n : 1, sizeof *k->v);
+  if (k->v == NULL) {
+    free (values);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    struct census_value *cv = &k->v[k->n];
+    cv->name = hivex_value_key (h, values[i]);
+    if (cv->name == NULL)
+      goto unreadable;
+    errno = 0;
+    cv->data = hivex_value_value (h, values[i], &cv->type, &cv->len);
+    if (cv->data == NULL && (cv->len > 0 || errno != 0)) {
+      free (cv->name);
+      cv->name = NULL;
+      goto unreadable;
+    }
+    k->n++;
+  }
+  k->readable = 1;
+ unreadable:
+  free (values);
+  return 0;
+}
+
+static void
+census_key_free (struct census_key *k)
+{
+  for (size_t i = 0; i < k->n; i++) {
+    free (k->v[i].name);
+    free (k->v[i].data);
+  }
+  free (k->v);
+  k->v = NULL;
+  k->n = 0;
+}
+
+void
+hive_census_free (struct hive_census *c)
+{
+  for (size_t i = 0; i < c->n_touched; i++)
+    census_key_free (&c->touched[i]);
+  free (c->touched);
+  c->touched = NULL;
+  c->n_touched = 0;
+}
+
+int
+hive_census_take (struct hive *hv, const struct plan *p, struct hive_census *c,
+                  struct np_error *err)
+{
+  c->touched = NULL;
+  c->n_touched = 0;
   c->skip_bad = 0;
-  if (hive_walk_all (hv, 0, &c->keys, &c->values) == 0)
-    return 0;
-  /* Real hives can hold oddities hivex's strict walk rejects; then the
-   * comparison is made between two lenient walks. */
-  c->skip_bad = 1;
-  if (hive_walk_all (hv, 1, &c->keys, &c->values) == 0)
-    return 0;
-  return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is damaged: %s",
-                       hv->path, strerror (errno ? errno : EINVAL));
+  if (hive_count_structure (hv, 0, &c->keys, &c->values) == -1) {
+    /* Real hives can hold oddities a strict count rejects; then the
+     * comparison is made between two lenient counts. */
+    c->skip_bad = 1;
+    if (hive_count_structure (hv, 1, &c->keys, &c->values) == -1)
+      return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is damaged: %s",
+                           hv->path, strerror (errno ? errno : EINVAL));
+  }
+  c->touched = calloc (p->n_changes ? p->n_changes : 1, sizeof *c->touched);
+  if (c->touched == NULL)
+    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  for (size_t i = 0; i < p->n_changes; i++) {
+    const struct change *ch = &p->changes[i];
+    size_t j = 0;
+    if (ch->action == CHANGE_KEEP)
+      continue;
+    while (j < c->n_touched && c->touched[j].adapter != ch->adapter)
+      j++;
+    if (j < c->n_touched)
+      continue;
+    c->touched[j].adapter = ch->adapter;
+    c->n_touched++;
+    if (snapshot_key (hv->h, p->adapters.v[ch->adapter].node, &c->touched[j]) == -1) {
+      hive_census_free (c);
+      return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+    }
+  }
+  return 0;
 }
 
 int
@@ -86,6 +170,89 @@ verify_change (struct hive *hv, const struct plan *p, const struct change *c,
   return 0;
 }
 
+/* The key the plan's adapter A is, in HV (written), or 0. */
+static hive_node_h
+adapter_key (struct hive *hv, const struct adapter *a)
+{
+  hive_node_h cs = hivex_node_get_child (hv->h, hivex_root (hv->h), a->control_set);
+  hive_node_h node = cs ? hive_lookup (hv, cs, NET_CLASS_PATH) : 0;
+
+  return node ? hivex_node_get_child (hv->h, node, a->index) : 0;
+}
+
+/* Is NAME one the plan writes (adds, updates, retypes, deletes) in the
+ * key of adapter A? */
+static int
+planned (const struct plan *p, size_t a, const char *name)
+{
+  for (size_t i = 0; i < p->n_changes; i++) {
+    const struct change *c = &p->changes[i];
+    if (c->adapter != a || c->action == CHANGE_KEEP || strcasecmp (c->want->name, name) != 0)
+      continue;
+    return 1;
+  }
+  return 0;
+}
+
+/* Read back every value of a key the plan wrote to: each one it did not
+ * plan must be there with the same name, type and data, and there must
+ * be no other (the planned ones are verify_change's). */
+static int
+verify_key (struct hive *hv, const struct plan *p, const struct census_key *k,
+            struct np_error *err)
+{
+  const struct adapter *a = &p->adapters.v[k->adapter];
+  hive_node_h node = adapter_key (hv, a);
+  struct census_key now = { k->adapter, 0, NULL, 0 };
+  long want = (long) k->n;
+  int r = -1;
+
+  if (!k->readable)
+    return 0;
+  if (node == 0)
+    return np_error_set (err, NP_EXIT_RUNTIME,
+                         "%s: verification failed: %s\%s\%s is missing",
+                         hv->path, a->control_set, NET_CLASS_PATH, a->index);
+  if (snapshot_key (hv->h, node, &now) == -1)
+    return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
+  if (!now.readable) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: verification failed: the values of %s\%s "
+                  "do not read back", hv->path, a->control_set, a->index);
+    goto out;
+  }
+  /* the plan's names counted once each, whether or not present before */
+  for (size_t i = 0; i < p->n_changes; i++) {
+    const struct change *c = &p->changes[i];
+    if (c->adapter == k->adapter && c->action != CHANGE_KEEP)
+      want += c->action == CHANGE_ADD ? 1 : c->action == CHANGE_DELETE ? -1 : 0;
+  }
+  for (size_t i = 0; i < k->n; i++) {
+    const struct census_value *was = &k->v[i];
+    const struct census_value *is = NULL;
+    if (planned (p, k->adapter, was->name))
+      continue;
+    for (size_t j = 0; is == NULL && j < now.n; j++)
+      if (strcmp (now.v[j].name, was->name) == 0)
+        is = &now.v[j];
+    if (is == NULL || is->type != was->type || is->len != was->len ||
+        (was->len && memcmp (is->data, was->data, was->len) != 0)) {
+      np_error_set (err, NP_EXIT_RUNTIME, "%s: verification failed: %s\%s %s %s",
+                    hv->path, a->control_set, a->index, was->name,
+                    is ? "was changed" : "is missing");
+      goto out;
+    }
+  }
+  if ((long) now.n != want) {
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: verification failed: %s\%s holds %zu values, "
+                  "expected %ld", hv->path, a->control_set, a->index, now.n, want);
+    goto out;
+  }
+  r = 0;
+ out:
+  census_key_free (&now);
+  return r;
+}
+
 int
 verify_written (const char *out_path, const struct plan *p,
                 const struct hive_census *before, struct np_error *err)
@@ -113,7 +280,7 @@ verify_written (const char *out_path, const struct plan *p,
     else if (p->changes[i].action == CHANGE_DELETE)
       want_values--;
   }
-  if (hive_walk_all (&hv, before->skip_bad, &keys, &values) == -1) {
+  if (hive_count_structure (&hv, before->skip_bad, &keys, &values) == -1) {
     np_error_set (err, NP_EXIT_RUNTIME,
                   "%s: verification failed: the written hive does not read back: %s",
                   out_path, strerror (errno ? errno : EINVAL));
@@ -127,6 +294,9 @@ verify_written (const char *out_path, const struct plan *p,
   }
   for (size_t i = 0; i < p->n_changes; i++)
     if (verify_change (&hv, p, &p->changes[i], err) == -1)
+      goto out;
+  for (size_t i = 0; i < before->n_touched; i++)
+    if (verify_key (&hv, p, &before->touched[i], err) == -1)
       goto out;
   r = 0;
 

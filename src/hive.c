@@ -471,3 +471,138 @@ hive_walk_all (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values)
   *n_values = counts.values;
   return r;
 }
+
+/* A set of node offsets, for hive_count_structure's cycle check. */
+struct node_set {
+  hive_node_h *slot;            /* 0: empty (no cell is at offset 0) */
+  size_t cap, n;                /* cap: a power of two */
+};
+
+static size_t
+node_hash (hive_node_h node, size_t cap)
+{
+  return (size_t) (((uint64_t) node * UINT64_C (0x9e3779b97f4a7c15)) >> 20) & (cap - 1);
+}
+
+/* Add NODE: 1 if added, 0 if it was there, -1 out of memory. */
+static int
+node_set_add (struct node_set *s, hive_node_h node)
+{
+  if (2 * (s->n + 1) > s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 1024;
+    hive_node_h *slot = calloc (cap, sizeof *slot);
+    if (slot == NULL)
+      return -1;
+    for (size_t i = 0; i < s->cap; i++)
+      if (s->slot[i]) {
+        size_t j = node_hash (s->slot[i], cap);
+        while (slot[j])
+          j = (j + 1) & (cap - 1);
+        slot[j] = s->slot[i];
+      }
+    free (s->slot);
+    s->slot = slot;
+    s->cap = cap;
+  }
+  size_t j = node_hash (node, s->cap);
+  while (s->slot[j]) {
+    if (s->slot[j] == node)
+      return 0;
+    j = (j + 1) & (s->cap - 1);
+  }
+  s->slot[j] = node;
+  s->n++;
+  return 1;
+}
+
+/* One key: count it and its values, push its subkeys.  0, or -1 with
+ * errno on a structural fault. */
+static int
+count_node (hive_h *h, hive_node_h node, size_t *n_values, hive_node_h **stack,
+            size_t *depth, size_t *cap)
+{
+  hive_value_h *values = hivex_node_values (h, node);
+  hive_node_h *children;
+
+  if (values == NULL)
+    return -1;
+  for (size_t i = 0; values[i]; i++) {
+    hive_type t;
+    size_t len;
+    errno = 0;
+    if (hivex_value_type (h, values[i], &t, &len) == -1 ||
+        (hivex_value_data_cell_offset (h, values[i], &len) == 0 && errno != 0)) {
+      int e = errno ? errno : EINVAL;
+      free (values);
+      errno = e;
+      return -1;
+    }
+    ++*n_values;
+  }
+  free (values);
+  children = hivex_node_children (h, node);
+  if (children == NULL)
+    return -1;
+  for (size_t i = 0; children[i]; i++) {
+    if (*depth == *cap) {
+      size_t ncap = *cap ? 2 * *cap : 256;
+      hive_node_h *s = realloc (*stack, ncap * sizeof *s);
+      if (s == NULL) {
+        free (children);
+        errno = ENOMEM;
+        return -1;
+      }
+      *stack = s;
+      *cap = ncap;
+    }
+    (*stack)[(*depth)++] = children[i];
+  }
+  free (children);
+  return 0;
+}
+
+int
+hive_count_structure (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values)
+{
+  struct node_set seen = { NULL, 0, 0 };
+  hive_node_h *stack = NULL;
+  size_t depth = 0, cap = 0;
+  int r = 0;
+
+  *n_keys = *n_values = 0;
+  /* An explicit stack, not recursion: a crafted hive can nest keys as
+   * deep as it has cells. */
+  stack = malloc (256 * sizeof *stack);
+  if (stack == NULL)
+    return -1;
+  cap = 256;
+  stack[depth++] = hivex_root (hv->h);
+  while (depth > 0) {
+    hive_node_h node = stack[--depth];
+    int added = node ? node_set_add (&seen, node) : 0;
+    if (added == -1) {
+      errno = ENOMEM;
+      r = -1;
+      break;
+    }
+    if (added == 0) {
+      /* a key reached twice (or the null root of an empty handle) */
+      if (skip_bad && node)
+        continue;
+      errno = node ? ELOOP : EINVAL;
+      r = -1;
+      break;
+    }
+    ++*n_keys;
+    /* on a fault, as HIVEX_VISIT_SKIP_BAD: the key stays counted, with
+     * the values read before the fault; its subkeys were not pushed */
+    if (count_node (hv->h, node, n_values, &stack, &depth, &cap) == -1 &&
+        (errno == ENOMEM || !skip_bad)) {
+      r = -1;
+      break;
+    }
+  }
+  free (stack);
+  free (seen.slot);
+  return r;
+}

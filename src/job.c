@@ -225,12 +225,15 @@ write_patched (struct hive *hv, const struct outcome *out, const char *tmp,
                struct np_error *err)
 {
   struct hive_census before;
+  int r = -1;
 
-  if (hive_census_take (hv, &before, err) == -1 ||
-      apply_plan (hv, &out->plan, tmp, err) == -1 ||
-      verify_written (tmp, &out->plan, &before, err) == -1)
+  if (hive_census_take (hv, &out->plan, &before, err) == -1)
     return -1;
-  return 0;
+  if (apply_plan (hv, &out->plan, tmp, err) == 0 &&
+      verify_written (tmp, &out->plan, &before, err) == 0)
+    r = 0;
+  hive_census_free (&before);
+  return r;
 }
 
 /* --backup: copy ORIGINAL into the backup directory under a name made

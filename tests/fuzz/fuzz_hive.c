@@ -36,9 +36,11 @@ one_pass (const char *path, const char *out, enum cs_mode mode)
   if (hive_control_sets (&hv, &req, &cs, &err) == 0 &&
       adapters_enumerate (&hv, &cs, &m, &rq, 1, &al, &err) == 0) {
     if (plan_build (&p, &al, &rq) == 0) {
-      if (p.n_writes > 0 && hive_census_take (&hv, &before, &err) == 0 &&
-          apply_plan (&hv, &p, out, &err) == 0)
-        verify_written (out, &p, &before, &err);
+      if (p.n_writes > 0 && hive_census_take (&hv, &p, &before, &err) == 0) {
+        if (apply_plan (&hv, &p, out, &err) == 0)
+          verify_written (out, &p, &before, &err);
+        hive_census_free (&before);
+      }
       plan_free (&p);
     }
     else

@@ -250,9 +250,10 @@ START_TEST (test_set_apply)
   close (fd);
   plan_sets (&s, copy, "netvsc", 0, (const char *const[]) {
       "*JumboPacket=9014", "Legacy=0x10", "Greeting=h\xc3\xa9llo", "Signed=-5:dword", NULL });
-  ck_assert_int_eq (hive_census_take (&s.hv, &before, &err), 0);
+  ck_assert_int_eq (hive_census_take (&s.hv, &s.plan, &before, &err), 0);
   ck_assert_msg (apply_plan (&s.hv, &s.plan, out, &err) == 0, "%s", err.msg);
   ck_assert_msg (verify_written (out, &s.plan, &before, &err) == 0, "%s", err.msg);
+  hive_census_free (&before);
   unplan (&s);
 
   /* read back with hivex alone */

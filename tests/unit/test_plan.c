@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -147,8 +148,12 @@ START_TEST (test_apply_and_verify)
   hive_type t;
 
   load (&l, fixture_hive ("regsz"), "netvsc", 0, 0x1000, 0x800);
-  ck_assert_int_eq (hive_census_take (&l.hv, &before, &err), 0);
+  ck_assert_int_eq (hive_census_take (&l.hv, &l.plan, &before, &err), 0);
   ck_assert_int_eq (before.skip_bad, 0);
+  /* the adapter's key is the one copied, whole */
+  ck_assert_uint_eq (before.n_touched, 1);
+  ck_assert_int_eq (before.touched[0].readable, 1);
+  ck_assert_uint_gt (before.touched[0].n, 2);
   ck_assert_msg (apply_plan (&l.hv, &l.plan, out, &err) == 0, "%s", err.msg);
   ck_assert_msg (verify_written (out, &l.plan, &before, &err) == 0, "%s", err.msg);
 
@@ -171,6 +176,30 @@ START_TEST (test_apply_and_verify)
   l.plan.changes[0].dword = 0x1000;
   ck_assert_int_eq (verify_written (out, &l.plan, &before, &err), -1);
   ck_assert_ptr_nonnull (strstr (err.msg, "keys and"));
+  before.values--;
+  ck_assert_msg (verify_written (out, &l.plan, &before, &err) == 0, "%s", err.msg);
+  /* ... or another value of the adapter's key differs from the original:
+   * the copy is made to differ here, the file is what it is */
+  {
+    struct census_key *k = &before.touched[0];
+    struct census_value *other = NULL;
+    for (size_t i = 0; other == NULL && i < k->n; i++)
+      if (strcasecmp (k->v[i].name, VALUE_RECEIVE) != 0 &&
+          strcasecmp (k->v[i].name, VALUE_SEND) != 0 && k->v[i].len > 0)
+        other = &k->v[i];
+    ck_assert_ptr_nonnull (other);
+    other->data[0] ^= 1;
+    ck_assert_int_eq (verify_written (out, &l.plan, &before, &err), -1);
+    ck_assert_msg (strstr (err.msg, "was changed") != NULL, "%s", err.msg);
+    other->data[0] ^= 1;
+    /* ... or the key holds a value the original did not */
+    k->n--;
+    ck_assert_int_eq (verify_written (out, &l.plan, &before, &err), -1);
+    ck_assert_msg (strstr (err.msg, "values, expected") != NULL, "%s", err.msg);
+    k->n++;
+  }
+  ck_assert_msg (verify_written (out, &l.plan, &before, &err) == 0, "%s", err.msg);
+  hive_census_free (&before);
   unload (&l);
   unlink (out);
   free (out);
@@ -187,9 +216,10 @@ START_TEST (test_apply_remove)
   hive_type t;
 
   load (&l, fixture_hive ("regsz"), "netvsc", 1, 0, 0);
-  ck_assert_int_eq (hive_census_take (&l.hv, &before, &err), 0);
+  ck_assert_int_eq (hive_census_take (&l.hv, &l.plan, &before, &err), 0);
   ck_assert_msg (apply_plan (&l.hv, &l.plan, out, &err) == 0, "%s", err.msg);
   ck_assert_msg (verify_written (out, &l.plan, &before, &err) == 0, "%s", err.msg);
+  hive_census_free (&before);
   ck_assert (!read_dword (out, "0001", VALUE_RECEIVE, &v, &t));
   ck_assert (!read_dword (out, "0001", VALUE_SEND, &v, &t));
   /* the adapter's other values survive */
