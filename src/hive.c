@@ -472,46 +472,35 @@ hive_walk_all (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values)
   return r;
 }
 
-/* A set of node offsets, for hive_count_structure's cycle check. */
+/* The keys seen, for hive_count_structure's cycle check: a bit per
+ * 4-byte offset (cells are 4-byte aligned), grown to the largest
+ * offset seen (a valid cell is inside the file). */
 struct node_set {
-  hive_node_h *slot;            /* 0: empty (no cell is at offset 0) */
-  size_t cap, n;                /* cap: a power of two */
+  unsigned char *bits;
+  size_t len;
 };
-
-static size_t
-node_hash (hive_node_h node, size_t cap)
-{
-  return (size_t) (((uint64_t) node * UINT64_C (0x9e3779b97f4a7c15)) >> 20) & (cap - 1);
-}
 
 /* Add NODE: 1 if added, 0 if it was there, -1 out of memory. */
 static int
 node_set_add (struct node_set *s, hive_node_h node)
 {
-  if (2 * (s->n + 1) > s->cap) {
-    size_t cap = s->cap ? 2 * s->cap : 1024;
-    hive_node_h *slot = calloc (cap, sizeof *slot);
-    if (slot == NULL)
+  size_t byte = (node >> 2) >> 3;
+  unsigned char bit = (unsigned char) (1u << ((node >> 2) & 7));
+
+  if (byte >= s->len) {
+    size_t len = s->len ? 2 * s->len : 65536;
+    while (len <= byte)
+      len *= 2;
+    unsigned char *bits = realloc (s->bits, len);
+    if (bits == NULL)
       return -1;
-    for (size_t i = 0; i < s->cap; i++)
-      if (s->slot[i]) {
-        size_t j = node_hash (s->slot[i], cap);
-        while (slot[j])
-          j = (j + 1) & (cap - 1);
-        slot[j] = s->slot[i];
-      }
-    free (s->slot);
-    s->slot = slot;
-    s->cap = cap;
+    memset (bits + s->len, 0, len - s->len);
+    s->bits = bits;
+    s->len = len;
   }
-  size_t j = node_hash (node, s->cap);
-  while (s->slot[j]) {
-    if (s->slot[j] == node)
-      return 0;
-    j = (j + 1) & (s->cap - 1);
-  }
-  s->slot[j] = node;
-  s->n++;
+  if (s->bits[byte] & bit)
+    return 0;
+  s->bits[byte] |= bit;
   return 1;
 }
 
@@ -564,7 +553,7 @@ count_node (hive_h *h, hive_node_h node, size_t *n_values, hive_node_h **stack,
 int
 hive_count_structure (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values)
 {
-  struct node_set seen = { NULL, 0, 0 };
+  struct node_set seen = { NULL, 0 };
   hive_node_h *stack = NULL;
   size_t depth = 0, cap = 0;
   int r = 0;
@@ -603,6 +592,6 @@ hive_count_structure (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_v
     }
   }
   free (stack);
-  free (seen.slot);
+  free (seen.bits);
   return r;
 }
