@@ -747,14 +747,22 @@ hostfile_stage_dir (const char *dir, char *out, size_t len, int *lock_fd,
       mkdtemp (out) == NULL)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot create a temporary directory: %s",
                          dir, strerror (errno ? errno : ENAMETOOLONG));
+  /* The lock is taken under another name and only then renamed to
+   * STAGE_LOCK: another run's hostfile_clean_stale_stages must never
+   * see a STAGE_LOCK that is not yet locked (it would take it as a
+   * killed run's and remove the directory under us). */
+  char made[PATH_MAX + 16];
   snprintf (lock, sizeof lock, "%s/" STAGE_LOCK, out);
-  *lock_fd = open (lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (*lock_fd == -1 || flock (*lock_fd, LOCK_EX | LOCK_NB) == -1) {
+  snprintf (made, sizeof made, "%s/" STAGE_LOCK ".new", out);
+  *lock_fd = open (made, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (*lock_fd == -1 || flock (*lock_fd, LOCK_EX | LOCK_NB) == -1 ||
+      rename (made, lock) == -1) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot lock a temporary directory: %s", dir,
                   strerror (errno));
     if (*lock_fd >= 0)
       close (*lock_fd);
     *lock_fd = -1;
+    unlink (made);
     unlink (lock);
     rmdir (out);
     return -1;

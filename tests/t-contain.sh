@@ -111,6 +111,9 @@ hive_mode_sigterm () {
   for i in 1 2 3 4 5 6 7 8 9; do
     tried=$((tried + 1))
     mkdir -p "$WORK/s$i"; cp "$WORK/big" "$WORK/s$i/SYSTEM"
+    # a kill before the shell's redirections must not find the last
+    # run's messages there
+    rm -f "$WORK/out" "$WORK/err"; : >"$WORK/err"
     "$N" --hive "$WORK/s$i/SYSTEM" --match "$match" -r 4M >"$WORK/out" 2>"$WORK/err" &
     pid=$!
     at=$((ms * i / 10))
