@@ -516,11 +516,11 @@ count_node (hive_h *h, hive_node_h node, size_t *n_values, hive_node_h **stack,
   if (values == NULL)
     return -1;
   for (size_t i = 0; values[i]; i++) {
-    hive_type t;
     size_t len;
+    /* checks that the value is a valid "vk" cell (EINVAL if not), then
+     * its data: inline, or a valid cell */
     errno = 0;
-    if (hivex_value_type (h, values[i], &t, &len) == -1 ||
-        (hivex_value_data_cell_offset (h, values[i], &len) == 0 && errno != 0)) {
+    if (hivex_value_data_cell_offset (h, values[i], &len) == 0 && errno != 0) {
       int e = errno ? errno : EINVAL;
       free (values);
       errno = e;
