@@ -510,12 +510,21 @@ static int
 count_node (hive_h *h, hive_node_h node, size_t *n_values, hive_node_h **stack,
             size_t *depth, size_t *cap)
 {
-  hive_value_h *values = hivex_node_values (h, node);
+  hive_value_h *values;
   hive_node_h *children;
+  size_t n;
 
-  if (values == NULL)
+  /* No value, no subkey (most keys have one or the other): the lists
+   * hivex would return are empty, after the same "nk" check, so only
+   * that check is made (hivex_node_nr_*: 0 with errno on a bad cell) */
+  errno = 0;
+  n = hivex_node_nr_values (h, node);
+  if (n == 0 && errno != 0)
     return -1;
-  for (size_t i = 0; values[i]; i++) {
+  values = n ? hivex_node_values (h, node) : NULL;
+  if (n && values == NULL)
+    return -1;
+  for (size_t i = 0; n && values[i]; i++) {
     size_t len;
     /* checks that the value is a valid "vk" cell (EINVAL if not), then
      * its data: inline, or a valid cell */
@@ -529,6 +538,10 @@ count_node (hive_h *h, hive_node_h node, size_t *n_values, hive_node_h **stack,
     ++*n_values;
   }
   free (values);
+  errno = 0;
+  n = hivex_node_nr_children (h, node);
+  if (n == 0)
+    return errno != 0 ? -1 : 0;
   children = hivex_node_children (h, node);
   if (children == NULL)
     return -1;
