@@ -65,13 +65,19 @@ int defer_render_cmd (char **out, size_t *len);
  * BOM, or ASCII/UTF-8, with CRLF or LF, names in any case.  Our entry is
  * the [Startup] NCmdLine naming netvsc-patch.cmd (any case, relative or
  * a path ending in \netvsc-patch.cmd, quoted or not).
- *   INSTALL: if our entry is there, *CHANGED = 0; else it is added as
- *   the next number (after renumbering the others 0..n-1 if they had
- *   gaps: Windows stops at the first missing number), in a new
- *   [Startup] at the end if there was none, and *CHANGED = 1.
- *   !INSTALL: our entries (with their NParameters) are taken out, the
- *   others renumbered 0..n-1 keeping their parameters, a [Startup] left
- *   empty removed; *CHANGED = 1 if there was one, else 0.
+ * Windows runs the entries 0, 1, 2... and stops at the first number
+ * without an NCmdLine (the "first free" number F): entries above F
+ * are asleep.  Nobody else's entry is woken or put to sleep:
+ *   INSTALL: if our entry is there below F, *CHANGED = 0.  Else (an
+ *   entry of ours above F, asleep, is taken out) ours is added as F,
+ *   in a new [Startup] at the end if there was none, *CHANGED = 1; no
+ *   other entry is renumbered.  If F holds an NParameters or F+1 an
+ *   NCmdLine (asleep today, ours at F would wake it): -1, ERANGE.
+ *   !INSTALL: our entries (with their NParameters) are taken out; the
+ *   entries below F after ours are numbered down to close the hole
+ *   (else they would stop running), keeping their order and
+ *   parameters; those above F keep their numbers; a [Startup] left
+ *   empty is removed; *CHANGED = 1 if there was one, else 0.
  * Unchanged lines are kept as they were (only their encoding may
  * change); new lines end as the file's first line does.  With
  * *CHANGED = 0, *OUT is a copy of OLD (empty if NULL).  Returns 0, or
@@ -89,7 +95,8 @@ int defer_scripts_ini_edit (const char *old, size_t old_len, int install,
  * had to be added, so that Windows processes the policy again at the
  * next boot.  The machine half wraps from 0xFFFF to 1, never 0 (no
  * computer settings).  A missing Version counts as 0, and becomes 1.
- * No file (or no [General]): "[General]", the pair and "Version=1" are
+ * No file (or no [General]): "[General]", gPCFunctionalityVersion=2,
+ * the pair and "Version=1" are
  * written, *CHANGED = 1 whatever SCRIPTS_CHANGED (so on removal, skip
  * this call when gpt.ini does not exist).  The extension is never taken
  * out (other scripts may use it).  Otherwise the same conventions as

@@ -59,6 +59,11 @@ edit_failed (const char *path, struct np_error *err)
   char win[256];
 
   win_path (path, win, sizeof win);
+  if (errno == ERANGE)
+    return np_error_set (err, NP_EXIT_UNSAFE, "%s: [Startup] skips a number and an entry "
+                         "follows it: Windows does not run that entry today, and ours in "
+                         "the gap would wake it; left alone, the boot-time action not "
+                         "installed (fix the numbering first)", win);
   if (errno == EINVAL)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s cannot be parsed: left alone, and "
                          "the boot-time action not changed", win);

@@ -580,7 +580,7 @@ START_TEST (test_scripts_others_kept)
 }
 END_TEST
 
-START_TEST (test_scripts_remove_renumbers)
+START_TEST (test_scripts_gaps)
 {
   const char *old =
     "[Startup]\r\n"
@@ -615,12 +615,72 @@ START_TEST (test_scripts_remove_renumbers)
   ck_assert_int_eq (scripts_has (got), 0);
   free (got);
 
-  /* Installing over numbers with a gap renumbers them (Windows stops at
-   * the first missing number) and adds ours after them. */
+  /* Installing never renumbers: ours goes at the first free number,
+   * where Windows runs it, when the entries after that (asleep: Windows
+   * stops at the first missing number) stay asleep. */
   got = scripts_edit ("[Startup]\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
                       "5CmdLine=b.cmd\r\n5Parameters=-b\r\n", 0, 1, &changed);
+  ck_assert_int_eq (changed, 1);
   ck_assert_str_eq (got, "[Startup]\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
-                    "1CmdLine=b.cmd\r\n1Parameters=-b\r\n" OURS ("2"));
+                    "5CmdLine=b.cmd\r\n5Parameters=-b\r\n" OURS ("1"));
+  {
+    /* and removing it leaves the file as it was: 5 still asleep */
+    char *back = scripts_edit (got, 0, 0, &changed);
+    ck_assert_int_eq (changed, 1);
+    ck_assert_str_eq (back, "[Startup]\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
+                      "5CmdLine=b.cmd\r\n5Parameters=-b\r\n");
+    free (back);
+  }
+  free (got);
+  /* A gap one wide (0, 2): ours at 1 would wake 2: refused, ERANGE. */
+  {
+    size_t len, out_len = 9;
+    char *in = utf16 ("[Startup]\r\n0CmdLine=a.cmd\r\n2CmdLine=b.cmd\r\n", 1, &len);
+    char *out = (char *) "untouched";
+    errno = 0;
+    ck_assert_int_eq (defer_scripts_ini_edit (in, len, 1, &out, &out_len, &changed), -1);
+    ck_assert_int_eq (errno, ERANGE);
+    ck_assert_str_eq (out, "untouched");
+    free (in);
+    /* nor over a stray NParameters at the free number */
+    in = utf16 ("[Startup]\r\n0CmdLine=a.cmd\r\n1Parameters=-x\r\n", 1, &len);
+    errno = 0;
+    ck_assert_int_eq (defer_scripts_ini_edit (in, len, 1, &out, &out_len, &changed), -1);
+    ck_assert_int_eq (errno, ERANGE);
+    free (in);
+  }
+  /* No entry 0 at all (1 asleep): ours at 0 would wake 1: refused. */
+  {
+    size_t len, out_len;
+    char *out;
+    char *in = utf16 ("[Startup]\r\n1CmdLine=a.cmd\r\n", 1, &len);
+    errno = 0;
+    ck_assert_int_eq (defer_scripts_ini_edit (in, len, 1, &out, &out_len, &changed), -1);
+    ck_assert_int_eq (errno, ERANGE);
+    free (in);
+  }
+  /* Ours asleep after a gap (0, gap, 3=ours): moved to 1 where it runs. */
+  got = scripts_edit ("[Startup]\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
+                      OURS ("3"), 0, 1, &changed);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_str_eq (got, "[Startup]\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n" OURS ("1"));
+  free (got);
+  /* Removal: entries after ours that ran still run, in their order;
+   * those after a gap keep their numbers (and stay asleep); foreign
+   * keys and comments are kept. */
+  got = scripts_edit ("[Startup]\r\n; admin's note\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
+                      OURS ("1") "2CmdLine=b.cmd\r\n2Parameters=-b\r\n"
+                      "Foo=bar\r\n4CmdLine=z.cmd\r\n4Parameters=\r\n", 0, 0, &changed);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_str_eq (got, "[Startup]\r\n; admin's note\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
+                    "1CmdLine=b.cmd\r\n1Parameters=-b\r\n"
+                    "Foo=bar\r\n4CmdLine=z.cmd\r\n4Parameters=\r\n");
+  free (got);
+  /* Removal of ours asleep after a gap: nothing else moves. */
+  got = scripts_edit ("[Startup]\r\n0CmdLine=a.cmd\r\n" OURS ("2")
+                      "3CmdLine=b.cmd\r\n", 0, 0, &changed);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_str_eq (got, "[Startup]\r\n0CmdLine=a.cmd\r\n3CmdLine=b.cmd\r\n");
   free (got);
 
   /* Ours alone in [Startup]: the section goes, [Shutdown] stays. */
@@ -734,13 +794,13 @@ START_TEST (test_gpt_create)
   char *got = gpt_edit (NULL, 1, &changed), *again;
 
   ck_assert_int_eq (changed, 1);
-  ck_assert_str_eq (got, "[General]\r\ngPCMachineExtensionNames=" CSE_PAIR "\r\nVersion=1\r\n");
+  ck_assert_str_eq (got, "[General]\r\ngPCFunctionalityVersion=2\r\ngPCMachineExtensionNames=" CSE_PAIR "\r\nVersion=1\r\n");
   again = gpt_edit (got, 0, &changed);
   ck_assert_int_eq (changed, 0);
   free (again);
   again = gpt_edit (got, 1, &changed);
   ck_assert_int_eq (changed, 1);
-  ck_assert_str_eq (again, "[General]\r\ngPCMachineExtensionNames=" CSE_PAIR "\r\nVersion=2\r\n");
+  ck_assert_str_eq (again, "[General]\r\ngPCFunctionalityVersion=2\r\ngPCMachineExtensionNames=" CSE_PAIR "\r\nVersion=2\r\n");
   free (again);
   free (got);
 }
@@ -836,7 +896,8 @@ START_TEST (test_gpt_version)
   free (got);
   /* No [General] at all: one is added. */
   got = gpt_edit ("[Other]\r\nx=1", 0, &changed);
-  ck_assert_str_eq (got, "[Other]\r\nx=1\r\n[General]\r\ngPCMachineExtensionNames=" CSE_PAIR
+  ck_assert_str_eq (got, "[Other]\r\nx=1\r\n[General]\r\ngPCFunctionalityVersion=2\r\n"
+                    "gPCMachineExtensionNames=" CSE_PAIR
                     "\r\nVersion=1\r\n");
   free (got);
 }
@@ -896,7 +957,7 @@ defer_suite (void)
   suite_add_tcase (s, script);
   tcase_add_test (ini, test_scripts_create_and_again);
   tcase_add_test (ini, test_scripts_others_kept);
-  tcase_add_test (ini, test_scripts_remove_renumbers);
+  tcase_add_test (ini, test_scripts_gaps);
   tcase_add_test (ini, test_scripts_encodings);
   tcase_add_test (ini, test_scripts_garbage);
   tcase_add_test (ini, test_gpt_create);
