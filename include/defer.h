@@ -46,7 +46,20 @@ struct defer_spec {
   struct match_spec match;            /* the same match as offline */
   const struct defer_value *values;
   size_t n;
+  int once;                           /* --defer=once: the script removes
+                                         itself after a run that matched
+                                         an adapter and failed nowhere */
 };
+
+/* What netvsc-patch.cmd passes to PowerShell as -EncodedCommand: read
+ * the script's text and run it (execution policy governs script files,
+ * not commands).  ASCII, a fixed path: nothing to quote. */
+#define DEFER_LOADER \
+  "$f = Join-Path $env:SystemRoot " \
+  "'System32\\GroupPolicy\\Machine\\Scripts\\Startup\\netvsc-patch.ps1'; " \
+  "& ([scriptblock]::Create([System.IO.File]::ReadAllText($f))); exit $LASTEXITCODE"
+/* cmd.exe's limit for a command line. */
+#define DEFER_CMDLINE_MAX 8191
 
 /* The PowerShell script (UTF-8 with a BOM, CRLF) and its cmd wrapper
  * (ASCII, CRLF, no BOM), from src/defer.ps1.in and src/defer.cmd.in.

@@ -246,6 +246,7 @@ defer_render_script (const struct defer_spec *s, char **out, size_t *len)
       { "NP_MATCH_ARG", arg.p },
       { "NP_MATCH_PATTERN", pattern.p },
       { "NP_VALUES", values.p },
+      { "NP_MODE", s->once ? "'once'" : "'always'" },
     };
     r = fill (defer_ps1_template, subst, sizeof subst / sizeof subst[0], 1, out, len);
   }
@@ -256,15 +257,62 @@ defer_render_script (const struct defer_spec *s, char **out, size_t *len)
   return r;
 }
 
+/* Standard base64 (RFC 4648, with padding) of LEN bytes at P. */
+static void
+base64 (struct strbuf *b, const unsigned char *p, size_t len)
+{
+  static const char abc[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+  for (size_t i = 0; i < len; i += 3) {
+    uint32_t v = (uint32_t) p[i] << 16;
+    char q[4];
+    if (i + 1 < len)
+      v |= (uint32_t) p[i + 1] << 8;
+    if (i + 2 < len)
+      v |= p[i + 2];
+    q[0] = abc[v >> 18 & 63];
+    q[1] = abc[v >> 12 & 63];
+    q[2] = i + 1 < len ? abc[v >> 6 & 63] : '=';
+    q[3] = i + 2 < len ? abc[v & 63] : '=';
+    strbuf_add (b, q, 4);
+  }
+}
+
 int
 defer_render_cmd (char **out, size_t *len)
 {
-  const struct subst subst[] = { { "NP_VERSION", NETVSC_PATCH_VERSION } };
+  struct strbuf utf16 = { 0 }, b64 = { 0 };
+  int r;
 
   if (!version_ok (NETVSC_PATCH_VERSION)) {
     errno = EINVAL;
     return -1;
   }
-  /* No BOM: cmd.exe would run it as part of the first command. */
-  return fill (defer_cmd_template, subst, 1, 0, out, len);
+  /* -EncodedCommand takes the command as UTF-16LE in base64.  The
+   * whole script (about 30 KB) would be some 80,000 characters encoded,
+   * far past cmd.exe's 8191 for a command line: the loader it is, about
+   * 400. */
+  if (utf8_to_utf16le ((const unsigned char *) DEFER_LOADER, strlen (DEFER_LOADER),
+                       &utf16) == -1) {
+    free (utf16.p);
+    return -1;
+  }
+  base64 (&b64, (const unsigned char *) utf16.p, utf16.len);
+  free (utf16.p);
+  if (utf16.oom || b64.oom || b64.p == NULL) {
+    free (b64.p);
+    errno = ENOMEM;
+    return -1;
+  }
+  {
+    const struct subst subst[] = {
+      { "NP_VERSION", NETVSC_PATCH_VERSION },
+      { "NP_LOADER", b64.p },
+    };
+    /* No BOM: cmd.exe would run it as part of the first command. */
+    r = fill (defer_cmd_template, subst, 2, 0, out, len);
+  }
+  free (b64.p);
+  return r;
 }

@@ -48,10 +48,12 @@ usage (FILE *fp)
 "                             the buffer sizes, else the type it has, else sz)\n"
 "      --force                write values the driver's Ndi\\Params refuses, and\n"
 "                             a hive or image with no write permission bits\n"
-"      --defer                also install a boot-time action in the image that\n"
+"      --defer[=always|once]  also install a boot-time action in the image that\n"
 "                             sets the values on matching adapters Windows\n"
 "                             creates later (a sysprepped or foreign template\n"
-"                             has no Hyper-V adapter yet); --remove removes it\n"
+"                             has no Hyper-V adapter yet); at every boot\n"
+"                             (always, the default), or until a boot that\n"
+"                             succeeds (once); --remove removes it\n"
 "\n"
 "What to work on:\n"
 "      --hive FILE            a SYSTEM hive file on this host (no image, no appliance)\n"
@@ -136,7 +138,7 @@ static const struct option long_options[] = {
   { "set", required_argument, NULL, OPT_SET },
   { "type", required_argument, NULL, OPT_TYPE },
   { "force", no_argument, NULL, OPT_FORCE },
-  { "defer", no_argument, NULL, OPT_DEFER },
+  { "defer", optional_argument, NULL, OPT_DEFER },
   { "hive", required_argument, NULL, OPT_HIVE },
   { "output", required_argument, NULL, 'o' },
   { "format", required_argument, NULL, OPT_FORMAT },
@@ -301,7 +303,13 @@ parse_options (int argc, char **argv, struct options *o)
       break;
     }
     case OPT_FORCE: o->request.force = 1; break;
-    case OPT_DEFER: o->defer = 1; break;
+    case OPT_DEFER:
+      o->defer = 1;
+      if (optarg && strcmp (optarg, "once") == 0)
+        o->defer_spec.once = 1;
+      else if (optarg && strcmp (optarg, "always") != 0)
+        return usage_error ("--defer=%s: %s", optarg, "expected always or once");
+      break;
     case OPT_HIVE: o->hive = optarg; break;
     case 'o': o->output = optarg; break;
     case OPT_FORMAT:

@@ -81,6 +81,7 @@ expected_script (const char *kind, const char *arg, const char *pattern, const c
   const char *subst[][2] = {
     { "@NP_VERSION@", NETVSC_PATCH_VERSION }, { "@NP_MATCH_KIND@", kind },
     { "@NP_MATCH_ARG@", arg }, { "@NP_MATCH_PATTERN@", pattern }, { "@NP_VALUES@", values },
+    { "@NP_MODE@", "'always'" },
   };
 
   for (size_t i = 0; i < sizeof subst / sizeof subst[0]; i++) {
@@ -281,16 +282,46 @@ START_TEST (test_render_refuses)
 }
 END_TEST
 
+/* Decode standard base64 (as -EncodedCommand takes it); -1 if not. */
+static long
+unbase64 (const char *s, size_t n, unsigned char *out)
+{
+  static const char abc[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  long len = 0;
+
+  if (n % 4)
+    return -1;
+  for (size_t i = 0; i < n; i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (int k = 0; k < 4; k++) {
+      const char *c = s[i + k] == '=' ? NULL : strchr (abc, s[i + k]);
+      if (s[i + k] == '=' && i + 4 == n && k >= 2)
+        pad++;
+      else if (c == NULL || s[i + k] == '\0' || pad)
+        return -1;
+      v = v << 6 | (c ? (uint32_t) (c - abc) : 0);
+    }
+    out[len++] = (unsigned char) (v >> 16);
+    if (pad < 2)
+      out[len++] = (unsigned char) (v >> 8);
+    if (pad < 1)
+      out[len++] = (unsigned char) v;
+  }
+  return len;
+}
+
 START_TEST (test_render_cmd)
 {
   char *got, *t = slurp ("src/defer.cmd.in", NULL), *u, *want;
+  const char *run = "\r\n\"%NP_PS%\" -NoProfile -NonInteractive -EncodedCommand ";
+  const char *p, *e;
+  unsigned char dec[4096];
+  long n;
   size_t len;
 
   ck_assert_int_eq (defer_render_cmd (&got, &len), 0);
-  u = replace (t, "@NP_VERSION@", NETVSC_PATCH_VERSION);
-  want = replace (u, "\n", "\r\n");
-  assert_same (got, want);
-  ck_assert_uint_eq (strlen (got), len);
   /* No BOM (cmd.exe would take it for part of the first command),
    * ASCII only, no placeholder left, and the one command line. */
   for (size_t i = 0; i < len; i++)
@@ -299,12 +330,151 @@ START_TEST (test_render_cmd)
   ck_assert (strncmp (got, "@echo off\r\n", 11) == 0);
   ck_assert_ptr_nonnull (strstr (got, "\r\nset NP_PS=%SystemRoot%\\System32\\"
                                  "WindowsPowerShell\\v1.0\\powershell.exe\r\n"));
-  ck_assert_ptr_nonnull (strstr (got, "\r\n\"%NP_PS%\" -NoProfile -NonInteractive "
-                                 "-ExecutionPolicy Bypass -File \"%~dp0netvsc-patch.ps1\"\r\n"));
+  /* Launched with -EncodedCommand, never -File (an execution policy set
+   * by Group Policy would block a file), on one line that also exits. */
+  ck_assert_ptr_null (strstr (got, "-File"));
+  ck_assert_ptr_null (strstr (got, "-ExecutionPolicy"));
+  p = strstr (got, run);
+  ck_assert_ptr_nonnull (p);
+  e = strstr (p + 2, "\r\n");
+  ck_assert_ptr_nonnull (e);
+  ck_assert_uint_lt ((size_t) (e - p - 2), DEFER_CMDLINE_MAX);
+  p += strlen (run);
+  e = strchr (p, ' ');
+  ck_assert_ptr_nonnull (e);
+  ck_assert_int_eq (strncmp (e, " && exit /b 0 || exit /b 1\r\n", 30), 0);
+  /* The encoded text is the loader, in UTF-16LE. */
+  ck_assert_uint_lt ((size_t) (e - p), sizeof dec);
+  n = unbase64 (p, (size_t) (e - p), dec);
+  ck_assert_int_eq (n, (long) (2 * strlen (DEFER_LOADER)));
+  for (long i = 0; i < n / 2; i++)
+    ck_assert_msg (dec[2 * i] == (unsigned char) DEFER_LOADER[i] && dec[2 * i + 1] == 0,
+                   "loader char %ld", i);
+  ck_assert_ptr_nonnull (strstr (DEFER_LOADER, "'System32\\GroupPolicy\\Machine\\Scripts"
+                                 "\\Startup\\netvsc-patch.ps1'"));
+  ck_assert_ptr_nonnull (strstr (DEFER_LOADER, "[scriptblock]::Create("));
+  /* The rest is the template. */
+  {
+    char b64[4096];
+    memcpy (b64, p, (size_t) (e - p));
+    b64[e - p] = '\0';
+    u = replace (t, "@NP_VERSION@", NETVSC_PATCH_VERSION);
+    free (t);
+    t = replace (u, "@NP_LOADER@", b64);
+    want = replace (t, "\n", "\r\n");
+  }
+  assert_same (got, want);
+  ck_assert_uint_eq (strlen (got), len);
   free (got);
   free (t);
   free (u);
   free (want);
+}
+END_TEST
+
+/* --defer=once: the same script, in mode once. */
+START_TEST (test_render_once)
+{
+  struct defer_spec s = { .match = { MATCH_NETVSC, NULL }, .values = buffers, .n = 2,
+                          .once = 1 };
+  char *got, *always = render (MATCH_NETVSC, NULL, buffers, 2, NULL), *want;
+  size_t len;
+
+  ck_assert_int_eq (defer_render_script (&s, &got, &len), 0);
+  check_shape (got, len);
+  ck_assert_ptr_nonnull (strstr (always, "\r\n$Mode = 'always'\r\n"));
+  want = replace (always, "\r\n$Mode = 'always'\r\n", "\r\n$Mode = 'once'\r\n");
+  assert_same (got, want);
+  free (got);
+  free (want);
+  free (always);
+}
+END_TEST
+
+/* Where NEEDLE first is in HAY, as an offset; fails if absent. */
+static size_t
+at (const char *hay, const char *needle)
+{
+  const char *p = strstr (hay, needle);
+  ck_assert_msg (p != NULL, "not in the template: %s", needle);
+  return (size_t) (p - hay);
+}
+
+/* The body of PowerShell function NAME in template T (to its closing
+ * brace at the start of a line). */
+static char *
+ps_function (const char *t, const char *name)
+{
+  char head[128];
+  const char *p, *e;
+
+  snprintf (head, sizeof head, "\nfunction %s ", name);
+  p = strstr (t, head);
+  ck_assert_msg (p != NULL, "no function %s", name);
+  e = strstr (p, "\n}\n");
+  ck_assert_ptr_nonnull (e);
+  return strndup (p, (size_t) (e - p + 3));
+}
+
+/* The script's structure: what issue 17 asks of it, where a reviewer
+ * would look. */
+START_TEST (test_template_structure)
+{
+  char *t = slurp ("src/defer.ps1.in", NULL), *f;
+
+  /* Adapters by GUID: NetCfgInstanceId against Win32_NetworkAdapter.GUID,
+   * never the instance number as DeviceID. */
+  ck_assert_ptr_null (strstr (t, "DeviceID"));
+  f = ps_function (t, "Get-Nic");
+  ck_assert_ptr_nonnull (strstr (f, "Get-WmiObject -Class Win32_NetworkAdapter"));
+  ck_assert_ptr_nonnull (strstr (f, "Test-Same $_.GUID $Guid"));
+  ck_assert_ptr_nonnull (strstr (f, "$found.Count -ne 1"));
+  free (f);
+  f = ps_function (t, "Restart-Adapter");
+  ck_assert_ptr_nonnull (strstr (f, "Get-Text $Key 'NetCfgInstanceId'"));
+  ck_assert_ptr_nonnull (strstr (f, "Test-Guid $guid"));
+  /* the marker is persisted before Disable(), cleared only after a
+   * verified enable */
+  ck_assert_uint_lt (at (f, "Set-Marker $guid"), at (f, ".Disable()"));
+  ck_assert_uint_lt (at (f, ".Disable()"), at (f, "$on = Enable-Verified $guid"));
+  ck_assert_uint_lt (at (f, "$on = Enable-Verified $guid"), at (f, "if ($on) { Clear-Marker $guid }"));
+  /* disabled by someone else: left; by us (marker): restarted */
+  ck_assert_ptr_nonnull (strstr (f, "ConfigManagerErrorCode -eq 22 -and -not (Test-Marker $guid)"));
+  free (f);
+  /* Enable retried, each time read back from WMI, bounded. */
+  f = ps_function (t, "Enable-Verified");
+  ck_assert_ptr_nonnull (strstr (f, "for ($try = 0; $try -le $EnableTries; $try++)"));
+  ck_assert_uint_lt (at (f, "$nic = Get-Nic $Guid"), at (f, "ConfigManagerErrorCode -ne 22"));
+  ck_assert_uint_lt (at (f, "ConfigManagerErrorCode -ne 22"), at (f, ".Enable()"));
+  ck_assert_ptr_nonnull (strstr (f, "Start-Sleep"));
+  free (f);
+  ck_assert_ptr_nonnull (strstr (t, "\n$EnableTries = 5\n"));
+  /* Bounded wait for device installs, before the adapters are read; an
+   * earlier run's disabled adapters enabled before anything else. */
+  f = ps_function (t, "Wait-DeviceInstalls");
+  ck_assert_ptr_nonnull (strstr (f, "CMP_WaitNoPendingInstallEvents([uint32] $PnpWaitMs)"));
+  ck_assert_ptr_nonnull (strstr (f, "Write-Log"));
+  free (f);
+  ck_assert_ptr_nonnull (strstr (t, "\n$PnpWaitMs = 120000\n"));
+  ck_assert_uint_lt (at (t, "\n  Wait-DeviceInstalls\n"), at (t, "\n  if (-not (Repair-Disabled))"));
+  ck_assert_uint_lt (at (t, "\n  if (-not (Repair-Disabled))"), at (t, "OpenSubKey($ClassPath)"));
+  /* One log encoding (UTF-8, no BOM) and one event per run. */
+  ck_assert_ptr_null (strstr (t, "Add-Content"));
+  ck_assert_ptr_nonnull (strstr (t, "AppendAllText($LogFile, $line, (New-Object System.Text.UTF8Encoding $false))"));
+  ck_assert_ptr_nonnull (strstr (t, "[System.Diagnostics.EventLog]::WriteEntry($EventSource"));
+  ck_assert_ptr_nonnull (strstr (t, "CreateEventSource($EventSource, 'Application')"));
+  ck_assert_ptr_nonnull (strstr (t, "\n  Write-RunEvent 'Error' 3\n  exit 1\n"));
+  ck_assert_ptr_nonnull (strstr (t, "\n  Write-RunEvent 'Information' 1\n"));
+  /* Once: only after a run that matched and failed nowhere; the entry
+   * goes before the files. */
+  ck_assert_ptr_nonnull (strstr (t, "\nif ($Mode -eq 'once' -and -not $failed -and $matched -gt 0) {\n"
+                                 "  try {\n    Remove-Self\n"));
+  f = ps_function (t, "Remove-Self");
+  ck_assert_uint_lt (at (f, "Remove-StartupEntry $text"), at (f, "WriteAllText($ini, $new, [System.Text.Encoding]::Unicode)"));
+  ck_assert_uint_lt (at (f, "WriteAllText($ini, $new"), at (f, "Step-GptVersion $gpt"));
+  ck_assert_uint_lt (at (f, "Step-GptVersion $gpt"), at (f, "Remove-Item -LiteralPath $p"));
+  free (f);
+  free (t);
 }
 END_TEST
 
@@ -396,6 +566,19 @@ START_TEST (test_ps_syntax)
     size_t len;
     char *s = render (specs[i].k, specs[i].arg, v, 2, &len);
     snprintf (path, sizeof path, "%s/s%zu.ps1", dir, i);
+    write_file (path, s, len);
+    strcat (files, " ");
+    strcat (files, path);
+    free (s);
+  }
+  {
+    /* and mode once (its self-removal code is the same text, but the
+     * file is what Windows would run) */
+    struct defer_spec once = { .match = { MATCH_NETVSC, NULL }, .values = v, .n = 2, .once = 1 };
+    char *s;
+    size_t len;
+    ck_assert_int_eq (defer_render_script (&once, &s, &len), 0);
+    snprintf (path, sizeof path, "%s/once.ps1", dir);
     write_file (path, s, len);
     strcat (files, " ");
     strcat (files, path);
@@ -951,6 +1134,8 @@ defer_suite (void)
   tcase_add_test (script, test_render_values);
   tcase_add_test (script, test_render_refuses);
   tcase_add_test (script, test_render_cmd);
+  tcase_add_test (script, test_render_once);
+  tcase_add_test (script, test_template_structure);
   tcase_add_test (script, test_template_ps2);
   tcase_add_test (script, test_ps_syntax);
   tcase_set_timeout (script, 60);
