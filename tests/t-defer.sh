@@ -46,7 +46,22 @@ script_sets () {
     n=$((n + 1))
   done
   [ "$(grep -c "Name = '" "$ps1")" -eq "$n" ]
-  grep -qF -- '-ExecutionPolicy Bypass -File "%~dp0netvsc-patch.ps1"' "$WORK/gpo/netvsc-patch.cmd"
+  cmd_loader "$WORK/gpo/netvsc-patch.cmd"
+}
+
+# The .cmd launches PowerShell with -EncodedCommand (never -File, which
+# an execution policy set by Group Policy blocks), on a line shorter than
+# cmd.exe's 8191, and the encoded text (UTF-16LE, base64, decoded here
+# with coreutils and iconv) is the loader that reads the script.
+cmd_loader () {
+  ! grep -q -- '-File\|-ExecutionPolicy' "$1"
+  line=$(grep -a -- '^"%NP_PS%" -NoProfile -NonInteractive -EncodedCommand ' "$1")
+  [ "${#line}" -lt 8191 ]
+  b64=${line#* -EncodedCommand }; b64=${b64%% *}
+  loader=$(printf '%s' "$b64" | base64 -d | iconv -f UTF-16LE -t UTF-8)
+  [ "$loader" = "\$f = Join-Path \$env:SystemRoot 'System32\\GroupPolicy\\Machine\\Scripts\\Startup\\netvsc-patch.ps1'; & ([scriptblock]::Create([System.IO.File]::ReadAllText(\$f))); exit \$LASTEXITCODE" ] ||
+    { echo "loader: $loader"; return 1; }
+  case $line in *' && exit /b 0 || exit /b 1'$'\r') ;; *) echo "line: $line"; return 1 ;; esac
 }
 
 # The appliance: a template with no Hyper-V adapter and someone else's
@@ -124,8 +139,8 @@ direct_existing_adapter () {
   gpo "$img"
   printf '%s\n' '[Startup]' '0CmdLine=netvsc-patch.cmd' '0Parameters=' | diff - <(grep . "$WORK/gpo/scripts.txt")
   [ "$(head -c 2 "$WORK/gpo/scripts.ini" | od -An -tx1 | tr -d ' ')" = fffe ]
-  printf '%s\r\n' '[General]' "gPCMachineExtensionNames=$SCRIPTS_CSE" 'Version=1' \
-    | diff - "$WORK/gpo/gpt.ini"
+  printf '%s\r\n' '[General]' 'gPCFunctionalityVersion=2' "gPCMachineExtensionNames=$SCRIPTS_CSE" \
+    'Version=1' | diff - "$WORK/gpo/gpt.ini"
   script_sets netvsc 'ReceiveBufferSize|DWord|2048' "Note|String|'it''s'"
   run 0 "$N" --direct --defer -r 2M --set 'Note=it'"'"'s' --check "$img"
   # other values: only the script changes
@@ -320,10 +335,57 @@ P
   out_has "boot-time action installed"
 }
 
+# seed_scripts IMAGE.qcow2 TEXT: IMAGE (a copy of template.qcow2) with
+# its scripts.ini replaced by TEXT (printf format, CRLF) in UTF-16LE
+# with a BOM, written with ntfscp (not the tool); IMAGE becomes raw.
+seed_scripts () {
+  part_raw "$1" qcow2 "$WORK/p"
+  { printf '\377\376'; printf "$2" | iconv -f UTF-8 -t UTF-16LE; } >"$WORK/seed.ini"
+  at=$(ntfs_spelt "$WORK/p" "$GPO/Machine/Scripts/scripts.ini")
+  ntfscp -f "$WORK/p" "$WORK/seed.ini" "$at" >/dev/null
+  qemu-img convert -f qcow2 -O raw "$1" "$1.raw"
+  dd if="$WORK/p" of="$1.raw" bs=512 seek=2048 conv=notrunc status=none
+  mv "$1.raw" "$1"
+}
+
+# scripts.ini with a gap and someone else's entries: nothing renumbered,
+# an entry Windows skips today (after a gap) stays asleep; ours at the
+# first free number; --remove gives back the very same bytes; where ours
+# would wake a sleeping entry, exit 4 and nothing written.
+direct_scripts_gaps () {
+  img=$WORK/gaps.img; cp --sparse=always "$IMAGES/template.qcow2" "$img"
+  seed_scripts "$img" '[Startup]\r\n0CmdLine=inventory.cmd\r\n0Parameters=/quiet\r\n; note\r\n3CmdLine=asleep.cmd\r\n3Parameters=-x\r\n'
+  cp "$WORK/seed.ini" "$WORK/seed.before"
+  run 0 "$N" --direct --defer=once -r 4M "$img"
+  out_has "boot-time action installed"
+  gpo "$img"
+  printf '%s\n' '[Startup]' '0CmdLine=inventory.cmd' '0Parameters=/quiet' '; note' \
+    '3CmdLine=asleep.cmd' '3Parameters=-x' '1CmdLine=netvsc-patch.cmd' '1Parameters=' \
+    | diff - "$WORK/gpo/scripts.txt"
+  grep -qx $'\\$Mode = \'once\'\r' "$WORK/gpo/netvsc-patch.ps1"
+  # installing again: in place (ours runs), nothing renumbered
+  run 0 "$N" --direct --defer=once -r 4M "$img"
+  out_has "already installed"
+  run 0 "$N" --direct --remove "$img"
+  out_has "boot-time action removed"
+  gpo "$img"
+  same_bytes "$WORK/seed.before" "$WORK/gpo/scripts.ini"
+
+  # a gap one number wide: ours at 1 would wake 2
+  img=$WORK/gap1.img; cp --sparse=always "$IMAGES/template.qcow2" "$img"
+  seed_scripts "$img" '[Startup]\r\n0CmdLine=inventory.cmd\r\n0Parameters=\r\n2CmdLine=asleep.cmd\r\n2Parameters=\r\n'
+  cp --sparse=always "$img" "$WORK/orig"
+  run 4 "$N" --direct --defer -r 4M "$img"
+  err_has "scripts.ini: [Startup] skips a number and an entry follows it: Windows does not run that entry today, and ours in the gap would wake it; left alone, the boot-time action not installed (fix the numbering first)"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+}
+
 defer_usage () {
   h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
   for args in "--hive $h --defer -r 2M" "--defer --list $IMAGES/win.raw" \
-              "--defer --remove $IMAGES/win.raw" "--defer $IMAGES/win.raw"; do
+              "--defer --remove $IMAGES/win.raw" "--defer $IMAGES/win.raw" \
+              "--defer=sometimes -r 2M $IMAGES/win.raw" "--defer= -r 2M $IMAGES/win.raw"; do
     # shellcheck disable=SC2086
     run 2 "$N" $args
     err_has "Try 'netvsc-patch --help'"
@@ -336,6 +398,7 @@ check "no adapter: exit 3 points at --defer" no_adapter_points_at_defer
 check "--direct: adapter patched and action installed; dry run, --check, update" direct_existing_adapter
 check "--set in an image: refusal leaves it unchanged, allowed value written" direct_set_in_image
 check "--direct: a match argument with quotes stays in single quotes" direct_quoting
+check "--direct: scripts.ini with a gap and others' entries: none renumbered or woken; --remove restores it" direct_scripts_gaps
 check "--direct: NTFS metadata to repair: says so, writes nothing; fine after ntfsfix" damaged_metadata
 check "--direct --defer: SIGKILL at 30 moments (template: ini files replaced, scripts created)" defer_kills qcow2 template.qcow2 30
 check "--direct --defer: SIGKILL at 30 moments (no GPO yet: directories created)" defer_kills raw win.raw 30
