@@ -29,8 +29,23 @@
 #define DEFER_STARTUP_DIR  DEFER_GPO_DIR "/Machine/Scripts/Startup"
 #define DEFER_CMD          DEFER_STARTUP_DIR "/netvsc-patch.cmd"
 #define DEFER_PS1          DEFER_STARTUP_DIR "/netvsc-patch.ps1"
+/* --defer=setup: the same two files beside SetupComplete.cmd, which
+ * Windows Setup runs once, at the end of setup of a generalized image. */
+#define DEFER_SETUP_DIR    "/Windows/Setup/Scripts"
+#define DEFER_SETUP_CMD    DEFER_SETUP_DIR "/netvsc-patch.cmd"
+#define DEFER_SETUP_PS1    DEFER_SETUP_DIR "/netvsc-patch.ps1"
+#define DEFER_SETUPCOMPLETE DEFER_SETUP_DIR "/SetupComplete.cmd"
 /* Where the script logs, in the guest. */
 #define DEFER_LOG_WIN      "%SystemRoot%\\Temp\\netvsc-patch.log"
+
+/* When the action runs (--defer=MODE). */
+enum defer_mode {
+  DEFER_ALWAYS,   /* startup script, every boot (--defer alone) */
+  DEFER_ONCE,     /* startup script that removes itself after a run that
+                     matched an adapter and failed nowhere */
+  DEFER_SETUP,    /* called from SetupComplete.cmd: once, at the end of
+                     Windows Setup of a generalized image */
+};
 
 /* One value the script sets on each matching adapter. */
 struct defer_value {
@@ -46,18 +61,19 @@ struct defer_spec {
   struct match_spec match;            /* the same match as offline */
   const struct defer_value *values;
   size_t n;
-  int once;                           /* --defer=once: the script removes
-                                         itself after a run that matched
-                                         an adapter and failed nowhere */
+  enum defer_mode mode;
 };
 
 /* What netvsc-patch.cmd passes to PowerShell as -EncodedCommand: read
  * the script's text and run it (execution policy governs script files,
- * not commands).  ASCII, a fixed path: nothing to quote. */
-#define DEFER_LOADER \
-  "$f = Join-Path $env:SystemRoot " \
-  "'System32\\GroupPolicy\\Machine\\Scripts\\Startup\\netvsc-patch.ps1'; " \
+ * not commands).  ASCII, a fixed path under %SystemRoot%: nothing to
+ * quote.  DIR is the Windows form of DEFER_STARTUP_DIR or
+ * DEFER_SETUP_DIR, without \Windows. */
+#define DEFER_LOADER(dir) \
+  "$f = Join-Path $env:SystemRoot '" dir "\\netvsc-patch.ps1'; " \
   "& ([scriptblock]::Create([System.IO.File]::ReadAllText($f))); exit $LASTEXITCODE"
+#define DEFER_LOADER_GPO   DEFER_LOADER ("System32\\GroupPolicy\\Machine\\Scripts\\Startup")
+#define DEFER_LOADER_SETUP DEFER_LOADER ("Setup\\Scripts")
 /* cmd.exe's limit for a command line. */
 #define DEFER_CMDLINE_MAX 8191
 
@@ -70,7 +86,7 @@ struct defer_spec {
  * -1 with errno: EINVAL (refused), ENOMEM.  *OUT is malloc'd,
  * NUL-terminated, *LEN bytes; untouched on error. */
 int defer_render_script (const struct defer_spec *s, char **out, size_t *len);
-int defer_render_cmd (char **out, size_t *len);
+int defer_render_cmd (enum defer_mode mode, char **out, size_t *len);
 
 /* The new content of scripts.ini (UTF-16LE with a BOM, CRLF, as the
  * Group Policy editor writes it) given the old one (NULL, 0 when the
@@ -116,6 +132,25 @@ int defer_scripts_ini_edit (const char *old, size_t old_len, int install,
  * above; EINVAL for an extension list or Version that cannot be read. */
 int defer_gpt_ini_edit (const char *old, size_t old_len, int scripts_changed,
                         char **out, size_t *out_len, int *changed);
+/* The new content of SetupComplete.cmd (ANSI, kept byte for byte but
+ * for our block) given the old one (NULL, 0 if absent).  Our block is
+ * three lines: "rem netvsc-patch --defer=setup: begin", a call of
+ * %SystemRoot%\Setup\Scripts\netvsc-patch.cmd, and
+ * "rem netvsc-patch --defer=setup: end".
+ *   INSTALL: if the block is there, *CHANGED = 0; else it is put first
+ *   (after a UTF-8 BOM if any), before the existing commands, so that
+ *   an exit or a restart at their end cannot skip it; *CHANGED = 1.
+ *   !INSTALL: the block taken out, *CHANGED = 1; none, *CHANGED = 0.
+ *   When nothing but blank lines is left, *OUT_LEN is 0: the caller
+ *   deletes the file (an empty SetupComplete.cmd does nothing).
+ * New lines end as the file's first line does (CRLF for a new file).
+ * Returns 0, or -1 with errno: EINVAL (a NUL byte or UTF-16, or a begin
+ * line without its end: left alone), ENOMEM. */
+int defer_setupcomplete_edit (const char *old, size_t old_len, int install,
+                              char **out, size_t *out_len, int *changed);
+/* Is our block in this SetupComplete.cmd?  1, 0, or -1 (EINVAL). */
+int defer_setupcomplete_has (const char *buf, size_t len);
+
 /* Is our startup script registered in this scripts.ini?  1 yes, 0 no,
  * -1 with errno (EINVAL: cannot be parsed, as above). */
 int defer_scripts_ini_has (const char *buf, size_t len);

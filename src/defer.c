@@ -246,7 +246,8 @@ defer_render_script (const struct defer_spec *s, char **out, size_t *len)
       { "NP_MATCH_ARG", arg.p },
       { "NP_MATCH_PATTERN", pattern.p },
       { "NP_VALUES", values.p },
-      { "NP_MODE", s->once ? "'once'" : "'always'" },
+      { "NP_MODE", s->mode == DEFER_ONCE ? "'once'"
+        : s->mode == DEFER_SETUP ? "'setup'" : "'always'" },
     };
     r = fill (defer_ps1_template, subst, sizeof subst / sizeof subst[0], 1, out, len);
   }
@@ -280,8 +281,9 @@ base64 (struct strbuf *b, const unsigned char *p, size_t len)
 }
 
 int
-defer_render_cmd (char **out, size_t *len)
+defer_render_cmd (enum defer_mode mode, char **out, size_t *len)
 {
+  const char *loader = mode == DEFER_SETUP ? DEFER_LOADER_SETUP : DEFER_LOADER_GPO;
   struct strbuf utf16 = { 0 }, b64 = { 0 };
   int r;
 
@@ -293,8 +295,7 @@ defer_render_cmd (char **out, size_t *len)
    * whole script (about 30 KB) would be some 80,000 characters encoded,
    * far past cmd.exe's 8191 for a command line: the loader it is, about
    * 400. */
-  if (utf8_to_utf16le ((const unsigned char *) DEFER_LOADER, strlen (DEFER_LOADER),
-                       &utf16) == -1) {
+  if (utf8_to_utf16le ((const unsigned char *) loader, strlen (loader), &utf16) == -1) {
     free (utf16.p);
     return -1;
   }
@@ -309,9 +310,14 @@ defer_render_cmd (char **out, size_t *len)
     const struct subst subst[] = {
       { "NP_VERSION", NETVSC_PATCH_VERSION },
       { "NP_LOADER", b64.p },
+      { "NP_RUN_BY", mode == DEFER_SETUP
+        ? "rem Called once by SetupComplete.cmd beside it, at the end of Windows\n"
+          "rem Setup of a generalized image (--defer=setup)."
+        : "rem The machine startup script of the local Group Policy object, run at\n"
+          "rem boot (--defer)." },
     };
     /* No BOM: cmd.exe would run it as part of the first command. */
-    r = fill (defer_cmd_template, subst, 2, 0, out, len);
+    r = fill (defer_cmd_template, subst, 3, 0, out, len);
   }
   free (b64.p);
   return r;

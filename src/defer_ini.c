@@ -791,3 +791,139 @@ defer_gpt_ini_edit (const char *old, size_t old_len, int scripts_changed,
   free (edited.p);
   return r;
 }
+
+/* --- SetupComplete.cmd ------------------------------------------------ */
+
+#define SETUP_BEGIN "rem netvsc-patch --defer=setup: begin"
+#define SETUP_CALL  "call \"%SystemRoot%\\Setup\\Scripts\\netvsc-patch.cmd\""
+#define SETUP_END   "rem netvsc-patch --defer=setup: end"
+
+/* The lines of a batch file, ends kept apart (not ini_parse: a batch
+ * file is no ini file). */
+struct batch {
+  struct line *v;
+  size_t n;
+  const char *eol;
+  size_t bom;         /* 3 after a UTF-8 BOM, else 0 */
+  long begin, end;    /* our block's first and last line, or -1 */
+};
+
+static int
+batch_parse (const char *text, size_t len, struct batch *b)
+{
+  const char *p, *end = text + len;
+
+  memset (b, 0, sizeof *b);
+  b->eol = "\r\n";
+  b->begin = b->end = -1;
+  if ((len >= 2 && (((unsigned char) text[0] == 0xff && (unsigned char) text[1] == 0xfe) ||
+                    ((unsigned char) text[0] == 0xfe && (unsigned char) text[1] == 0xff))) ||
+      (len && memchr (text, 0, len))) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (len >= 3 && memcmp (text, "\xef\xbb\xbf", 3) == 0)
+    b->bom = 3;
+  p = text + b->bom;
+  for (int first = 1; p < end;) {
+    const char *nl = memchr (p, '\n', (size_t) (end - p));
+    struct line l = { .s = p, .index = -1 };
+    struct line *grown;
+    l.len = nl ? (size_t) (nl - p) : (size_t) (end - p);
+    l.eol = nl ? "\n" : "";
+    if (nl && l.len && p[l.len - 1] == '\r') {
+      l.len--;
+      l.eol = "\r\n";
+    }
+    if (nl && first) {
+      b->eol = l.eol;
+      first = 0;
+    }
+    p = nl ? nl + 1 : end;
+    {
+      const char *s = l.s;
+      size_t n = l.len;
+      trim (&s, &n);
+      if (same (s, n, SETUP_BEGIN) && b->begin == -1)
+        b->begin = (long) b->n;
+      else if (same (s, n, SETUP_END) && b->begin != -1 && b->end == -1)
+        b->end = (long) b->n;
+    }
+    grown = realloc (b->v, (b->n + 1) * sizeof *b->v);
+    if (grown == NULL) {
+      free (b->v);
+      errno = ENOMEM;
+      return -1;
+    }
+    b->v = grown;
+    b->v[b->n++] = l;
+  }
+  if (b->begin != -1 && b->end == -1) {
+    free (b->v);
+    errno = EINVAL;             /* half a block: not ours to guess */
+    return -1;
+  }
+  return 0;
+}
+
+int
+defer_setupcomplete_has (const char *buf, size_t len)
+{
+  struct batch b;
+
+  if (batch_parse (buf ? buf : "", buf ? len : 0, &b) == -1)
+    return -1;
+  free (b.v);
+  return b.begin != -1;
+}
+
+int
+defer_setupcomplete_edit (const char *old, size_t old_len, int install,
+                          char **out, size_t *out_len, int *changed)
+{
+  struct strbuf o = { 0 };
+  struct batch b;
+  int has, content = 0;
+
+  *changed = 0;
+  if (old == NULL)
+    old_len = 0;
+  if (batch_parse (old ? old : "", old_len, &b) == -1)
+    return -1;
+  has = b.begin != -1;
+  if (!!install == has) {
+    free (b.v);
+    return copy_out (old, old_len, out, out_len);
+  }
+  strbuf_add (&o, old, b.bom);
+  if (install) {
+    strbuf_str (&o, SETUP_BEGIN);
+    strbuf_str (&o, b.eol);
+    strbuf_str (&o, SETUP_CALL);
+    strbuf_str (&o, b.eol);
+    strbuf_str (&o, SETUP_END);
+    strbuf_str (&o, b.eol);
+    strbuf_add (&o, old + b.bom, old_len - b.bom);
+  }
+  else {
+    for (size_t i = 0; i < b.n; i++) {
+      const struct line *l = &b.v[i];
+      if ((long) i >= b.begin && (long) i <= b.end)
+        continue;
+      strbuf_add (&o, l->s, l->len);
+      strbuf_str (&o, l->eol);
+      for (size_t k = 0; k < l->len; k++)
+        if (!is_blank (l->s[k]))
+          content = 1;
+    }
+    if (!content && o.p) {      /* nothing left: the file goes */
+      o.len = 0;
+      o.p[0] = '\0';
+    }
+  }
+  free (b.v);
+  if (strbuf_give (&o, out, out_len) == -1)
+    return -1;
+  *changed = 1;
+  return 0;
+}

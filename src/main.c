@@ -48,12 +48,13 @@ usage (FILE *fp)
 "                             the buffer sizes, else the type it has, else sz)\n"
 "      --force                write values the driver's Ndi\\Params refuses, and\n"
 "                             a hive or image with no write permission bits\n"
-"      --defer[=always|once]  also install a boot-time action in the image that\n"
+"      --defer[=WHEN]         also install a boot-time action in the image that\n"
 "                             sets the values on matching adapters Windows\n"
 "                             creates later (a sysprepped or foreign template\n"
-"                             has no Hyper-V adapter yet); at every boot\n"
-"                             (always, the default), or until a boot that\n"
-"                             succeeds (once); --remove removes it\n"
+"                             has no Hyper-V adapter yet); WHEN: always (the\n"
+"                             default: every boot), once (until a boot that\n"
+"                             succeeds), setup (from SetupComplete.cmd, for\n"
+"                             generalized images); --remove removes it\n"
 "\n"
 "What to work on:\n"
 "      --hive FILE            a SYSTEM hive file on this host (no image, no appliance)\n"
@@ -306,9 +307,11 @@ parse_options (int argc, char **argv, struct options *o)
     case OPT_DEFER:
       o->defer = 1;
       if (optarg && strcmp (optarg, "once") == 0)
-        o->defer_spec.once = 1;
+        o->defer_spec.mode = DEFER_ONCE;
+      else if (optarg && strcmp (optarg, "setup") == 0)
+        o->defer_spec.mode = DEFER_SETUP;
       else if (optarg && strcmp (optarg, "always") != 0)
-        return usage_error ("--defer=%s: %s", optarg, "expected always or once");
+        return usage_error ("--defer=%s: %s", optarg, "expected always, once or setup");
       break;
     case OPT_HIVE: o->hive = optarg; break;
     case 'o': o->output = optarg; break;

@@ -178,11 +178,12 @@ text_defer (FILE *fp, const struct options *o, const struct outcome *out)
   }
   if (out->status == ST_ERROR || out->status == ST_REFUSED)
     return;                     /* planned, but the run stopped: see the error */
-  fprintf (fp, "  boot-time action %s: %s\n", what, DEFER_SCRIPT_WIN);
+  fprintf (fp, "  boot-time action %s: %s\n", what,
+           out->defer == DEFER_REMOVED ? DEFER_SCRIPT_WIN : defer_script_win (o->defer_spec.mode));
   if (out->defer != DEFER_REMOVED)
-    fprintf (fp, "  (a machine startup script of the local Group Policy: at every boot, "
-             "as SYSTEM, it sets the values on matching adapters that lack them and "
-             "restarts those; log: %s)\n", DEFER_LOG_WIN);
+    fprintf (fp, "  (%s, as SYSTEM, it sets the values on matching adapters that lack them "
+             "and restarts those; log: %s)\n", defer_mode_text (o->defer_spec.mode),
+             DEFER_LOG_WIN);
 }
 
 static const char *
@@ -436,7 +437,7 @@ json_adapter (struct jb *b, const struct outcome *out, size_t idx)
 
 /* The JSON object for one outcome (NULL: out of memory). */
 static json_t *
-json_outcome (const struct outcome *out)
+json_outcome (const struct outcome *out, const struct options *opt)
 {
   struct jb b = { 0 };
   json_t *o = json_object (), *sets = json_array ();
@@ -485,7 +486,10 @@ json_outcome (const struct outcome *out)
   if (out->is_image && out->defer != DEFER_NONE) {
     json_t *d = json_object ();
     put (&b, d, "action", jtext (defer_result_name (out->defer)));
-    put (&b, d, "script", jtext (DEFER_SCRIPT_WIN));
+    put (&b, d, "script", jtext (opt->remove ? DEFER_SCRIPT_WIN
+                                 : defer_script_win (opt->defer_spec.mode)));
+    if (!opt->remove)
+      put (&b, d, "mode", jtext (defer_mode_name (opt->defer_spec.mode)));
     put (&b, d, "log", jtext (DEFER_LOG_WIN));
     put (&b, o, "defer", d);
   }
@@ -503,7 +507,7 @@ json_outcome (const struct outcome *out)
 void
 report_json (FILE *fp, const struct options *o, const struct outcome *out)
 {
-  json_t *obj = json_outcome (out);
+  json_t *obj = json_outcome (out, o);
   /* ASCII only: no raw C1 control (or anything else) reaches a terminal
    * that shows the JSON; parsers read the \u escapes back. */
   char *line = obj ? json_dumps (obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;

@@ -321,7 +321,7 @@ START_TEST (test_render_cmd)
   long n;
   size_t len;
 
-  ck_assert_int_eq (defer_render_cmd (&got, &len), 0);
+  ck_assert_int_eq (defer_render_cmd (DEFER_ALWAYS, &got, &len), 0);
   /* No BOM (cmd.exe would take it for part of the first command),
    * ASCII only, no placeholder left, and the one command line. */
   for (size_t i = 0; i < len; i++)
@@ -346,13 +346,13 @@ START_TEST (test_render_cmd)
   /* The encoded text is the loader, in UTF-16LE. */
   ck_assert_uint_lt ((size_t) (e - p), sizeof dec);
   n = unbase64 (p, (size_t) (e - p), dec);
-  ck_assert_int_eq (n, (long) (2 * strlen (DEFER_LOADER)));
+  ck_assert_int_eq (n, (long) (2 * strlen (DEFER_LOADER_GPO)));
   for (long i = 0; i < n / 2; i++)
-    ck_assert_msg (dec[2 * i] == (unsigned char) DEFER_LOADER[i] && dec[2 * i + 1] == 0,
+    ck_assert_msg (dec[2 * i] == (unsigned char) DEFER_LOADER_GPO[i] && dec[2 * i + 1] == 0,
                    "loader char %ld", i);
-  ck_assert_ptr_nonnull (strstr (DEFER_LOADER, "'System32\\GroupPolicy\\Machine\\Scripts"
+  ck_assert_ptr_nonnull (strstr (DEFER_LOADER_GPO, "'System32\\GroupPolicy\\Machine\\Scripts"
                                  "\\Startup\\netvsc-patch.ps1'"));
-  ck_assert_ptr_nonnull (strstr (DEFER_LOADER, "[scriptblock]::Create("));
+  ck_assert_ptr_nonnull (strstr (DEFER_LOADER_GPO, "[scriptblock]::Create("));
   /* The rest is the template. */
   {
     char b64[4096];
@@ -361,6 +361,12 @@ START_TEST (test_render_cmd)
     u = replace (t, "@NP_VERSION@", NETVSC_PATCH_VERSION);
     free (t);
     t = replace (u, "@NP_LOADER@", b64);
+    free (u);
+    u = replace (t, "@NP_RUN_BY@", "rem The machine startup script of the local Group Policy "
+                 "object, run at\nrem boot (--defer).");
+    free (t);
+    t = u;
+    u = NULL;
     want = replace (t, "\n", "\r\n");
   }
   assert_same (got, want);
@@ -376,7 +382,7 @@ END_TEST
 START_TEST (test_render_once)
 {
   struct defer_spec s = { .match = { MATCH_NETVSC, NULL }, .values = buffers, .n = 2,
-                          .once = 1 };
+                          .mode = DEFER_ONCE };
   char *got, *always = render (MATCH_NETVSC, NULL, buffers, 2, NULL), *want;
   size_t len;
 
@@ -574,7 +580,7 @@ START_TEST (test_ps_syntax)
   {
     /* and mode once (its self-removal code is the same text, but the
      * file is what Windows would run) */
-    struct defer_spec once = { .match = { MATCH_NETVSC, NULL }, .values = v, .n = 2, .once = 1 };
+    struct defer_spec once = { .match = { MATCH_NETVSC, NULL }, .values = v, .n = 2, .mode = DEFER_ONCE };
     char *s;
     size_t len;
     ck_assert_int_eq (defer_render_script (&once, &s, &len), 0);
@@ -1121,6 +1127,113 @@ START_TEST (test_gpt_garbage)
 }
 END_TEST
 
+/* --defer=setup's cmd: the loader reads the script beside
+ * SetupComplete.cmd; the rest as the startup script's. */
+START_TEST (test_render_cmd_setup)
+{
+  char *got, *p, *e;
+  unsigned char dec[4096];
+  long n;
+  size_t len;
+
+  ck_assert_int_eq (defer_render_cmd (DEFER_SETUP, &got, &len), 0);
+  ck_assert_ptr_nonnull (strstr (got, "\r\nrem Called once by SetupComplete.cmd beside it"));
+  p = strstr (got, " -EncodedCommand ");
+  p = strstr (p + 1, "\r\n\"%NP_PS%\" -NoProfile -NonInteractive -EncodedCommand ");
+  ck_assert_ptr_nonnull (p);
+  p = strstr (p, "-EncodedCommand ") + strlen ("-EncodedCommand ");
+  e = strchr (p, ' ');
+  n = unbase64 (p, (size_t) (e - p), dec);
+  ck_assert_int_eq (n, (long) (2 * strlen (DEFER_LOADER_SETUP)));
+  for (long i = 0; i < n / 2; i++)
+    ck_assert (dec[2 * i] == (unsigned char) DEFER_LOADER_SETUP[i] && dec[2 * i + 1] == 0);
+  ck_assert_ptr_nonnull (strstr (DEFER_LOADER_SETUP, "Join-Path $env:SystemRoot "
+                                 "'Setup\\Scripts\\netvsc-patch.ps1'"));
+  free (got);
+}
+END_TEST
+
+/* --- SetupComplete.cmd ------------------------------------------------ */
+
+#define BLOCK(eol) "rem netvsc-patch --defer=setup: begin" eol \
+  "call \"%SystemRoot%\\Setup\\Scripts\\netvsc-patch.cmd\"" eol \
+  "rem netvsc-patch --defer=setup: end" eol
+
+static char *
+sc_edit (const char *old, int install, int *changed, size_t *len)
+{
+  char *out = NULL;
+  ck_assert_int_eq (defer_setupcomplete_edit (old, old ? strlen (old) : 0, install, &out,
+                                              len, changed), 0);
+  return out;
+}
+
+START_TEST (test_setupcomplete)
+{
+  int changed;
+  size_t len;
+  char *got, *back;
+
+  /* none: ours alone, CRLF; removed: nothing left (the file goes) */
+  got = sc_edit (NULL, 1, &changed, &len);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_str_eq (got, BLOCK ("\r\n"));
+  ck_assert_int_eq (defer_setupcomplete_has (got, len), 1);
+  back = sc_edit (got, 1, &changed, &len);         /* idempotent */
+  ck_assert_int_eq (changed, 0);
+  ck_assert_str_eq (back, got);
+  free (back);
+  back = sc_edit (got, 0, &changed, &len);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_uint_eq (len, 0);
+  free (back);
+  free (got);
+
+  /* theirs, LF, with an exit at the end: ours first, in their line ends;
+   * removal gives back their bytes */
+  const char *theirs = "@echo off\nnet user x /active:no\nexit /b 0";
+  got = sc_edit (theirs, 1, &changed, &len);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_str_eq (got, BLOCK ("\n") "@echo off\nnet user x /active:no\nexit /b 0");
+  back = sc_edit (got, 0, &changed, &len);
+  ck_assert_str_eq (back, theirs);
+  free (back);
+  free (got);
+  ck_assert_int_eq (defer_setupcomplete_has (theirs, strlen (theirs)), 0);
+  got = sc_edit (theirs, 0, &changed, &len);       /* nothing to remove */
+  ck_assert_int_eq (changed, 0);
+  ck_assert_str_eq (got, theirs);
+  free (got);
+
+  /* a UTF-8 BOM stays first; only blank lines left: the file goes */
+  got = sc_edit ("\xef\xbb\xbf\r\n\r\n", 1, &changed, &len);
+  ck_assert_str_eq (got, "\xef\xbb\xbf" BLOCK ("\r\n") "\r\n\r\n");
+  back = sc_edit (got, 0, &changed, &len);
+  ck_assert_uint_eq (len, 0);
+  free (back);
+  free (got);
+
+  /* our block moved inside theirs (indented, other case): still ours */
+  got = sc_edit ("echo a\r\n  REM netvsc-patch --defer=setup: BEGIN\r\ncall x\r\n"
+                 "rem netvsc-patch --defer=setup: end\r\necho b\r\n", 0, &changed, &len);
+  ck_assert_str_eq (got, "echo a\r\necho b\r\n");
+  free (got);
+
+  /* refused, left alone: half a block, UTF-16, NUL */
+  {
+    const char *bad[] = { "rem netvsc-patch --defer=setup: begin\r\ncall x\r\n", "\xff\xfe@\0" };
+    for (size_t i = 0; i < 2; i++) {
+      char *out = (char *) "untouched";
+      errno = 0;
+      ck_assert_int_eq (defer_setupcomplete_edit (bad[i], i ? 4 : strlen (bad[i]), i, &out,
+                                                  &len, &changed), -1);
+      ck_assert_int_eq (errno, EINVAL);
+      ck_assert_str_eq (out, "untouched");
+    }
+  }
+}
+END_TEST
+
 Suite *
 defer_suite (void)
 {
@@ -1135,6 +1248,7 @@ defer_suite (void)
   tcase_add_test (script, test_render_refuses);
   tcase_add_test (script, test_render_cmd);
   tcase_add_test (script, test_render_once);
+  tcase_add_test (script, test_render_cmd_setup);
   tcase_add_test (script, test_template_structure);
   tcase_add_test (script, test_template_ps2);
   tcase_add_test (script, test_ps_syntax);
@@ -1149,6 +1263,7 @@ defer_suite (void)
   tcase_add_test (ini, test_gpt_sorted_insert);
   tcase_add_test (ini, test_gpt_version);
   tcase_add_test (ini, test_gpt_garbage);
+  tcase_add_test (ini, test_setupcomplete);
   suite_add_tcase (s, ini);
   return s;
 }
