@@ -14,6 +14,9 @@ GPO=/Windows/System32/GroupPolicy
 CONFIG=/Windows/System32/config
 SCRIPTS_CSE='[{42B5FAAE-6536-11D2-AE5A-0000F87571E3}{40B6664F-4972-11D1-A7CA-0000F87571E3}]'
 
+# not CMD...: CMD fails (a bare "! CMD" would not stop a case: errexit
+# ignores it).
+not () { if "$@"; then echo "unexpectedly true: $*"; return 1; fi; }
 img_copy () { cp --sparse=always "$IMAGES/$1" "$WORK/$1"; echo "$WORK/$1"; }
 extract () { sh "$TOP/tests/extract-hive.sh" "$@" 2>/dev/null; }
 
@@ -54,7 +57,7 @@ script_sets () {
 # cmd.exe's 8191, and the encoded text (UTF-16LE, base64, decoded here
 # with coreutils and iconv) is the loader that reads the script.
 cmd_loader () {
-  ! grep -q -- '-File\|-ExecutionPolicy' "$1"
+  not grep -q -- '-File\|-ExecutionPolicy' "$1"
   line=$(grep -a -- '^"%NP_PS%" -NoProfile -NonInteractive -EncodedCommand ' "$1")
   [ "${#line}" -lt 8191 ]
   b64=${line#* -EncodedCommand }; b64=${b64%% *}
@@ -381,6 +384,44 @@ direct_scripts_gaps () {
   same_bytes "$img" "$WORK/orig"
 }
 
+# --defer=setup (--direct): the script and its cmd in
+# \Windows\Setup\Scripts, our call first in a SetupComplete.cmd the tool
+# creates; switching to --defer moves it to the startup script; --remove
+# leaves neither; read back with ntfscat, not the tool.
+direct_setup () {
+  img=$(img_copy template.qcow2)
+  run 0 "$N" --direct --defer=setup -r 4M "$img"
+  out_has "boot-time action installed: %SystemRoot%\\Setup\\Scripts\\netvsc-patch.ps1"
+  out_has "called from SetupComplete.cmd: once, at the end of Windows Setup"
+  part_raw "$img" qcow2 "$WORK/p"
+  at=$(ntfs_spelt "$WORK/p" /Windows/Setup/Scripts/SetupComplete.cmd)
+  printf '%s\r\n' 'rem netvsc-patch --defer=setup: begin' \
+    'call "%SystemRoot%\Setup\Scripts\netvsc-patch.cmd"' 'rem netvsc-patch --defer=setup: end' \
+    | cmp - <(ntfscat "$WORK/p" "$at")
+  ntfscat "$WORK/p" "$(ntfs_spelt "$WORK/p" /Windows/Setup/Scripts/netvsc-patch.ps1)" >"$WORK/s.ps1"
+  grep -qx $'\\$Mode = \'setup\'\r' "$WORK/s.ps1"
+  ntfscat "$WORK/p" "$(ntfs_spelt "$WORK/p" /Windows/Setup/Scripts/netvsc-patch.cmd)" >"$WORK/s.cmd"
+  line=$(grep -a -- '^"%NP_PS%" -NoProfile -NonInteractive -EncodedCommand ' "$WORK/s.cmd")
+  b64=${line#* -EncodedCommand }; b64=${b64%% *}
+  printf '%s' "$b64" | base64 -d | iconv -f UTF-16LE -t UTF-8 | grep -qF "'Setup\\Scripts\\netvsc-patch.ps1'"
+  # the startup script of the template is not registered
+  gpo "$img"
+  not grep -qi netvsc-patch "$WORK/gpo/scripts.txt"
+  # switching to every boot: registered there, ours out of SetupComplete
+  run 0 "$N" --direct --defer -r 4M "$img"
+  out_has "boot-time action installed"
+  gpo "$img"
+  grep -qx '1CmdLine=netvsc-patch.cmd' "$WORK/gpo/scripts.txt"
+  part_raw "$img" qcow2 "$WORK/p"
+  not ntfs_spelt "$WORK/p" /Windows/Setup/Scripts/SetupComplete.cmd
+  not ntfs_spelt "$WORK/p" /Windows/Setup/Scripts/netvsc-patch.ps1
+  run 0 "$N" --direct --remove "$img"
+  gpo "$img"
+  not grep -qi netvsc-patch "$WORK/gpo/scripts.txt"
+  [ ! -e "$WORK/gpo/netvsc-patch.ps1" ]
+  ntfsfix -n "$WORK/p" >/dev/null
+}
+
 defer_usage () {
   h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
   for args in "--hive $h --defer -r 2M" "--defer --list $IMAGES/win.raw" \
@@ -398,6 +439,7 @@ check "no adapter: exit 3 points at --defer" no_adapter_points_at_defer
 check "--direct: adapter patched and action installed; dry run, --check, update" direct_existing_adapter
 check "--set in an image: refusal leaves it unchanged, allowed value written" direct_set_in_image
 check "--direct: a match argument with quotes stays in single quotes" direct_quoting
+check "--direct: --defer=setup: SetupComplete.cmd created with our call; switched to --defer; --remove" direct_setup
 check "--direct: scripts.ini with a gap and others' entries: none renumbered or woken; --remove restores it" direct_scripts_gaps
 check "--direct: NTFS metadata to repair: says so, writes nothing; fine after ntfsfix" damaged_metadata
 check "--direct --defer: SIGKILL at 30 moments (template: ini files replaced, scripts created)" defer_kills qcow2 template.qcow2 30
