@@ -292,7 +292,7 @@ defer_render_cmd (enum defer_mode mode, char **out, size_t *len)
     return -1;
   }
   /* -EncodedCommand takes the command as UTF-16LE in base64.  The
-   * whole script (about 30 KB) would be some 80,000 characters encoded,
+   * whole script (about 25 KB) would be some 66,000 characters encoded,
    * far past cmd.exe's 8191 for a command line: the loader it is, about
    * 400. */
   if (utf8_to_utf16le ((const unsigned char *) loader, strlen (loader), &utf16) == -1) {
