@@ -1,4 +1,5 @@
 /* netvsc-patch: installing and removing the boot-time action. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,8 +122,32 @@ install (const struct disk_backend *be, struct disk *d, const struct defer_spec 
   return r;
 }
 
+/* Does BUF name us ("netvsc-patch", any case, in ASCII or UTF-16LE)?
+ * A registration file that cannot be parsed and does not can hold no
+ * entry of ours. */
 static int
-uninstall (const struct disk_backend *be, struct disk *d, int dry,
+mentions_us (const char *buf, size_t len)
+{
+  static const char w[] = "netvsc-patch";
+  const size_t k = sizeof w - 1;
+
+  for (size_t step = 1; step <= 2; step++)
+    for (size_t i = 0; i + step * k <= len; i++) {
+      size_t j = 0;
+      while (j < k && tolower ((unsigned char) buf[i + step * j]) == w[j] &&
+             (step == 1 || buf[i + step * j + 1] == 0))
+        j++;
+      if (j == k)
+        return 1;
+    }
+  return 0;
+}
+
+/* LENIENT (taking out the other kind while installing one): a scripts.ini
+ * that cannot be parsed and does not name us is not ours to touch, and
+ * no reason to fail. */
+static int
+uninstall (const struct disk_backend *be, struct disk *d, int dry, int lenient,
            enum defer_result *res, struct np_error *err)
 {
   struct gfile scripts = { .path = DEFER_SCRIPTS_INI }, gpt = { .path = DEFER_GPT_INI };
@@ -142,7 +167,9 @@ uninstall (const struct disk_backend *be, struct disk *d, int dry,
       free (buf);
     }
   }
-  if (scripts.old && defer_scripts_ini_has (scripts.old, scripts.old_len)) {
+  if (scripts.old && defer_scripts_ini_has (scripts.old, scripts.old_len) &&
+      !(lenient && defer_scripts_ini_has (scripts.old, scripts.old_len) == -1 &&
+        !mentions_us (scripts.old, scripts.old_len))) {
     if (defer_scripts_ini_edit (scripts.old, scripts.old_len, 0, &scripts.new,
                                 &scripts.new_len, &scripts.changed) == -1) {
       edit_failed (DEFER_SCRIPTS_INI, err);
@@ -242,8 +269,12 @@ uninstall_setup (const struct disk_backend *be, struct disk *d, int dry,
       free (buf);
     }
   }
-  if (sc.old && defer_setupcomplete_edit (sc.old, sc.old_len, 0, &sc.new, &sc.new_len,
-                                          &sc.changed) == -1) {
+  /* A SetupComplete.cmd that cannot be parsed (UTF-16...) and does not
+   * name us is someone else's: left alone without failing. */
+  if (sc.old && (defer_setupcomplete_has (sc.old, sc.old_len) != -1 ||
+                 mentions_us (sc.old, sc.old_len)) &&
+      defer_setupcomplete_edit (sc.old, sc.old_len, 0, &sc.new, &sc.new_len,
+                                &sc.changed) == -1) {
     edit_failed (DEFER_SETUPCOMPLETE, err);
     goto out;
   }
@@ -277,7 +308,7 @@ guest_defer (const struct disk_backend *be, struct disk *d, const struct defer_s
                          "action", be->name);
   if (!want_install) {
     /* --remove: whichever kinds are there */
-    if (uninstall (be, d, dry, res, err) == -1 ||
+    if (uninstall (be, d, dry, 0, res, err) == -1 ||
         uninstall_setup (be, d, dry, &other, err) == -1)
       return -1;
     if (other == DEFER_REMOVED)
@@ -288,7 +319,7 @@ guest_defer (const struct disk_backend *be, struct disk *d, const struct defer_s
    * between leaves both (the values set twice), never neither. */
   if ((setup ? install_setup (be, d, spec, dry, res, err)
        : install (be, d, spec, dry, res, err)) == -1 ||
-      (setup ? uninstall (be, d, dry, &other, err)
+      (setup ? uninstall (be, d, dry, 1, &other, err)
        : uninstall_setup (be, d, dry, &other, err)) == -1)
     return -1;
   if (other == DEFER_REMOVED && *res == DEFER_IN_PLACE)

@@ -307,6 +307,40 @@ START_TEST (test_setup_mode)
 }
 END_TEST
 
+/* Someone else's file of the other kind that cannot be parsed (a
+ * UTF-16 SetupComplete.cmd, a broken scripts.ini) does not stop an
+ * install or --remove, and is left alone; one that names us does. */
+START_TEST (test_other_kind_unparseable)
+{
+  struct memdisk m = { 0 };
+  struct defer_value v[] = { { .name = "ReceiveBufferSize", .is_dword = 1, .dword = 4096 } };
+  struct defer_spec spec = { .match = { MATCH_NETVSC, NULL }, .values = v, .n = 1 };
+  struct np_error err = { 0, "" };
+  enum defer_result res;
+  const char u16[] = "\xff\xfe@\0e\0c\0h\0o\0 \0o\0f\0f\0\r\0\n\0";
+  const char junk[] = "\x01 not an ini";
+  const char ours[] = "\x01 not an ini, NETVSC-PATCH.cmd";
+
+  mem_put (&m, DEFER_SETUPCOMPLETE, u16, sizeof u16 - 1);
+  ck_assert_int_eq (run (&m, &spec, 1, 0), DEFER_INSTALLED);
+  ck_assert_int_eq (run (&m, &spec, 0, 0), DEFER_REMOVED);
+  ck_assert_uint_eq (clen (&m, DEFER_SETUPCOMPLETE), sizeof u16 - 1);
+  ck_assert (memcmp (content (&m, DEFER_SETUPCOMPLETE), u16, sizeof u16 - 1) == 0);
+  mem_free (&m);
+
+  spec.mode = DEFER_SETUP;
+  mem_put (&m, DEFER_SCRIPTS_INI, junk, sizeof junk - 1);
+  ck_assert_int_eq (run (&m, &spec, 1, 0), DEFER_INSTALLED);
+  ck_assert_str_eq (content (&m, DEFER_SCRIPTS_INI), junk);
+  mem_free (&m);
+
+  mem_put (&m, DEFER_SCRIPTS_INI, ours, sizeof ours - 1);
+  ck_assert_int_eq (guest_defer (&mem_backend, (struct disk *) &m, &spec, 1, 1, &res, &err), -1);
+  ck_assert_msg (strstr (err.msg, "scripts.ini cannot be parsed"), "%s", err.msg);
+  mem_free (&m);
+}
+END_TEST
+
 Suite *
 guestdefer_suite (void)
 {
@@ -317,6 +351,7 @@ guestdefer_suite (void)
   tcase_add_test (tc, test_keeps_other_policy);
   tcase_add_test (tc, test_unparseable_left_alone);
   tcase_add_test (tc, test_setup_mode);
+  tcase_add_test (tc, test_other_kind_unparseable);
   suite_add_tcase (s, tc);
   return s;
 }
