@@ -475,6 +475,16 @@ START_TEST (test_template_structure)
    * goes before the files. */
   ck_assert_ptr_nonnull (strstr (t, "\nif ($Mode -eq 'once' -and -not $failed -and $matched -gt 0) {\n"
                                  "  try {\n    Remove-Self\n"));
+  /* Setup: SetupComplete.cmd runs once, so an adapter still disabled
+   * gets a startup task that runs the script again until it is enabled,
+   * and the task goes when none is left. */
+  ck_assert_ptr_nonnull (strstr (t, "\nif ($Mode -eq 'setup') {\n  try {\n    Update-RepairTask\n"));
+  f = ps_function (t, "Update-RepairTask");
+  ck_assert_uint_lt (at (f, "$ErrorActionPreference = 'Continue'"), at (f, "& $schtasks"));
+  ck_assert_uint_lt (at (f, "if (Test-AnyMarker) {"), at (f, "/Create /F /TN $RepairTask /SC ONSTART /RU SYSTEM"));
+  ck_assert_ptr_nonnull (strstr (f, "} else {"));
+  ck_assert_uint_lt (at (f, "} else {"), at (f, "/Delete /F /TN $RepairTask"));
+  free (f);
   f = ps_function (t, "Remove-Self");
   ck_assert_uint_lt (at (f, "Remove-StartupEntry $text"), at (f, "WriteAllText($ini, $new, [System.Text.Encoding]::Unicode)"));
   ck_assert_uint_lt (at (f, "WriteAllText($ini, $new"), at (f, "Step-GptVersion $gpt"));
