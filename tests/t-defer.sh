@@ -339,11 +339,11 @@ P
 }
 
 # seed_scripts IMAGE.qcow2 TEXT: IMAGE (a copy of template.qcow2) with
-# its scripts.ini replaced by TEXT (printf format, CRLF) in UTF-16LE
+# its scripts.ini replaced by TEXT (backslash escapes, CRLF) in UTF-16LE
 # with a BOM, written with ntfscp (not the tool); IMAGE becomes raw.
 seed_scripts () {
   part_raw "$1" qcow2 "$WORK/p"
-  { printf '\377\376'; printf "$2" | iconv -f UTF-8 -t UTF-16LE; } >"$WORK/seed.ini"
+  { printf '\377\376'; printf '%b' "$2" | iconv -f UTF-8 -t UTF-16LE; } >"$WORK/seed.ini"
   at=$(ntfs_spelt "$WORK/p" "$GPO/Machine/Scripts/scripts.ini")
   ntfscp -f "$WORK/p" "$WORK/seed.ini" "$at" >/dev/null
   qemu-img convert -f qcow2 -O raw "$1" "$1.raw"
