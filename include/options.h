@@ -47,7 +47,7 @@ struct options {
   char **images;
   int n_images;
   const char *connect;          /* -c URI: libvirt's; NULL: its default */
-  char **domains;               /* -d NAME (repeatable): libvirt domains */
+  const char *domains[256];     /* -d NAME (repeatable): libvirt domains */
   int n_domains;
 };
 

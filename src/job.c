@@ -948,6 +948,9 @@ domain_root (const char *root, size_t n, size_t *only, char *want, size_t len)
   return -1;
 }
 
+/* The domain's disks are checked as images, opened together (one
+ * appliance, or a qemu-nbd each), Windows is searched across them, and
+ * the Windows disk's outcome is the domain's. */
 void
 job_run_domain (const struct options *o, const char *name, struct outcome *out)
 {
@@ -1030,8 +1033,7 @@ job_run_domain (const struct options *o, const char *name, struct outcome *out)
               n == 1 ? "" : "s", be->name);
   if (be->open_batch) {
     if ((b = be->open_batch (reqs, n, disks, errs)) == NULL) {
-      np_error_wrap (&errs[0], "", "domain %s: ", dom.name);
-      err = errs[0];
+      np_error_set (&err, errs[0].code, "domain %s: %s", dom.name, errs[0].msg);
       goto failed;
     }
   }

@@ -274,11 +274,6 @@ parse_options (int argc, char **argv, struct options *o)
   o->control_set.mode = CS_SELECTED;
   o->match.kind = MATCH_NETVSC;
   o->lock_timeout = 60;
-  /* -d NAME: at most one per argument */
-  if ((o->domains = calloc ((size_t) argc + 1, sizeof *o->domains)) == NULL) {
-    fprintf (stderr, "netvsc-patch: out of memory\n");
-    return NP_EXIT_RUNTIME;
-  }
 
   while ((c = getopt_long (argc, argv, "r:s:o:j:nvqVh0d:c:", long_options, NULL)) != -1) {
     switch (c) {
@@ -387,7 +382,11 @@ parse_options (int argc, char **argv, struct options *o)
     case 'h':
       usage (stdout);
       return NP_EXIT_OK;
-    case 'd': o->domains[o->n_domains++] = optarg; break;
+    case 'd':
+      if (o->n_domains == (int) (sizeof o->domains / sizeof o->domains[0]))
+        return usage_error ("-d %s: %s", optarg, "at most 256 domains in one run");
+      o->domains[o->n_domains++] = optarg;
+      break;
     case 'c': o->connect = optarg; break;
     default:
       fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
