@@ -35,8 +35,9 @@ domain_xml () {
 }
 
 # A fresh $WORK/vm: data.raw (nowin.raw: no Windows) and win.qcow2, and
-# $WORK/vm/node.xml defining "off" (shut off) and "on" (running), both
-# with the data disk first, plus the odd domains the error cases need.
+# $WORK/vm/node.xml defining "off" (shut off), "on" (running) and
+# "paused", all with the data disk first, plus the odd domains the error
+# cases need.
 setup () {
   rm -rf "$WORK/vm"
   mkdir -p "$WORK/vm/other"
@@ -51,6 +52,7 @@ setup () {
     echo "<node>"
     domain_xml off 5 "$data" "$win"
     domain_xml on "" "$data" "$win"
+    domain_xml paused 3 "$data" "$win"
     domain_xml datadisk 5 "$data"
     domain_xml nodisks 5
     domain_xml missing 5 "$(disk_xml "$WORK/vm/gone.qcow2" qcow2 vda)"
@@ -71,6 +73,7 @@ runstates () {
   command -v virsh >/dev/null || { echo "# virsh absent: runstates not checked"; return 0; }
   [ "$(virsh -c "$URI" domstate off | head -1)" = "shut off" ]
   [ "$(virsh -c "$URI" domstate on | head -1)" = running ]
+  [ "$(virsh -c "$URI" domstate paused | head -1)" = paused ]
 }
 
 # The appliance: a shut-off domain whose first disk is a data disk
@@ -101,7 +104,7 @@ direct_patch () {
   out_has '"status":"unchanged"'
 }
 
-# A running domain: refused for writing by both backends before any
+# A running (or paused) domain: refused for writing by both backends before any
 # launch (exit 4, one line naming it), nothing written.
 running_refused () {
   setup
@@ -111,6 +114,10 @@ running_refused () {
     err_lines 1
     unchanged
   done
+  run 4 "$N" --direct -c "$URI" -d paused -r 4M -s 4M
+  err_has "netvsc-patch: domain paused: refused: the domain is paused (writing to the disks of a running VM corrupts them)"
+  err_lines 1
+  unchanged
 }
 
 # ... but read, as libguestfs allows read-only access to a live domain:
