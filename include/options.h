@@ -46,6 +46,9 @@ struct options {
   int quiet;
   char **images;
   int n_images;
+  const char *connect;          /* -c URI: libvirt's; NULL: its default */
+  const char *domains[256];     /* -d NAME (repeatable): libvirt domains */
+  int n_domains;
 };
 
 #endif

@@ -31,6 +31,7 @@ usage (FILE *fp)
 {
   fputs (
 "Usage: netvsc-patch [OPTIONS] IMAGE...\n"
+"       netvsc-patch [OPTIONS] -d DOMAIN [-c URI]\n"
 "       netvsc-patch [OPTIONS] --from LIST\n"
 "       netvsc-patch [OPTIONS] --hive FILE\n"
 "Set ReceiveBufferSize/SendBufferSize of the Hyper-V network adapter (netvsc)\n"
@@ -70,6 +71,10 @@ usage (FILE *fp)
 "                             sets Select\\Current and Select\\Default name)\n"
 "      --match SPEC           which adapters: netvsc (default), service:NAME,\n"
 "                             desc:TEXT, or a device id glob (pci\\ven_8086*)\n"
+"  -d, --domain NAME          a libvirt domain (name or UUID): all its disks,\n"
+"                             Windows searched across them (repeatable); a\n"
+"                             running domain is only read (-n, --check, --list)\n"
+"  -c, --connect URI          libvirt connection URI for -d (default: libvirt's)\n"
 "\n"
 "How:\n"
 "  -n, --dry-run              show what would change, write nothing\n"
@@ -165,6 +170,8 @@ static const struct option long_options[] = {
   { "quiet", no_argument, NULL, 'q' },
   { "version", no_argument, NULL, 'V' },
   { "help", no_argument, NULL, 'h' },
+  { "domain", required_argument, NULL, 'd' },
+  { "connect", required_argument, NULL, 'c' },
   { NULL, 0, NULL, 0 },
 };
 
@@ -271,7 +278,7 @@ parse_options (int argc, char **argv, struct options *o)
   o->match.kind = MATCH_NETVSC;
   o->lock_timeout = 60;
 
-  while ((c = getopt_long (argc, argv, "r:s:o:j:nvqVh0", long_options, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "r:s:o:j:nvqVh0d:c:", long_options, NULL)) != -1) {
     switch (c) {
     case 'r':
       if (size_parse_kb (optarg, &receive_kb, &why) == -1)
@@ -386,6 +393,12 @@ parse_options (int argc, char **argv, struct options *o)
     case 'h':
       usage (stdout);
       return NP_EXIT_OK;
+    case 'd':
+      if (o->n_domains == (int) (sizeof o->domains / sizeof o->domains[0]))
+        return usage_error ("-d %s: %s", optarg, "at most 256 domains in one run");
+      o->domains[o->n_domains++] = optarg;
+      break;
+    case 'c': o->connect = optarg; break;
     default:
       fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
       return NP_EXIT_USAGE;
@@ -417,8 +430,17 @@ parse_options (int argc, char **argv, struct options *o)
     return usage_error ("%s%s", "--list shows values, it sets none: no -r, -s, --set or --remove", "");
   if (o->hive && (o->n_images > 0 || o->from))
     return usage_error ("%s%s", "--hive takes no image arguments", "");
-  if (!o->hive && o->n_images == 0 && !o->from)
-    return usage_error ("%s%s", "no image given (or use --from LIST or --hive FILE)", "");
+  if (!o->hive && o->n_images == 0 && !o->from && o->n_domains == 0)
+    return usage_error ("%s%s", "no image given (or use --from LIST, -d DOMAIN or --hive "
+                        "FILE)", "");
+  if (o->hive && o->n_domains)
+    return usage_error ("%s%s", "--hive and -d/--domain exclude each other", "");
+  if (o->connect && o->n_domains == 0)
+    return usage_error ("%s%s", "-c/--connect goes with -d/--domain", "");
+  /* a domain's disks have their formats in its XML */
+  if (o->format && o->n_domains && o->n_images == 0 && !o->from)
+    return usage_error ("%s%s", "--format is for images: a domain's disk formats are in its "
+                        "XML", "");
   if (o->from_nul && !o->from)
     return usage_error ("%s%s", "-0/--null goes with --from LIST", "");
   if (o->output && !o->hive)
@@ -524,15 +546,18 @@ main (int argc, char **argv)
       free (from_buf);
       return err.code;
     }
-    struct target *all = calloc ((size_t) o.n_images + n_from + 1, sizeof *all);
+    struct target *all = calloc ((size_t) o.n_images + (size_t) o.n_domains + n_from + 1,
+                                 sizeof *all);
     if (all == NULL) {
       fprintf (stderr, "netvsc-patch: out of memory\n");
       return NP_EXIT_RUNTIME;
     }
     for (int i = 0; i < o.n_images; i++)
-      all[n++] = (struct target) { o.images[i], NULL };
+      all[n++] = (struct target) { o.images[i], NULL, 0 };
     for (size_t i = 0; i < n_from; i++)
       all[n++] = targets[i];
+    for (int i = 0; i < o.n_domains; i++)
+      all[n++] = (struct target) { o.domains[i], NULL, 1 };
     if (n == 0) {
       esc_line (stderr, "netvsc-patch: --from %s lists no images", o.from);
       worst = NP_EXIT_USAGE;
