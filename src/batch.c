@@ -110,8 +110,8 @@ targets_read (const char *file, int nul, struct target **targets, size_t *n, cha
       *tab = '\0';
       if ((t->format = format_canonical (tab + 1)) == NULL)
         return np_error_set (err, NP_EXIT_USAGE, "--from %s: line %zu: '%s': unknown format "
-                             "'%s' after the tab (expected raw, vpc or vhd, vhdx, qcow2 or "
-                             "vmdk)", file, lineno, line, tab + 1);
+                             "'%s' after the tab (expected raw, vpc or vhd, vhdx, qcow2, "
+                             "vmdk, vdi or qed)", file, lineno, line, tab + 1);
     }
   }
   return 0;

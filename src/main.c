@@ -60,8 +60,9 @@ usage (FILE *fp)
 "What to work on:\n"
 "      --hive FILE            a SYSTEM hive file on this host (no image, no appliance)\n"
 "  -o, --output FILE          with --hive: write the result to FILE, not in place\n"
-"      --format FMT           image format: raw, vpc (vhd), vhdx, qcow2, vmdk\n"
-"                             (default: detected from the file's magic bytes)\n"
+"      --format FMT           image format: raw, vpc (vhd), vhdx, qcow2, vmdk,\n"
+"                             vdi, qed (default: detected from the file's magic\n"
+"                             bytes); one for every image: per image, use --from\n"
 "      --root DEVICE          the Windows volume, if an image holds several\n"
 "      --from LIST            images to patch, one per line (- for stdin),\n"
 "                             optionally followed by a tab and the format\n"
@@ -326,7 +327,7 @@ parse_options (int argc, char **argv, struct options *o)
       o->format = format_canonical (optarg);
       if (o->format == NULL)
         return usage_error ("--format '%s': %s", optarg,
-                            "expected raw, vpc (or vhd), vhdx, qcow2 or vmdk");
+                            "expected raw, vpc (or vhd), vhdx, qcow2, vmdk, vdi or qed");
       break;
     case OPT_ROOT: o->root = optarg; break;
     case OPT_CONTROL_SET:

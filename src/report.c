@@ -6,6 +6,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "caveats.h"
 #include "escape.h"
 #include "report.h"
 
@@ -213,9 +214,16 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
 void
 report_outcome_to (FILE *fp, FILE *errfp, const struct options *o, const struct outcome *out)
 {
+  struct caveats cv;
+
   if (out->status == ST_ERROR || out->status == ST_REFUSED ||
       out->status == ST_NO_ADAPTER || out->status == ST_INVALID)
     esc_line (errfp, "netvsc-patch: %s", out->message);
+  /* warnings go to stderr whatever the output format (and with -q) */
+  caveats_of (o, out, &cv);
+  for (size_t i = 0; i < cv.n; i++)
+    if (cv.v[i].kind != CAVEAT_CLONES)
+      esc_line (errfp, "netvsc-patch: warning: %s: %s", out->target, cv.v[i].text);
   if (o->json) {
     report_json (fp, o, out);
     return;
@@ -256,6 +264,9 @@ report_outcome_to (FILE *fp, FILE *errfp, const struct options *o, const struct 
   else
     text_changes (fp, o, out);
   text_defer (fp, o, out);
+  for (size_t i = 0; i < cv.n; i++)
+    if (cv.v[i].kind == CAVEAT_CLONES)
+      fprintf (fp, "  note: %s\n", cv.v[i].text);
   if (out->written_to && out->status == ST_PATCHED && o->output)
     esc_line (fp, "  written to %s", out->written_to);
   if (out->backup[0])
@@ -437,10 +448,11 @@ json_adapter (struct jb *b, const struct outcome *out, size_t idx)
 
 /* The JSON object for one outcome (NULL: out of memory). */
 static json_t *
-json_outcome (const struct outcome *out, const struct options *opt)
+json_outcome (const struct options *opts, const struct outcome *out)
 {
   struct jb b = { 0 };
-  json_t *o = json_object (), *sets = json_array ();
+  json_t *o = json_object (), *sets = json_array (), *cvs = json_array ();
+  struct caveats cv;
 
   put (&b, o, "target", jname (out->target));
   put (&b, o, "mode", json_string (out->is_image ? "image" : "hive"));
@@ -486,10 +498,10 @@ json_outcome (const struct outcome *out, const struct options *opt)
   if (out->is_image && out->defer != DEFER_NONE) {
     json_t *d = json_object ();
     put (&b, d, "action", jtext (defer_result_name (out->defer)));
-    put (&b, d, "script", jtext (opt->remove ? DEFER_SCRIPT_WIN
-                                 : defer_script_win (opt->defer_spec.mode)));
-    if (!opt->remove)
-      put (&b, d, "mode", jtext (defer_mode_name (opt->defer_spec.mode)));
+    put (&b, d, "script", jtext (opts->remove ? DEFER_SCRIPT_WIN
+                                 : defer_script_win (opts->defer_spec.mode)));
+    if (!opts->remove)
+      put (&b, d, "mode", jtext (defer_mode_name (opts->defer_spec.mode)));
     put (&b, d, "log", jtext (DEFER_LOG_WIN));
     put (&b, o, "defer", d);
   }
@@ -497,6 +509,16 @@ json_outcome (const struct outcome *out, const struct options *opt)
     put (&b, o, "defer", json_null ());
   put (&b, o, "output", jname (out->written_to));
   put (&b, o, "backup", jname (out->backup[0] ? out->backup : NULL));
+  /* always present (an empty array when there is nothing to say) */
+  caveats_of (opts, out, &cv);
+  for (size_t i = 0; i < cv.n; i++) {
+    json_t *c = json_object ();
+    put (&b, c, "kind", jtext (caveat_kind_name (cv.v[i].kind)));
+    put (&b, c, "severity", jtext (caveat_severity (cv.v[i].kind)));
+    put (&b, c, "message", jtext (cv.v[i].text));
+    push (&b, cvs, c);
+  }
+  put (&b, o, "caveats", cvs);
   if (b.failed) {
     json_decref (o);
     return NULL;
@@ -507,12 +529,11 @@ json_outcome (const struct outcome *out, const struct options *opt)
 void
 report_json (FILE *fp, const struct options *o, const struct outcome *out)
 {
-  json_t *obj = json_outcome (out, o);
+  json_t *obj = json_outcome (o, out);
   /* ASCII only: no raw C1 control (or anything else) reaches a terminal
    * that shows the JSON; parsers read the \u escapes back. */
   char *line = obj ? json_dumps (obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
-  (void) o;
   if (line == NULL) {
     /* still one line per target, and valid */
     fprintf (fp, "{\"target\":null,\"status\":\"error\",\"exit_code\":%d,"

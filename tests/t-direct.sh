@@ -294,6 +294,76 @@ garbage_hive_in_image () {
 }
 
 # Bad input caught before qemu-nbd starts.
+# VDI and QED (issue 16), made here from win.raw with qemu-img: detected
+# by their magic (not read as raw), patched, read back through qemu-img
+# convert; --format agrees or is refused; per image through --from.
+vdi_and_qed () {
+  local IMAGES=$WORK/made
+  mkdir -p "$IMAGES"
+  for f in vdi qed; do
+    qemu-img convert -f raw -O "$f" "$FIXTURES/images/win.raw" "$IMAGES/win.$f"
+    patch_format "win.$f" "$f"
+    img=$WORK/win.$f
+    # the format said explicitly: the same; another: refused, unchanged
+    cp "$img" "$WORK/orig"
+    run 0 "$N" --direct -n -r 4M -s 2M --format "$f" "$img"
+    out_has "($f, /dev/sda1"
+    run 2 "$N" --direct -r 8M --format qcow2 "$img"
+    err_has "$img: --format qcow2 does not match the file, which is $f"
+    err_lines 1
+    same_bytes "$img" "$WORK/orig"
+  done
+  # a raw disk given as one of them: no header, refused
+  raw=$WORK/win.raw; cp --sparse=always "$FIXTURES/images/win.raw" "$raw"
+  cp --sparse=always "$raw" "$WORK/orig"
+  run 2 "$N" --direct -r 4M --format qed "$raw"
+  err_has "$raw: --format qed does not match the file (no qed header found)"
+  same_bytes "$raw" "$WORK/orig"
+  # --from: a format per image, after a tab
+  printf '%s\tvdi\n%s\tqed\n' "$WORK/win.vdi" "$WORK/win.qed" >"$WORK/list"
+  run 0 "$N" --direct -n -r 8M --from "$WORK/list"
+  out_has "(vdi, /dev/sda1"
+  out_has "(qed, /dev/sda1"
+  printf '%s\tvdi\n' "$WORK/win.qed" >"$WORK/list"
+  cp "$WORK/win.qed" "$WORK/orig"
+  run 2 "$N" --direct -r 8M --from "$WORK/list"
+  err_has "$WORK/win.qed: --format vdi does not match the file, which is qed"
+  same_bytes "$WORK/win.qed" "$WORK/orig"
+}
+
+# Values patched offline do not follow a template into its clones (a
+# new NIC instance): said once, in --list and the report (text and
+# JSON), only for images with a Hyper-V adapter and without --defer.
+clone_caveat () {
+  img=$(img_copy win.qcow2); cp "$img" "$WORK/orig"
+  note="note: values set offline stay with the Hyper-V adapters above; a VM created from a copy of this disk gets a new one (new GUID and class key) without them: for templates, use --defer"
+  run 0 "$N" --direct --list "$img"
+  out_has "  $note"
+  [ "$(grep -c 'note:' "$WORK/out")" -eq 1 ]
+  [ ! -s "$WORK/err" ]
+  run 0 "$N" --direct -n -r 4M "$img"
+  out_has "note: values set offline stay with the Hyper-V adapter(s) above"
+  run 0 "$N" --direct -n --json -r 4M "$img"
+  python3 - "$WORK/out" <<'PY'
+import json, sys
+o = json.loads(open(sys.argv[1]).read())
+c = o["caveats"]
+assert [x["kind"] for x in c] == ["clones"] and c[0]["severity"] == "note", c
+assert "new GUID and class key" in c[0]["message"] and "--defer" in c[0]["message"], c
+PY
+  same_bytes "$img" "$WORK/orig"
+  # not for --remove (a clone's new adapter has the defaults too), nor
+  # hive mode (no disk to copy), nor an image without a Hyper-V adapter
+  run 0 "$N" --direct -n --remove "$img"
+  if grep -q 'note:' "$WORK/out"; then echo "noted with --remove"; exit 1; fi
+  h=$(hive_copy ws2019)
+  run 0 "$N" --hive "$h" --list --json
+  python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["caveats"] == []' "$WORK/out"
+  run 3 "$N" --direct --json -r 4M --match desc:nothing-like-this "$img"
+  python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["caveats"] == []' "$WORK/out"
+  same_bytes "$img" "$WORK/orig"
+}
+
 bad_images () {
   : >"$WORK/empty.img"; mkdir "$WORK/dir.img"
   head -c 1536 "$IMAGES/win-dyn.vhd" >"$WORK/truncated.vhd"
@@ -662,6 +732,8 @@ only "qcow2, detected, patched" patch_format win.qcow2 qcow2
 only "VMDK, detected, patched" patch_format win.vmdk vmdk
 only "raw: dry run, check, patch (JSON), unchanged rerun" raw_dry_run_then_patch_then_unchanged
 only "--list on an image is read-only" list_image
+only "VDI and QED: detected, patched; --format and --from per image" vdi_and_qed
+only "clones: the offline caveat in --list, text and JSON, only where it applies" clone_caveat
 only "System Reserved + Windows, two netvsc NICs" system_reserved_two_nics
 only "two Windows installations: --root" two_windows
 only "batch, 2 workers: vmdk + vhd + no Windows + no partitions" batch_worst_exit
