@@ -56,9 +56,9 @@ START_TEST (test_refused)
   ck_assert_str_eq (err.msg, "domain vm: disk vda is a 'network' disk: only local files and "
                     "block devices can be opened");
   ck_assert_int_eq (parse ("<domain><devices><disk type='file' device='disk'>"
-                           "<driver type='qed'/><source file='/a'/><target dev='vda'/></disk>"
+                           "<driver type='parallels'/><source file='/a'/><target dev='vda'/></disk>"
                            "</devices></domain>", &d, &err), -1);
-  ck_assert (strstr (err.msg, "format 'qed' is not one netvsc-patch opens") != NULL);
+  ck_assert (strstr (err.msg, "format 'parallels' is not one netvsc-patch opens") != NULL);
   ck_assert_int_eq (parse ("<domain><devices><disk type='file' device='disk'>"
                            "<target dev='vda'/></disk></devices></domain>", &d, &err), -1);
   ck_assert_str_eq (err.msg, "domain vm: disk vda names no source file");
