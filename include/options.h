@@ -46,6 +46,7 @@ struct options {
   int quiet;
   char **images;
   int n_images;
+  int trace;                    /* -x: libguestfs API trace, or the steps (trace.h) */
 };
 
 #endif

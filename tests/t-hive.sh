@@ -47,11 +47,11 @@ dry_run () {
 
 check_mode () {
   h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
-  run 1 "$N" --hive "$h" -r 2M -s 2M --check
+  run 5 "$N" --hive "$h" -r 2M -s 2M --check
   same_bytes "$h" "$WORK/orig"
   run 0 "$N" --hive "$h" -r 2M -s 2M
   run 0 "$N" --hive "$h" -r 2M -s 2M --check
-  run 1 "$N" --hive "$h" -r 4M --check
+  run 5 "$N" --hive "$h" -r 4M --check
 }
 
 only_receive () {
