@@ -29,7 +29,12 @@ PREFIX ?= /usr/local
 
 .PHONY: all check sanitize-check fuzz demo deps clean install bench
 
-all: $(B)/netvsc-patch
+all: $(B)/netvsc-patch $(B)/netvsc-patch.1
+
+# VERSION above is the only copy of the version: the code gets it with
+# -D, the installed man page from here (man/netvsc-patch.1 says @VERSION@).
+$(B)/netvsc-patch.1: man/netvsc-patch.1 Makefile | $(B)
+	sed 's/@VERSION@/$(VERSION)/g' man/netvsc-patch.1 >$@.tmp && mv $@.tmp $@
 
 $(B)/%.o: src/%.c $(wildcard include/*.h) | $(B)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
@@ -160,7 +165,9 @@ demo: deps all $(B)/tests/mkhive
 
 install: all
 	install -D -m 755 $(B)/netvsc-patch $(DESTDIR)$(PREFIX)/bin/netvsc-patch
-	install -D -m 644 man/netvsc-patch.1 $(DESTDIR)$(PREFIX)/share/man/man1/netvsc-patch.1
+	install -D -m 644 $(B)/netvsc-patch.1 $(DESTDIR)$(PREFIX)/share/man/man1/netvsc-patch.1
+	install -D -m 644 bash-completion/netvsc-patch \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/netvsc-patch
 
 clean:
 	rm -rf $(B)

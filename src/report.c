@@ -203,6 +203,14 @@ headline (const struct outcome *out)
   }
 }
 
+int
+report_prints (const struct options *o)
+{
+  /* -q silences the report of what was done, not what was asked for:
+   * --list's adapters, --dry-run's plan, the JSON objects */
+  return !o->quiet || o->json || o->mode == RUN_LIST || o->mode == RUN_DRY;
+}
+
 void
 report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
 {
@@ -220,7 +228,7 @@ report_outcome_to (FILE *fp, FILE *errfp, const struct options *o, const struct 
     return;
   }
   /* --replay-only plans nothing: its report is the recovery */
-  if (o->quiet || (!out->have_plan && !(o->replay_only && out->written_to)))
+  if (!report_prints (o) || (!out->have_plan && !(o->replay_only && out->written_to)))
     return;
 
   esc_fputs (out->target, fp);
