@@ -491,9 +491,12 @@ json_outcome (const struct outcome *out)
   put (&b, o, "matched", jint_if (out->have_plan, (json_int_t) out->plan.n_matched));
   put (&b, o, "writes", jint_if (out->have_plan, (json_int_t) out->plan.n_writes));
   /* an error's "written" is in its message (a crash while writing
-   * leaves either hive) */
+   * leaves either hive); "deferred" wrote the boot-time action unless
+   * it was in place */
   put (&b, o, "written", out->status == ST_ERROR ? json_null ()
-       : json_boolean (out->status == ST_PATCHED));
+       : json_boolean (out->status == ST_PATCHED ||
+                       (out->status == ST_DEFERRED && (out->defer == DEFER_INSTALLED ||
+                                                       out->defer == DEFER_UPDATED))));
   if (out->have_plan) {
     json_t *adapters = json_array ();
     for (size_t i = 0; i < out->plan.adapters.n; i++)
