@@ -1,12 +1,12 @@
 /* netvsc-patch: -x, a trace of what the tool does, on stderr.
  *
- * The appliance backend traces the libguestfs API calls themselves
+ * The appliance backend also traces the libguestfs API calls themselves
  * (guestfs_set_trace, "libguestfs: trace: ..." lines), as the virt
- * tools' -x does.  Hive mode and --direct have no such API underneath:
- * they trace the steps the tool takes, one "netvsc-patch: trace:
+ * tools' -x does.  Hive mode and --direct have no such API underneath;
+ * every mode traces the steps the tool takes, one "netvsc-patch: trace:
  * SUBJECT: STEP" line each (the hive's checks, recovery, planning,
- * write, verification, rename; --direct's qemu-nbd, NTFS and file
- * steps). */
+ * write, verification, rename; an image's volume, copy out and back;
+ * --direct's qemu-nbd and NTFS steps, direct_trace). */
 #ifndef NETVSC_PATCH_TRACE_H
 #define NETVSC_PATCH_TRACE_H
 
