@@ -116,6 +116,23 @@ image_outcomes () {
   head -1 "$WORK/out" | grep -q '"status":"error","exit_code":1'
 }
 
+# The line written when the object cannot be built (out of memory):
+# json_dumps made to fail by an LD_PRELOAD shim; the line still has
+# every key, status error, exit 1, and the target is named on stderr.
+oom_line () {
+  command -v cc >/dev/null || { echo "# no cc: skipped"; return 0; }
+  printf '#include <stddef.h>\nchar *json_dumps (const void *j, size_t f) { (void) j; (void) f; return NULL; }\n' \
+    >"$WORK/nodump.c"
+  cc -shared -fPIC -o "$WORK/nodump.so" "$WORK/nodump.c"
+  h=$(hive_copy ws2019)
+  set +e
+  LD_PRELOAD="$WORK/nodump.so" "$N" --json --hive "$h" -r 2M -n >"$WORK/out" 2>"$WORK/err"
+  set -e
+  python3 "$TOP/tests/json-schema.py" "$MAN" check "$WORK/out" error 1
+  err_has "out of memory building the JSON report of $h"
+  [ "$(jget '[o["mode"], o["target"], o["control_sets"]]')" = '["hive", null, []]' ]
+}
+
 coverage () {
   python3 "$TOP/tests/json-schema.py" "$MAN" coverage "$SEEN"
 }
@@ -127,5 +144,6 @@ check "hive: invalid-value, no-adapter, error (1 and 2)" refusals
 check "dirty hive: refused, recovered" dirty_outcomes
 check "parser crash in the contained child" crash_outcome
 check "--direct images: deferred, differs, error" image_outcomes
+check "the out-of-memory line has every key too" oom_line
 check "every documented status produced" coverage
 finish
