@@ -8,9 +8,10 @@ silently) and checked on the tool's output.
         (nested objects too), of the documented types, schema_version 1,
         a documented status with a documented exit code; the last object
         has STATUS and EXIT.  Appends each status seen to SEEN.
-    json-schema.py MAN source REPORT_C
+    json-schema.py MAN source REPORT_C JOB_C
         report.c's json_keys[] (its out-of-memory line) is the documented
-        key list, in order.
+        key list, in order, and job.c's outcome_status_name() names
+        exactly the documented statuses.
     json-schema.py MAN coverage SEEN
         every documented status was seen.
 """
@@ -146,6 +147,11 @@ def main():
         m = re.search(r"json_keys\[\] = \{(.*?)\};", src, re.S)
         keys = re.findall(r'"([a-z_]+)"', m.group(1))
         assert keys == list(c.objs["target"]), (keys, list(c.objs["target"]))
+        job = open(sys.argv[4]).read()
+        m = re.search(r"^outcome_status_name \(.*?^}", job, re.S | re.M)
+        names = set(re.findall(r'case ST_\w+: return "([a-z-]+)";', m.group(0)))
+        assert names == set(c.statuses), \
+            "job.c has %s, the man page %s" % (sorted(names), sorted(c.statuses))
     elif cmd == "coverage":
         seen = set(open(sys.argv[3]).read().split())
         missing = set(c.statuses) - seen

@@ -28,7 +28,7 @@ jrun () {
 jget () { python3 -c 'import json,sys; o=json.loads(open(sys.argv[1]).read().splitlines()[-1]); print(json.dumps(eval(sys.argv[2], {"o": o})))' "$WORK/out" "$1"; }
 
 source_keys () {
-  python3 "$TOP/tests/json-schema.py" "$MAN" source "$TOP/src/report.c"
+  python3 "$TOP/tests/json-schema.py" "$MAN" source "$TOP/src/report.c" "$TOP/src/job.c"
 }
 
 hive_outcomes () {
@@ -137,7 +137,7 @@ coverage () {
   python3 "$TOP/tests/json-schema.py" "$MAN" coverage "$SEEN"
 }
 
-check "report.c's key list is the man page's" source_keys
+check "report.c's keys and job.c's statuses are the man page's" source_keys
 check "hive: would-patch, differs, patched, unchanged" hive_outcomes
 check "hive: listed, with advanced properties" list_outcome
 check "hive: invalid-value, no-adapter, error (1 and 2)" refusals
