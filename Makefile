@@ -22,14 +22,19 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files domain caveats
+CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files domain caveats trace
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
 
 .PHONY: all check sanitize-check fuzz demo deps clean install bench
 
-all: $(B)/netvsc-patch
+all: $(B)/netvsc-patch $(B)/netvsc-patch.1
+
+# VERSION above is the only copy of the version: the code gets it with
+# -D, the installed man page from here (man/netvsc-patch.1 says @VERSION@).
+$(B)/netvsc-patch.1: man/netvsc-patch.1 Makefile | $(B)
+	sed 's/@VERSION@/$(VERSION)/g' man/netvsc-patch.1 >$@.tmp && mv $@.tmp $@
 
 $(B)/%.o: src/%.c $(wildcard include/*.h) | $(B)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
@@ -160,7 +165,9 @@ demo: deps all $(B)/tests/mkhive
 
 install: all
 	install -D -m 755 $(B)/netvsc-patch $(DESTDIR)$(PREFIX)/bin/netvsc-patch
-	install -D -m 644 man/netvsc-patch.1 $(DESTDIR)$(PREFIX)/share/man/man1/netvsc-patch.1
+	install -D -m 644 $(B)/netvsc-patch.1 $(DESTDIR)$(PREFIX)/share/man/man1/netvsc-patch.1
+	install -D -m 644 bash-completion/netvsc-patch \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/netvsc-patch
 
 clean:
 	rm -rf $(B)

@@ -65,6 +65,7 @@ struct direct {
   const char *path;            /* host path of the image (borrowed) */
   const char *format;
   int readonly, verbose, quiet;
+  int trace;                   /* -x: direct_trace's steps even without -v */
   struct nbd_handle *nbd;
   struct nbd_io io;            /* nbd with its alignment */
   pid_t child;                 /* qemu-nbd */

@@ -27,6 +27,8 @@ struct disk_request {
   const char *qemu_spec;
   int launch_timeout;           /* appliance: seconds a launch that may use KVM can
                                    go without progress (0: the default, -1: never) */
+  int trace;                    /* -x: appliance, libguestfs's API trace; --direct,
+                                   its steps (trace.h) */
 };
 
 struct disk_backend {

@@ -26,6 +26,7 @@
 struct disk_batch {
   guestfs_h *g;
   int verbose;
+  int trace;                   /* -x: guestfs_set_trace */
   int quiet;
   const void *mounted_by;      /* the image whose volume is at / */
   char **partitions;           /* every drive's, listed once */

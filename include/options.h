@@ -49,6 +49,7 @@ struct options {
   const char *connect;          /* -c URI: libvirt's; NULL: its default */
   const char *domains[256];     /* -d NAME (repeatable): libvirt domains */
   int n_domains;
+  int trace;                    /* -x: libguestfs API trace, or the steps (trace.h) */
 };
 
 #endif

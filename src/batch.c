@@ -170,7 +170,7 @@ output_ok (struct runner *r, int after_report)
     if (report_flush (stdout, r->out_why, sizeof r->out_why) == 0)
       return 1;
   }
-  else if (r->o->quiet && !r->o->json)
+  else if (!report_prints (r->o))
     return 1;                   /* nothing will be written to it */
   else if (poll (&pfd, 1, 0) == 1 && (pfd.revents & POLLERR))
     snprintf (r->out_why, sizeof r->out_why, "standard output closed (broken pipe)");

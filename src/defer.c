@@ -26,8 +26,9 @@
 #include "strbuf.h"
 #include "utf16.h"
 
+/* The version has one source, the Makefile's VERSION (-D). */
 #ifndef NETVSC_PATCH_VERSION
-#define NETVSC_PATCH_VERSION "0.1.0"
+#error "NETVSC_PATCH_VERSION is not defined: build with make (VERSION in the Makefile)"
 #endif
 
 /* A template as a NUL-terminated string SYM. */

@@ -22,7 +22,8 @@ direct_trace (const struct direct *d, const char *fmt, ...)
   va_list ap;
   char msg[2048];
 
-  if (!d->verbose || d->quiet)
+  /* -v shows the steps unless -q; -x asks for them whatever else */
+  if (!d->trace && (!d->verbose || d->quiet))
     return;
   va_start (ap, fmt);
   vsnprintf (msg, sizeof msg, fmt, ap);
@@ -244,6 +245,7 @@ direct_open (const struct disk_request *req, struct np_error *err)
   d->readonly = req->readonly;
   d->verbose = req->verbose;
   d->quiet = req->quiet;
+  d->trace = req->trace;
   d->qemu_log = -1;
   nbd_device_ops_init (&d->ops);
   /* libntfs-3g reports through its own logger; our errors are one line

@@ -63,6 +63,9 @@ new_handle (const struct disk_batch *b, int force_tcg)
     guestfs_set_verbose (g, 1);
     guestfs_set_trace (g, 1);
   }
+  /* -x: every libguestfs call and its result, as the virt tools' -x */
+  if (b->trace)
+    guestfs_set_trace (g, 1);
   if (force_tcg) {
     char *settings[] = { "force_tcg", NULL };
     if (guestfs_set_backend_settings (g, settings) == -1) {
@@ -152,6 +155,7 @@ image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
     return NULL;
   }
   b->verbose = reqs[0].verbose;
+  b->trace = reqs[0].trace;
   b->quiet = reqs[0].quiet;
   bound = reqs[0].launch_timeout == 0 ? LAUNCH_TIMEOUT_DEFAULT
           : reqs[0].launch_timeout < 0 ? 0 : reqs[0].launch_timeout;

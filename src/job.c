@@ -26,6 +26,7 @@
 #include "disk.h"
 #include "escape.h"
 #include "job.h"
+#include "trace.h"
 #include "layers.h"
 #include "domain.h"
 
@@ -80,11 +81,13 @@ plan_hive (const struct options *o, const char *path, const char *name,
   struct base_block bb;
   struct adapter_list adapters;
 
+  trace_step (o, name, "read the base block");
   if (hive_read_base_block (path, &bb, err) == -1)
     goto rename_error;
   if (base_block_is_dirty (&bb)) {
     char why[128];
     base_block_describe (&bb, why, sizeof why);
+    trace_step (o, name, "the hive is dirty (%s)", why);
     if (o->no_replay || logs == NULL)
       return np_error_set (err, NP_EXIT_UNSAFE,
                            "%s: refused: the hive is dirty (%s): Windows would replay its "
@@ -108,6 +111,8 @@ plan_hive (const struct options *o, const char *path, const char *name,
     }
     out->replayed = 1;
     path = logs->recovered;
+    trace_step (o, name, "recovered from its transaction logs (%d entries)",
+                out->replay.entries);
   }
   if (o->replay_only) {
     /* Only the recovery: any hive (NTUSER.DAT, SOFTWARE...), no control
@@ -116,6 +121,7 @@ plan_hive (const struct options *o, const char *path, const char *name,
       goto rename_error;
     return 0;
   }
+  trace_step (o, name, "open with hivex%s", o->mode == RUN_PATCH ? " for writing" : "");
   if (hive_open (hv, path, o->mode == RUN_PATCH, err) == -1)
     goto rename_error;
   if (hive_control_sets (hv, &o->control_set, &out->cs, err) == -1 ||
@@ -125,6 +131,10 @@ plan_hive (const struct options *o, const char *path, const char *name,
   if (plan_build (&out->plan, &adapters, &o->request) == -1)
     return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
   out->have_plan = 1;
+  trace_step (o, name, "%zu control set%s, %zu network instance%s, %zu matched, %zu "
+              "value%s to write", out->cs.n, out->cs.n == 1 ? "" : "s", out->plan.adapters.n,
+              out->plan.adapters.n == 1 ? "" : "s", out->plan.n_matched, out->plan.n_writes,
+              out->plan.n_writes == 1 ? "" : "s");
   return 0;
 
  rename_error:
@@ -186,7 +196,7 @@ settle_without_write (const struct options *o, struct outcome *out)
   }
   if (o->mode == RUN_CHECK) {
     out->status = ST_CHECK_DIFFERS;
-    out->exit_code = NP_EXIT_RUNTIME;
+    out->exit_code = NP_EXIT_DIFFERS;
     return 1;
   }
   return 0;
@@ -213,7 +223,7 @@ settle_defer (const struct options *o, struct outcome *out)
     out->status = ST_WOULD_PATCH;
   else if (o->mode == RUN_CHECK) {
     out->status = ST_CHECK_DIFFERS;
-    out->exit_code = NP_EXIT_RUNTIME;
+    out->exit_code = NP_EXIT_DIFFERS;
   }
   else if (out->status == ST_UNCHANGED)
     out->status = ST_PATCHED;
@@ -344,6 +354,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
    * another's update.  Under the lock, a temporary file beside the hive
    * is a killed run's. */
   if (writing) {
+    trace_step (o, path, "lock");
     if (hostfile_lock (path, o->lock_timeout, interrupt_pending, &lk, &err) == -1)
       goto failed;
     hostfile_clean_stale (&lk, o->verbose && !o->quiet);
@@ -418,6 +429,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   if (hostfile_temp_beside (dest, &tmp, &err) == -1)
     goto failed;
   contain_note_temp (tmp);
+  trace_step (o, path, "write the patched hive beside %s and verify it", dest);
   if (write_patched (&hv, out, tmp, &err) == -1) {
     np_error_rename (&err, tmp, o->output ? o->output : path);
     np_error_rename (&err, recovered, path);
@@ -429,6 +441,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
    * the run with the original in place. */
   contain_note_write ();
   interrupt_defer (1);
+  trace_step (o, path, "rename it over %s", dest);
   if (check_interrupt (path, &err) == -1 ||
       hostfile_replace_locked (tmp, dest, lk.fd, in_place, o->output ? o->output : path,
                                in_place ? &lk : NULL, &err) == -1) {
@@ -604,7 +617,8 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
     goto failed;
   /* READONLY: a domain's disk never written (<readonly/>, a CD-ROM) */
   job->req = (struct disk_request) { path, out->format, o->mode != RUN_PATCH || readonly,
-                                     o->verbose, o->quiet, NULL, o->launch_timeout };
+                                     o->verbose, o->quiet, NULL, o->launch_timeout,
+                                     o->trace };
 
   if (!job->req.readonly && access (path, W_OK) == -1) {
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (%s)", path,
@@ -666,11 +680,14 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   snprintf (patched, sizeof patched, "%s/SYSTEM.new", job->tmpdir);
   snprintf (scratch, sizeof scratch, "%s/readback", job->tmpdir);
 
+  trace_step (o, path, "find the Windows volume%s%s", o->root ? " on " : "",
+              o->root ? o->root : "");
   if (check_interrupt (path, &err) == -1 ||
       (!job->windows_found && be->find_windows (d, o->root, &err) == -1))
     goto failed;
   snprintf (out->root, sizeof out->root, "%s", be->root (d));
   snprintf (out->hive_path, sizeof out->hive_path, "%s", be->hive_path (d));
+  trace_step (o, path, "copy %s:%s out", out->root, out->hive_path);
   if (be->fetch (d, "SYSTEM", local, &err) == -1 ||
       check_interrupt (path, &err) == -1)
     goto failed;
@@ -701,9 +718,12 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   /* The boot-time action is planned like the hive: read what is there,
    * decide, and write only in a real run. */
   act = o->defer || (o->remove && o->mode != RUN_LIST);
+  if (act)
+    trace_step (o, path, "look for the boot-time action");
   if (act && guest_defer (be, d, &o->defer_spec, o->defer, 1, &out->defer, &err) == -1)
     goto defer_failed;
   if (!settle_without_write (o, out)) {
+    trace_step (o, path, "write the patched hive on the host and verify it");
     if (write_patched (&hv, out, patched, &err) == -1) {
       /* our host copies are the hive in the image to the user */
       np_error_rename (&err, patched, name);
@@ -717,6 +737,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
     contain_note_write ();
     interrupt_defer (1);
     job->deferred = 1;
+    trace_step (o, path, "put it back as %s", out->hive_path);
     if (check_interrupt (path, &err) == -1 ||
         be->replace (d, "SYSTEM", patched, scratch, &err) == -1)
       goto failed;
@@ -739,6 +760,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
         if (check_interrupt (path, &err) == -1)
           goto failed;
       }
+      trace_step (o, path, "%s the boot-time action", o->defer ? "install" : "remove");
       if (guest_defer (be, d, &o->defer_spec, o->defer, 0, &out->defer, &err) == -1)
         goto defer_failed;
     }
@@ -812,6 +834,7 @@ job_run_image (const struct options *o, const char *path, const char *format,
   if (o->verbose && !o->quiet)
     esc_line (stderr, "netvsc-patch: %s: opening (%s, %s backend)", path, out->format,
              be->name);
+  trace_step (o, path, "open (%s, %s backend)", out->format, be->name);
   if ((d = be->open (&job.req, &err)) == NULL) {
     if (interrupt_pending ())
       check_interrupt (path, &err);

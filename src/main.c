@@ -22,8 +22,9 @@
 #include "report.h"
 #include "size.h"
 
+/* The version has one source, the Makefile's VERSION (-D). */
 #ifndef NETVSC_PATCH_VERSION
-#define NETVSC_PATCH_VERSION "0.1.0"
+#error "NETVSC_PATCH_VERSION is not defined: build with make (VERSION in the Makefile)"
 #endif
 
 static void
@@ -79,7 +80,7 @@ usage (FILE *fp)
 "\n"
 "How:\n"
 "  -n, --dry-run              show what would change, write nothing\n"
-"      --check                exit 0 if the values are already set, 1 if not\n"
+"      --check                exit 0 if the values are already set, 5 if not\n"
 "      --list                 list the network adapters and their values\n"
 "      --backup DIR           save each original hive in DIR before writing\n"
 "      --lock-timeout SECONDS with --hive: how long to wait for another run's\n"
@@ -103,17 +104,23 @@ usage (FILE *fp)
 "                             for that long and retry it under software\n"
 "                             emulation (default 60, or $NETVSC_PATCH_LAUNCH_TIMEOUT;\n"
 "                             0: never)\n"
-"      --json                 one JSON object per target on stdout\n"
+"      --json                 one JSON object per target on stdout, always\n"
+"                             the same keys (netvsc-patch(1), JSON OUTPUT)\n"
 "  -v, --verbose              say more (twice: libguestfs debug output)\n"
-"  -q, --quiet                print only errors\n"
+"  -x                         trace on stderr: the steps taken, and with the\n"
+"                             appliance every libguestfs API call\n"
+"  -q, --quiet                print only errors, and what was asked for:\n"
+"                             --list, --dry-run and --json still print\n"
 "  -V, --version              print the version\n"
 "  -h, --help                 this help\n"
+"      --long-options         list the long options, one a line (for completion)\n"
+"      --short-options        list the short options, one a line\n"
 "\n"
-"Exit status: 0 patched or nothing to do; 1 runtime error (or --check found\n"
-"differences); 2 usage error, or a value the driver's Ndi\\Params does not\n"
-"allow; 3 no matching adapter (see --defer); 4 refused as unsafe\n"
-"(dirty hive whose logs cannot be replayed, hibernated Windows).  With\n"
-"several images, the highest.\n"
+"Exit status: 0 patched or nothing to do; 1 runtime error; 2 usage error,\n"
+"or a value the driver's Ndi\\Params does not allow; 3 no matching adapter\n"
+"(see --defer); 4 refused as unsafe (dirty hive whose logs cannot be\n"
+"replayed, hibernated Windows); 5 --check found values not as requested.\n"
+"With several images, the highest number (5 > 4 > 3 > 2 > 1 > 0).\n"
 "Never run it on the image of a running VM.  See netvsc-patch(1).\n",
          fp);
 }
@@ -136,6 +143,8 @@ enum {
   OPT_ALLOW_EXTERNAL,
   OPT_LOCK_TIMEOUT,
   OPT_LAUNCH_TIMEOUT,
+  OPT_LONG_OPTIONS,
+  OPT_SHORT_OPTIONS,
 };
 
 static const struct option long_options[] = {
@@ -173,8 +182,28 @@ static const struct option long_options[] = {
   { "help", no_argument, NULL, 'h' },
   { "domain", required_argument, NULL, 'd' },
   { "connect", required_argument, NULL, 'c' },
+  { "long-options", no_argument, NULL, OPT_LONG_OPTIONS },
+  { "short-options", no_argument, NULL, OPT_SHORT_OPTIONS },
   { NULL, 0, NULL, 0 },
 };
+
+/* getopt's short options: --short-options lists them from here. */
+static const char short_options[] = "r:s:o:j:nvqxVh0d:c:";
+
+/* --long-options, --short-options: one a line, as the virt tools print
+ * them for bash completion (bash-completion/netvsc-patch), read off the
+ * tables getopt uses, so that completion cannot miss one. */
+static void
+list_options (int long_ones)
+{
+  if (long_ones)
+    for (const struct option *p = long_options; p->name; p++)
+      printf ("--%s\n", p->name);
+  else
+    for (const char *p = short_options; *p; p++)
+      if (*p != ':')
+        printf ("-%c\n", *p);
+}
 
 /* SECONDS as disk_request.launch_timeout has it: 0 (never) is -1. */
 static int
@@ -279,7 +308,7 @@ parse_options (int argc, char **argv, struct options *o)
   o->match.kind = MATCH_NETVSC;
   o->lock_timeout = 60;
 
-  while ((c = getopt_long (argc, argv, "r:s:o:j:nvqVh0d:c:", long_options, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, short_options, long_options, NULL)) != -1) {
     switch (c) {
     case 'r':
       if (size_parse_kb (optarg, &receive_kb, &why) == -1)
@@ -388,6 +417,11 @@ parse_options (int argc, char **argv, struct options *o)
       break;
     case 'v': o->verbose++; break;
     case 'q': o->quiet = 1; break;
+    case 'x': o->trace = 1; break;
+    case OPT_LONG_OPTIONS:
+    case OPT_SHORT_OPTIONS:
+      list_options (c == OPT_LONG_OPTIONS);
+      return NP_EXIT_OK;
     case 'V':
       printf ("netvsc-patch %s\n", NETVSC_PATCH_VERSION);
       return NP_EXIT_OK;

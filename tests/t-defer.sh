@@ -132,7 +132,7 @@ direct_existing_adapter () {
   out_has "would patch"
   out_has "boot-time action would be installed"
   same_bytes "$img" "$WORK/orig"
-  run 1 "$N" --direct --defer -r 2M --check "$img"
+  run 5 "$N" --direct --defer -r 2M --check "$img"
   same_bytes "$img" "$WORK/orig"
   run 0 "$N" --direct --defer -r 2M --set 'Note=it'"'"'s' --match netvsc "$img"
   out_has "patched, 1 adapter matched"

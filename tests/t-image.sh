@@ -59,6 +59,8 @@ assert o["mode"] == "image" and o["format"] == "raw" and o["status"] == "patched
 assert o["root"] == "/dev/sda1" and o["hive"] == "/Windows/System32/config/SYSTEM", o
 assert o["writes"] == 2 and o["written"] is True, o
 PY
+  # the appliance's object follows netvsc-patch(1), JSON OUTPUT, too
+  python3 "$TOP/tests/json-schema.py" "$TOP/man/netvsc-patch.1" check "$WORK/out" patched 0
   extract "$img" "$WORK/SYSTEM"
   [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
   # no temporary file left in the guest's config directory
@@ -240,9 +242,14 @@ missing_parent () {
 
 list_image () {
   img=$(img_copy win.qcow2); cp "$img" "$WORK/orig"
-  run 0 "$N" --list "$img"
+  # -x: libguestfs's API trace and the tool's steps on stderr; -q hides
+  # neither the trace nor --list's output (what was asked for)
+  run 0 "$N" -x -q --list "$img"
   out_has "ControlSet001  0001   yes"
   out_has "WAN Miniport"
+  err_has "libguestfs: trace: add_drive \"$img\" \"readonly:true\" \"format:qcow2\""
+  err_has "libguestfs: trace: launch"
+  err_has "netvsc-patch: trace: $img: find the Windows volume"
   same_bytes "$img" "$WORK/orig"
 }
 

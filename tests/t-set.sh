@@ -71,7 +71,7 @@ o = json.loads(open(sys.argv[1]).read())
 assert o["status"] == "invalid-value" and o["exit_code"] == 2, o
 c = [c for a in o["adapters"] if a["matched"] for c in a["changes"]][0]
 assert c["name"] == "VlanID" and c["refused"] == "out of range 0..4094", c
-assert c["new"] == {"type": "REG_SZ", "text": "5000"}, c
+assert c["new"] == {"type": "REG_SZ", "kb": None, "dword": None, "text": "5000"}, c
 P
   same_bytes "$h" "$WORK/orig"
 }
@@ -119,7 +119,7 @@ a = {x["index"]: x for x in o["adapters"]}
 adv = {p["keyword"]: p for p in a["0001"]["advanced"]}
 assert adv["*RSS"]["choices"] == [{"value": "0", "description": "Disabled"},
                                   {"value": "1", "description": "Enabled"}], adv["*RSS"]
-assert adv["*RSS"]["value"] == {"type": "REG_SZ", "text": "1"}
+assert adv["*RSS"]["value"] == {"type": "REG_SZ", "kb": None, "dword": None, "text": "1"}
 assert adv["ReceiveBufferSize"]["min"] == 256 and adv["ReceiveBufferSize"]["step"] == 256
 assert adv["ReceiveBufferSize"]["value"] is None
 assert adv["NetworkAddress"]["limit_text"] == 12
