@@ -250,6 +250,14 @@ direct_open (const struct disk_request *req, struct np_error *err)
    * built from errno, so it stays quiet unless debugging. */
   ntfs_log_set_handler (d->verbose > 1 ? ntfs_log_handler_stderr : ntfs_log_handler_null);
 
+  /* raw and fixed VHD: the file itself, no qemu-nbd (direct_file.c) */
+  d->io.fd = -1;
+  switch (direct_file_open (d, req, err)) {
+  case 1:
+    return (struct disk *) d;
+  case -1:
+    goto fail;
+  }
   d->nbd = nbd_create ();
   if (d->nbd == NULL) {
     direct_nbd_failed (d, err, "cannot create a libnbd handle");
@@ -780,6 +788,12 @@ direct_close (struct disk *dk, struct np_error *err)
   if (unmount_vol (d) == -1)
     r = direct_ntfs_failed (d, err, "cannot unmount the Windows volume; writes may not be on disk",
                      errno);
+  if (d->nbd == NULL) {                /* the image file itself */
+    if (direct_file_close (d, r == 0 ? err : &(struct np_error) { 0, "" }) == -1)
+      r = -1;
+    direct_free (d);
+    return r;
+  }
   /* Everything is flushed at each unmount already; one more flush makes
    * "close succeeded" mean "in the image file" whatever happened before. */
   if (!d->readonly && nbd_flush (d->nbd, 0) == -1 && r == 0)
@@ -816,6 +830,8 @@ direct_abort (struct disk *dk)
   }
   if (d->nbd)
     nbd_close (d->nbd);
+  if (d->io.fd >= 0)
+    close (d->io.fd);
   if (d->child > 0)
     reap_qemu_nbd (d, 2000);           /* it goes when the socket closes */
   direct_free (d);
