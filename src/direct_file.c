@@ -118,14 +118,17 @@ lock_byte (int fd, int off, int take)
   return fl.l_type != F_UNLCK;
 }
 
-/* qemu's raw_apply_lock_bytes then raw_check_lock_bytes, for a writer
- * (as qemu-nbd: read, write, write-unchanged; write and resize not
- * shared) or a reader (consistent read; write and resize not shared).
- * 0, or -1 with *WHAT naming the permission in qemu's words. */
+/* qemu's raw_apply_lock_bytes then raw_check_lock_bytes, with the
+ * permissions qemu-nbd -f raw takes (read, and write unless read-only;
+ * seen in /proc/locks: bytes 100-101 and 203), except that write is not
+ * shared either: qemu's raw driver lets a second writer that shares
+ * write (qemu-io, a VM with share-rw=on) in, and a registry patch under
+ * a live writer is what the lock is there to prevent.  0, or -1 with
+ * *WHAT naming the permission in qemu's words. */
 static int
 qemu_locks (int fd, int readonly, char *what, size_t len)
 {
-  unsigned perm = PERM_CONSISTENT_READ | (readonly ? 0 : PERM_WRITE | PERM_WRITE_UNCHANGED);
+  unsigned perm = PERM_CONSISTENT_READ | (readonly ? 0 : PERM_WRITE);
   unsigned unshared = PERM_WRITE | PERM_RESIZE;
 
   for (int i = 0; i < PERM_BITS; i++)
