@@ -16,6 +16,9 @@
 #include "hostfile.h"
 #include "winvol.h"
 
+/* direct_fetch's copying buffer */
+#define FETCH_CHUNK (1 << 20)
+
 void
 direct_trace (const struct direct *d, const char *fmt, ...)
 {
@@ -728,11 +731,13 @@ static int
 direct_fetch (struct disk *dk, const char *name, const char *local, struct np_error *err)
 {
   struct direct *d = (struct direct *) dk;
+  ntfs_inode *ni = NULL;
+  ntfs_attr *na = NULL;
   MFT_REF mref;
   unsigned dt;
   char *buf = NULL;
-  size_t len = 0, done = 0;
-  int fd, r;
+  s64 size, done = 0;
+  int fd = -1, r, e = 0, local_err = 0;
 
   if (direct_mount_ro (d, err) == -1)
     return -1;
@@ -742,27 +747,56 @@ direct_fetch (struct disk *dk, const char *name, const char *local, struct np_er
   if (r == 0 || dt != NTFS_DT_REG)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s/%s does not exist",
                          d->path, d->config_dir, name);
-  if (direct_read_data (d->vol, mref, &buf, &len) == -1)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read %s/%s: %s",
-                         d->path, d->config_dir, name, strerror (errno));
+  /* Copied a chunk at a time: no whole copy of the hive in memory. */
+  if ((ni = ntfs_inode_open (d->vol, mref)) == NULL ||
+      (na = ntfs_attr_open (ni, AT_DATA, AT_UNNAMED, 0)) == NULL) {
+    e = errno;
+    goto out;
+  }
+  if ((buf = malloc (FETCH_CHUNK)) == NULL) {
+    e = ENOMEM;
+    goto out;
+  }
   fd = open (local, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd == -1) {
-    free (buf);
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (errno));
+    e = errno;
+    local_err = 1;
+    goto out;
   }
-  while (done < len) {
-    ssize_t n = write (fd, buf + done, len - done);
+  size = na->data_size;
+  while (done < size) {
+    s64 n = ntfs_attr_pread (na, done, size - done > FETCH_CHUNK ? FETCH_CHUNK : size - done,
+                             buf);
     if (n <= 0) {
-      int e = n < 0 ? errno : EIO;
-      close (fd);
-      free (buf);
-      return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (e));
+      e = n < 0 ? errno : EIO;
+      goto out;
     }
-    done += (size_t) n;
+    for (s64 w = 0; w < n;) {
+      ssize_t k = write (fd, buf + w, (size_t) (n - w));
+      if (k <= 0) {
+        e = k < 0 ? errno : EIO;
+        local_err = 1;
+        goto out;
+      }
+      w += k;
+    }
+    done += n;
   }
+ out:
   free (buf);
-  if (close (fd) == -1)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (errno));
+  if (na)
+    ntfs_attr_close (na);
+  if (ni)
+    ntfs_inode_close (ni);
+  if (fd >= 0 && close (fd) == -1 && e == 0) {
+    e = errno;
+    local_err = 1;
+  }
+  if (e && local_err)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (e));
+  if (e)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read %s/%s: %s",
+                         d->path, d->config_dir, name, strerror (e));
   return 0;
 }
 

@@ -5,6 +5,8 @@
 #include "direct-internal.h"
 #include "hostfile.h"
 
+#include <sys/mman.h>
+
 /* --- the swap --------------------------------------------------------
  *
  * Why not a temporary file renamed over SYSTEM, as the appliance does:
@@ -636,6 +638,29 @@ direct_swap_data (struct direct *d, MFT_REF sys, const char *path, const char *n
   return r;
 }
 
+/* LOCAL mapped read-only (*MAPPED 1), or read whole when it cannot be
+ * (an empty file): the new content, without a copy in our own memory. */
+static int
+map_local (const char *local, char **buf, size_t *len, int *mapped, struct np_error *err)
+{
+  struct stat st;
+  int fd = open (local, O_RDONLY | O_CLOEXEC);
+  void *p = MAP_FAILED;
+
+  *mapped = 0;
+  if (fd >= 0 && fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && st.st_size > 0)
+    p = mmap (NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  if (fd >= 0)
+    close (fd);
+  if (p != MAP_FAILED) {
+    *buf = p;
+    *len = (size_t) st.st_size;
+    *mapped = 1;
+    return 0;
+  }
+  return hostfile_read_all (local, buf, len, err);
+}
+
 int
 direct_replace (struct disk *dk, const char *name, const char *local, const char *scratch,
                 struct np_error *err)
@@ -645,10 +670,10 @@ direct_replace (struct disk *dk, const char *name, const char *local, const char
   unsigned dt;
   char *buf = NULL, *path = NULL;
   size_t len = 0;
-  int r = -1, l;
+  int r = -1, l, mapped;
 
   (void) scratch;                      /* compared in memory */
-  if (hostfile_read_all (local, &buf, &len, err) == -1)
+  if (map_local (local, &buf, &len, &mapped, err) == -1)
     return -1;
   if (direct_mount_rw (d, err) == -1)
     goto out;
@@ -666,6 +691,9 @@ direct_replace (struct disk *dk, const char *name, const char *local, const char
   r = direct_swap_data (d, sys, path, name, buf, len, err);
  out:
   free (path);
-  free (buf);
+  if (mapped)
+    munmap (buf, len);
+  else
+    free (buf);
   return r;
 }
