@@ -195,8 +195,8 @@ direct_file_open (struct direct *d, const struct disk_request *req, struct np_er
   }
   d->io = (struct nbd_io) { NULL, 1, fd, data };
   d->disk_size = data;
-  direct_trace (d, "direct: %s read and written in place (%s, %llu bytes of disk), no qemu-nbd",
-                req->path, strcmp (req->format, "raw") == 0 ? "raw" : "fixed VHD",
+  direct_trace (d, "direct: in place, no qemu-nbd (%s, %llu bytes of disk)",
+                strcmp (req->format, "raw") == 0 ? "raw" : "fixed VHD",
                 (unsigned long long) data);
   return 1;
 

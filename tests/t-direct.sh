@@ -376,7 +376,7 @@ truncated_fixed_vhd () {
 # driver would let in) refuses a patch and a --list; a reader that
 # shares write (qemu-io -r) does not, as with qemu-nbd; and while a patch
 # runs (held in its first fdatasync by strace), qemu cannot open the
-# image for writing.
+# image for writing, nor can another run.
 locked_raw () {
   img=$(img_copy win.raw); cp "$img" "$WORK/orig"
   qemu-io -f raw -c 'sleep 20000' "$img" >/dev/null 2>&1 &
@@ -398,12 +398,17 @@ locked_raw () {
   same_bytes "$img" "$WORK/orig"
   kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
   strace -f -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_enter=3000000:when=1 \
-    "$N" --direct -r 2M "$img" >"$WORK/out" 2>&1 &
+    "$N" --direct -r 2M "$img" >"$WORK/bg" 2>&1 &
   pid=$!
   sleep 1.5
   if qemu-io -f raw -c quit "$img" >"$WORK/qio" 2>&1; then echo "qemu-io wrote while we patched"; exit 1; fi
   grep -q 'lock' "$WORK/qio" || { cat "$WORK/qio"; exit 1; }
+  # nor can another run of netvsc-patch, which says it is one
+  run 1 "$N" --direct -r 4M "$img"
+  err_has "netvsc-patch: $img: the image is in use by another run of netvsc-patch (pid "
+  err_lines 1
   wait "$pid"
+  run 0 cat "$WORK/bg"
   out_has "patched, 1 adapter matched"
   extract "$img" "$WORK/SYSTEM"
   [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
