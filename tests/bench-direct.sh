@@ -66,15 +66,15 @@ ok=$(hivexget "$W/d.hive" "$key" ReceiveBufferSize 2>/dev/null || echo FAILED)
 hx=$(median <"$W/t.hx")
 echo "   a $(($(stat -c %s "$hive") / 1048576)) MB hive in an image, whole --direct patch vs hivexregedit --merge"
 echo "   on the bare hive, median of $RUNS, alternating (value written: $ok):"
-printf '   hivexregedit --merge       %.3f s\n' "$hx"
+printf '   %-34s %.3f s\n' "hivexregedit --merge" "$hx"
 for f in fixed dyn raw; do
   t=$(median <"$W/t.$f")
   case $f in
-    fixed) what="fixed VHD (no qemu-nbd)  " ;;
-    dyn) what="dynamic VHD (qemu-nbd)   " ;;
-    raw) what="raw (no qemu-nbd)        " ;;
+    fixed) what="fixed VHD (no qemu-nbd)" ;;
+    dyn) what="dynamic VHD (qemu-nbd)" ;;
+    raw) what="raw (no qemu-nbd)" ;;
   esac
-  printf '   --direct %s %.3f s   --direct image / hivexregedit %.2f%s\n' "$what" "$t" \
+  printf '   %-34s %.3f s   --direct image / hivexregedit %.2f%s\n' "--direct, $what" "$t" \
     "$(echo "$t / $hx" | bc -l)" "$([ $f = fixed ] && echo '   (target <= 1.5)')"
 done
 printf '   netvsc-patch peak memory, fixed VHDs in one call:'
