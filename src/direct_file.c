@@ -123,32 +123,36 @@ lock_byte (int fd, int off, int take)
  * seen in /proc/locks: bytes 100-101 and 203), except that write is not
  * shared either: qemu's raw driver lets a second writer that shares
  * write (qemu-io, a VM with share-rw=on) in, and a registry patch under
- * a live writer is what the lock is there to prevent.  0, or -1 with
- * *WHAT naming the permission in qemu's words. */
+ * a live writer is what the lock is there to prevent.  0; 1 if another
+ * process holds a conflicting lock, -1 if locks cannot be taken here;
+ * *WHAT says which, in qemu's words. */
 static int
 qemu_locks (int fd, int readonly, char *what, size_t len)
 {
   unsigned perm = PERM_CONSISTENT_READ | (readonly ? 0 : PERM_WRITE);
   unsigned unshared = PERM_WRITE | PERM_RESIZE;
 
-  for (int i = 0; i < PERM_BITS; i++)
-    if (((perm & (1u << i)) && lock_byte (fd, QEMU_LOCK_PERM_BASE + i, 1) == -1) ||
-        ((unshared & (1u << i)) && lock_byte (fd, QEMU_LOCK_SHARED_BASE + i, 1) == -1)) {
-      snprintf (what, len, "Failed to lock byte %d", (perm & (1u << i))
-                ? QEMU_LOCK_PERM_BASE + i : QEMU_LOCK_SHARED_BASE + i);
-      return -1;
+  for (int k = 0; k < 2 * PERM_BITS; k++) {
+    int i = k % PERM_BITS, off = k < PERM_BITS ? QEMU_LOCK_PERM_BASE + i
+      : QEMU_LOCK_SHARED_BASE + i;
+    if (((k < PERM_BITS ? perm : unshared) & (1u << i)) && lock_byte (fd, off, 1) == -1) {
+      /* a conflicting write lock (EAGAIN), or no OFD locks here */
+      int busy = errno == EAGAIN || errno == EACCES;
+      snprintf (what, len, "Failed to lock byte %d: %s", off, strerror (errno));
+      return busy ? 1 : -1;
     }
+  }
   /* Someone else does not share a permission we hold... */
   for (int i = 0; i < PERM_BITS; i++)
     if ((perm & (1u << i)) && lock_byte (fd, QEMU_LOCK_SHARED_BASE + i, 0) != 0) {
       snprintf (what, len, "Failed to get \"%s\" lock", perm_names[i]);
-      return -1;
+      return 1;
     }
   /* ... or holds one we do not share. */
   for (int i = 0; i < PERM_BITS; i++)
     if ((unshared & (1u << i)) && lock_byte (fd, QEMU_LOCK_PERM_BASE + i, 0) != 0) {
       snprintf (what, len, "Failed to get shared \"%s\" lock", perm_names[i]);
-      return -1;
+      return 1;
     }
   return 0;
 }
@@ -159,7 +163,7 @@ direct_file_open (struct direct *d, const struct disk_request *req, struct np_er
   struct stat st;
   uint64_t data = 0;
   const char *why;
-  char what[64], holder[128];
+  char what[128], holder[128];
   int fd, r, ours;
 
   if (req->qemu_spec)
@@ -173,7 +177,13 @@ direct_file_open (struct direct *d, const struct disk_request *req, struct np_er
   }
   /* Locked first (a VM cannot start under us from here), then looked
    * at: what we classify is what we patch. */
-  if (qemu_locks (fd, req->readonly, what, sizeof what) == -1) {
+  r = qemu_locks (fd, req->readonly, what, sizeof what);
+  if (r == -1) {                /* as qemu: no locking, no opening */
+    close (fd);
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot take qemu's locks on the image: %s",
+                         d->path, what);
+  }
+  if (r == 1) {
     close (fd);                 /* our locks go: only the other holder is left */
     ours = hostfile_lock_holder (st.st_dev, st.st_ino, holder, sizeof holder);
     if (ours == 1)
