@@ -47,10 +47,13 @@
 #define MAX_PARTS PARTTABLE_MAX
 #define SECTOR 512u
 
-/* The NBD export, and the alignment its server asks for. */
+/* The NBD export, and the alignment its server asks for; or (nbd NULL)
+ * the image file itself, SIZE bytes of disk from offset 0 (direct_file.c). */
 struct nbd_io {
   struct nbd_handle *nbd;
   uint32_t align;              /* power of two, >= 1 */
+  int fd;                      /* the image file when nbd is NULL, else -1 */
+  uint64_t size;               /* ... and the disk's size in it */
 };
 
 /* What the ntfs_device_operations work on: a window of the NBD export. */
@@ -125,6 +128,15 @@ int spawn_qemu_nbd (struct direct *d, const char *prog, char **argv, int *sock);
 int reap_qemu_nbd (struct direct *d, int timeout_ms);
 /* What qemu-nbd said on stderr, as one line. */
 void qemu_nbd_message (const struct direct *d, char *buf, size_t len);
+
+/* --- direct_file.c: raw and fixed VHD read and written in place ------ */
+
+/* Open REQ's image itself if its format allows (directfile.h): 1 and
+ * d->io set up, 0 if qemu-nbd must serve it, -1 with *err (locked by
+ * another process, a truncated fixed VHD). */
+int direct_file_open (struct direct *d, const struct disk_request *req, struct np_error *err);
+/* Flush and close it (its locks go with it). */
+int direct_file_close (struct direct *d, struct np_error *err);
 
 /* --- direct_swap.c: replacing the hive's data in one MFT record write - */
 

@@ -16,6 +16,9 @@
 #include "hostfile.h"
 #include "winvol.h"
 
+/* direct_fetch's copying buffer */
+#define FETCH_CHUNK (1 << 20)
+
 void
 direct_trace (const struct direct *d, const char *fmt, ...)
 {
@@ -252,6 +255,14 @@ direct_open (const struct disk_request *req, struct np_error *err)
    * built from errno, so it stays quiet unless debugging. */
   ntfs_log_set_handler (d->verbose > 1 ? ntfs_log_handler_stderr : ntfs_log_handler_null);
 
+  /* raw and fixed VHD: the file itself, no qemu-nbd (direct_file.c) */
+  d->io.fd = -1;
+  switch (direct_file_open (d, req, err)) {
+  case 1:
+    return (struct disk *) d;
+  case -1:
+    goto fail;
+  }
   d->nbd = nbd_create ();
   if (d->nbd == NULL) {
     direct_nbd_failed (d, err, "cannot create a libnbd handle");
@@ -722,11 +733,13 @@ static int
 direct_fetch (struct disk *dk, const char *name, const char *local, struct np_error *err)
 {
   struct direct *d = (struct direct *) dk;
+  ntfs_inode *ni = NULL;
+  ntfs_attr *na = NULL;
   MFT_REF mref;
   unsigned dt;
   char *buf = NULL;
-  size_t len = 0, done = 0;
-  int fd, r;
+  s64 size, done = 0;
+  int fd = -1, r, e = 0, local_err = 0;
 
   if (direct_mount_ro (d, err) == -1)
     return -1;
@@ -736,27 +749,56 @@ direct_fetch (struct disk *dk, const char *name, const char *local, struct np_er
   if (r == 0 || dt != NTFS_DT_REG)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s/%s does not exist",
                          d->path, d->config_dir, name);
-  if (direct_read_data (d->vol, mref, &buf, &len) == -1)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read %s/%s: %s",
-                         d->path, d->config_dir, name, strerror (errno));
+  /* Copied a chunk at a time: no whole copy of the hive in memory. */
+  if ((ni = ntfs_inode_open (d->vol, mref)) == NULL ||
+      (na = ntfs_attr_open (ni, AT_DATA, AT_UNNAMED, 0)) == NULL) {
+    e = errno;
+    goto out;
+  }
+  if ((buf = malloc (FETCH_CHUNK)) == NULL) {
+    e = ENOMEM;
+    goto out;
+  }
   fd = open (local, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd == -1) {
-    free (buf);
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (errno));
+    e = errno;
+    local_err = 1;
+    goto out;
   }
-  while (done < len) {
-    ssize_t n = write (fd, buf + done, len - done);
+  size = na->data_size;
+  while (done < size) {
+    s64 n = ntfs_attr_pread (na, done, size - done > FETCH_CHUNK ? FETCH_CHUNK : size - done,
+                             buf);
     if (n <= 0) {
-      int e = n < 0 ? errno : EIO;
-      close (fd);
-      free (buf);
-      return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (e));
+      e = n < 0 ? errno : EIO;
+      goto out;
     }
-    done += (size_t) n;
+    for (s64 w = 0; w < n;) {
+      ssize_t k = write (fd, buf + w, (size_t) (n - w));
+      if (k <= 0) {
+        e = k < 0 ? errno : EIO;
+        local_err = 1;
+        goto out;
+      }
+      w += k;
+    }
+    done += n;
   }
+ out:
   free (buf);
-  if (close (fd) == -1)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (errno));
+  if (na)
+    ntfs_attr_close (na);
+  if (ni)
+    ntfs_inode_close (ni);
+  if (fd >= 0 && close (fd) == -1 && e == 0) {
+    e = errno;
+    local_err = 1;
+  }
+  if (e && local_err)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (e));
+  if (e)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read %s/%s: %s",
+                         d->path, d->config_dir, name, strerror (e));
   return 0;
 }
 
@@ -782,6 +824,12 @@ direct_close (struct disk *dk, struct np_error *err)
   if (unmount_vol (d) == -1)
     r = direct_ntfs_failed (d, err, "cannot unmount the Windows volume; writes may not be on disk",
                      errno);
+  if (d->nbd == NULL) {                /* the image file itself */
+    if (direct_file_close (d, r == 0 ? err : &(struct np_error) { 0, "" }) == -1)
+      r = -1;
+    direct_free (d);
+    return r;
+  }
   /* Everything is flushed at each unmount already; one more flush makes
    * "close succeeded" mean "in the image file" whatever happened before. */
   if (!d->readonly && nbd_flush (d->nbd, 0) == -1 && r == 0)
@@ -818,6 +866,8 @@ direct_abort (struct disk *dk)
   }
   if (d->nbd)
     nbd_close (d->nbd);
+  if (d->io.fd >= 0)
+    close (d->io.fd);
   if (d->child > 0)
     reap_qemu_nbd (d, 2000);           /* it goes when the socket closes */
   direct_free (d);

@@ -24,6 +24,7 @@
 #include "logreplay.h"
 #include "logsite.h"
 #include "disk.h"
+#include "directfile.h"
 #include "escape.h"
 #include "job.h"
 #include "trace.h"
@@ -634,7 +635,11 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
     goto failed;
   }
   if (check_interrupt (path, &err) == -1 ||
-      check_layers (o, job, &err) == -1 ||
+      check_layers (o, job, &err) == -1)
+    goto failed;
+  /* An image the direct backend reads itself (directfile.h) is checked
+   * there: qemu's locks, its bounds; qemu-img has nothing to add. */
+  if (!(o->direct && direct_file_serves (path, out->format, job->req.qemu_spec)) &&
       disk_preflight_spec (path, out->format, job->layer_specs, &err) == -1)
     goto failed;
 

@@ -12,7 +12,9 @@
 #  4. peak memory (the whole process tree, appliances included) for the
 #     smallest and largest batch
 #  5. --direct (qemu-nbd + libntfs-3g, no appliance): one VHD against the
-#     appliance and the virt-win-reg way; 16 and 64 VHDs with -j; memory
+#     appliance and the virt-win-reg way; 16 and 64 VHDs with -j; memory;
+#     section 1's hive in a fixed/dynamic VHD and raw: --direct image /
+#     hivexregedit (tests/bench-direct.sh)
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -179,3 +181,6 @@ for n in 16 64; do
 done
 cp --sparse=always "$IMG" "$W/dm.vhd"
 echo "   netvsc-patch peak, 1 image $(( $(/usr/bin/time -f %M "$N" -q --direct -r 4M -s 4M "$W/dm.vhd" 2>&1 >/dev/null | tail -1) / 1024 )) MB"
+# a whole --direct patch of an image holding section 1's hive, against
+# hivexregedit --merge of the same values (tests/bench-direct.sh)
+FIXTURES=$FIX bash tests/bench-direct.sh "$W/big.hive" "$match" "$W/change.reg"

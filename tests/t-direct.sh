@@ -398,6 +398,93 @@ locked_image () {
   same_bytes "$img" "$WORK/orig"
 }
 
+# Raw and fixed VHD are read and written in place, without qemu-nbd or
+# qemu-img (src/direct_file.c): patched, no qemu program run (strace),
+# and nothing outside the NTFS volume (sectors 2048-131071) changed: the
+# partition table, and a fixed VHD's footer.
+in_place_without_qemu () {
+  for f in win.raw win-fixed.vhd; do
+    img=$(img_copy "$f"); cp --sparse=always "$img" "$WORK/orig"
+    run 0 strace -f -qq -e trace=execve -o "$WORK/exec" "$N" --direct -r 4M -s 2M "$img"
+    out_has "patched, 1 adapter matched"
+    grep -q 'execve(".*netvsc-patch' "$WORK/exec"
+    if grep 'execve("[^"]*qemu' "$WORK/exec"; then echo "$f: qemu was run"; exit 1; fi
+    extract "$img" "$WORK/SYSTEM"
+    [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 4096 ]
+    [ "$(regf_value "$WORK/SYSTEM" "$KEY1" SendBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
+    export_diff "$HIVES/ws2019.hive" "$WORK/SYSTEM" >"$WORK/diff"
+    printf '%s\n' '> "ReceiveBufferSize"=dword:00001000' '> "SendBufferSize"=dword:00000800' \
+      | diff - "$WORK/diff"
+    [ "$(stat -c %s "$img")" = "$(stat -c %s "$WORK/orig")" ]
+    cmp <(head -c $((2048 * 512)) "$img") <(head -c $((2048 * 512)) "$WORK/orig")
+    cmp <(tail -c +$((131072 * 512 + 1)) "$img") <(tail -c +$((131072 * 512 + 1)) "$WORK/orig")
+    ! cmp -s "$img" "$WORK/orig"
+    part_of "$img" "$WORK/p"; volume_ok "$WORK/p"
+    # nothing of ours holds qemu's lock any more
+    qemu-io -f raw -c quit "$img" >/dev/null
+  done
+}
+
+# A fixed VHD whose footer describes more data than the file holds (cut
+# in the middle, footer kept): refused before anything is read from the
+# disk, read-only runs too.
+truncated_fixed_vhd () {
+  src=$IMAGES/win-fixed.vhd; size=$(stat -c %s "$src")
+  { head -c $((size - 512 - 1048576)) "$src"; tail -c 512 "$src"; } >"$WORK/cut.vhd"
+  cp "$WORK/cut.vhd" "$WORK/orig"
+  run 1 "$N" --direct -r 4M "$WORK/cut.vhd"
+  err_has "netvsc-patch: $WORK/cut.vhd: a truncated fixed VHD (its footer describes more data than the file holds); nothing was written"
+  err_lines 1
+  same_bytes "$WORK/cut.vhd" "$WORK/orig"
+  run 1 "$N" --direct --list "$WORK/cut.vhd"
+  err_has "a truncated fixed VHD"
+  same_bytes "$WORK/cut.vhd" "$WORK/orig"
+}
+
+# qemu's locks, taken by netvsc-patch itself on a raw image: a writer
+# holding it (qemu-io; even one that shares write, which qemu's raw
+# driver would let in) refuses a patch and a --list; a reader that
+# shares write (qemu-io -r) does not, as with qemu-nbd; and while a patch
+# runs (held in its first fdatasync by strace), qemu cannot open the
+# image for writing, nor can another run.
+locked_raw () {
+  img=$(img_copy win.raw); cp "$img" "$WORK/orig"
+  qemu-io -f raw -c 'sleep 20000' "$img" >/dev/null 2>&1 &
+  holder=$!
+  sleep 1
+  run 1 "$N" --direct -r 2M "$img"
+  err_has "netvsc-patch: $img: the image is in use by another process (is the VM running?) (qemu-io, pid $holder): Failed to get "
+  err_has '"write" lock'
+  err_lines 1
+  run 1 "$N" --direct --list "$img"
+  err_has "the image is in use by another process (is the VM running?)"
+  kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
+  same_bytes "$img" "$WORK/orig"
+  qemu-io -r -f raw -c 'sleep 20000' "$img" >/dev/null 2>&1 &
+  holder=$!
+  sleep 1
+  run 0 "$N" --direct --list "$img"
+  out_has "Microsoft Hyper-V Network Adapter"
+  same_bytes "$img" "$WORK/orig"
+  kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
+  strace -f -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_enter=3000000:when=1 \
+    "$N" --direct -r 2M "$img" >"$WORK/bg" 2>&1 &
+  pid=$!
+  sleep 1.5
+  if qemu-io -f raw -c quit "$img" >"$WORK/qio" 2>&1; then echo "qemu-io wrote while we patched"; exit 1; fi
+  grep -q 'lock' "$WORK/qio" || { cat "$WORK/qio"; exit 1; }
+  # nor can another run of netvsc-patch, which says it is one
+  run 1 "$N" --direct -r 4M "$img"
+  err_has "netvsc-patch: $img: the image is in use by another run of netvsc-patch (pid "
+  err_lines 1
+  wait "$pid"
+  run 0 cat "$WORK/bg"
+  out_has "patched, 1 adapter matched"
+  extract "$img" "$WORK/SYSTEM"
+  [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
+  qemu-io -f raw -c quit "$img" >/dev/null
+}
+
 # Partition tables the fixtures lack, built around win.raw's NTFS
 # partition: GPT (partition 2), MBR with logical partitions (the volume
 # is the second logical one: /dev/sda6), and no table at all (/dev/sda).
@@ -725,6 +812,9 @@ only () {
 only "bad image files: exit 1/2 before qemu-nbd, bytes unchanged" bad_images
 only "locked image (running VM) refused" locked_image
 only "raw, detected, patched" patch_format win.raw raw
+only "raw and fixed VHD in place: no qemu run, bytes outside the volume unchanged" in_place_without_qemu
+only "truncated fixed VHD refused" truncated_fixed_vhd
+only "qemu's locks on a raw image: writers and readers, both ways" locked_raw
 only "dynamic VHD, detected, patched" patch_format win-dyn.vhd vpc
 only "fixed VHD, detected, patched" patch_format win-fixed.vhd vpc
 only "VHDX (512-byte NBD blocks), detected, patched" patch_format win.vhdx vhdx
