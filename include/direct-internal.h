@@ -68,6 +68,7 @@ struct direct {
   struct nbd_handle *nbd;
   struct nbd_io io;            /* nbd with its alignment */
   pid_t child;                 /* qemu-nbd */
+  int remote;                  /* connected to a remote NBD server, no qemu-nbd */
   int qemu_log;                /* file with no name: qemu-nbd's stderr */
   uint64_t disk_size;
   struct part parts[MAX_PARTS];
@@ -112,6 +113,8 @@ int direct_disk_read (struct direct *d, void *buf, size_t len, uint64_t offset,
                       struct np_error *err);
 /* The ntfs_device_operations over a window (struct window) of the export. */
 void nbd_device_ops_init (struct ntfs_device_operations *ops);
+/* Connect D's handle to the NBD URI d->path itself (no qemu-nbd). */
+int direct_connect_uri (struct direct *d, struct np_error *err);
 
 /* --- direct_qemu.c: the qemu-nbd process ----------------------------- */
 

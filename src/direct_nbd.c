@@ -237,3 +237,19 @@ nbd_device_ops_init (struct ntfs_device_operations *ops)
     .stat = win_stat, .ioctl = win_ioctl,
   };
 }
+
+/* --- a remote export ------------------------------------------------ */
+
+int
+direct_connect_uri (struct direct *d, struct np_error *err)
+{
+  /* Straight to the server (uri.h has checked the URI's form): no
+   * qemu-nbd, and nothing on this host interprets the bytes as an image
+   * format.  No local files named by the URI (TLS keys) are read. */
+  if (nbd_set_uri_allow_local_file (d->nbd, false) == -1 ||
+      nbd_connect_uri (d->nbd, d->path) == -1)
+    return direct_nbd_failed (d, err, "cannot connect to the NBD server");
+  d->remote = 1;
+  direct_trace (d, "direct: connected to the NBD server");
+  return 0;
+}

@@ -21,6 +21,7 @@
 #include "launchwatch.h"
 #include "report.h"
 #include "size.h"
+#include "uri.h"
 
 #ifndef NETVSC_PATCH_VERSION
 #define NETVSC_PATCH_VERSION "0.1.0"
@@ -412,6 +413,15 @@ parse_options (int argc, char **argv, struct options *o)
     return usage_error ("%s%s", "-0/--null goes with --from LIST", "");
   if (o->output && !o->hive)
     return usage_error ("%s%s", "-o/--output goes with --hive", "");
+  /* host file handling (locks, temp files beside it, rename) needs a
+   * host file: a remote image is an IMAGE argument (uri.h) */
+  if (o->hive && uri_looks_like (o->hive))
+    return usage_error ("--hive %s: %s", o->hive, "a hive is a local file, not a URI (a "
+                        "remote image is an IMAGE argument; a local file named like a URI: "
+                        "./NAME)");
+  if (o->output && uri_looks_like (o->output))
+    return usage_error ("-o %s: %s", o->output, "the output is a local file, not a URI (a "
+                        "local file named like a URI: ./NAME)");
   if (o->output && o->n_images > 1)
     return usage_error ("%s%s", "-o/--output takes one hive", "");
   if (o->defer && (o->hive || o->mode == RUN_LIST || o->remove || o->replay_only))
@@ -522,7 +532,18 @@ main (int argc, char **argv)
       all[n++] = (struct target) { o.images[i], NULL };
     for (size_t i = 0; i < n_from; i++)
       all[n++] = targets[i];
-    if (n == 0) {
+    /* URIs are checked before anything is opened: a usage error stops
+     * the run, as a bad option does. */
+    for (size_t i = 0; i < n && worst == NP_EXIT_OK; i++)
+      if (uri_looks_like (all[i].path) &&
+          uri_allowed (&o, all[i].path, all[i].format ? all[i].format : o.format, &err) == -1) {
+        esc_line (stderr, "netvsc-patch: %s", err.msg);
+        fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
+        worst = err.code;
+      }
+    if (worst != NP_EXIT_OK)
+      ;
+    else if (n == 0) {
       esc_line (stderr, "netvsc-patch: --from %s lists no images", o.from);
       worst = NP_EXIT_USAGE;
     }
