@@ -31,6 +31,7 @@ enum uri_scheme {
 
 struct image_uri {
   enum uri_scheme scheme;
+  const char *name;             /* the scheme: "nbd", "nbd+unix", ... */
   const char *protocol;         /* libguestfs's: "nbd", "ssh", "http", "https" */
   int read_only;                /* the protocol cannot write (http, https) */
   int is_nbd;

@@ -176,6 +176,7 @@ uri_parse (const char *target, struct image_uri *u, struct np_error *err)
                          "takes " SCHEME_LIST " (a local file named like this: ./%s)",
                          target, (int) (sl < 32 ? sl : 32), target, target);
   u->scheme = schemes[i].scheme;
+  u->name = schemes[i].name;
   u->protocol = schemes[i].protocol;
   u->read_only = schemes[i].read_only;
   u->is_nbd = schemes[i].is_nbd;
@@ -250,17 +251,25 @@ uri_allowed (const struct options *o, const char *target, const char *format,
   if (u.read_only && o->mode == RUN_PATCH)
     return np_error_set (err, NP_EXIT_USAGE, "%s: %s:// images are read-only: only "
                          "--dry-run, --check or --list (to patch it, copy it and patch the "
-                         "copy)", target, u.protocol);
+                         "copy)", target, u.name);
   if (o->direct && !u.is_nbd)
     return np_error_set (err, NP_EXIT_USAGE, "%s: --direct takes nbd:// and nbd+unix:// "
                          "URIs only: %s:// images go through the appliance (without --direct)",
-                         target, u.protocol);
+                         target, u.name);
   if (format && strcmp (format, "raw") != 0 && !u.is_nbd)
     return np_error_set (err, NP_EXIT_USAGE, "%s: --format %s over %s:// is refused: qemu on "
                          "this host would open the files its header names, and that header "
                          "cannot be checked first over %s (serve it as raw, e.g. qemu-nbd -f "
                          "%s on the server and nbd://, or convert it)", target, format,
-                         u.protocol, u.protocol, format);
+                         u.name, u.name, format);
+  /* qemu allocates a qcow2's (a dynamic VHD's, ...) new clusters at the
+   * end of its file, and an export does not grow: the write would fail
+   * half-way (EINVAL from the server), so it is not started. */
+  if (format && strcmp (format, "raw") != 0 && o->mode == RUN_PATCH)
+    return np_error_set (err, NP_EXIT_USAGE, "%s: --format %s over %s:// is read-only here "
+                         "(only --dry-run, --check or --list): a write would need the export "
+                         "to grow; serve it as raw (qemu-nbd -f %s on the server) to patch it",
+                         target, format, u.name, format);
   return 0;
 }
 
