@@ -51,6 +51,7 @@
 struct nbd_io {
   struct nbd_handle *nbd;
   uint32_t align;              /* power of two, >= 1 */
+  uint32_t max;                /* largest request (a multiple of align); 0: NBD_CHUNK */
 };
 
 /* What the ntfs_device_operations work on: a window of the NBD export. */

@@ -234,7 +234,7 @@ direct_open (const struct disk_request *req, struct np_error *err)
   char logname[PATH_MAX], *file = NULL, *prog = NULL, qmsg[768];
   char *argv[16];
   int argc = 0, sock = -1;
-  int64_t size, align;
+  int64_t size, align, max;
 
   if (d == NULL) {
     np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
@@ -348,6 +348,10 @@ direct_open (const struct disk_request *req, struct np_error *err)
   d->io.nbd = d->nbd;
   align = nbd_get_block_size (d->nbd, LIBNBD_SIZE_MINIMUM);
   d->io.align = align > 0 ? (uint32_t) align : 1;
+  /* a remote server may take less than our usual 4 MiB a request */
+  max = nbd_get_block_size (d->nbd, LIBNBD_SIZE_MAXIMUM);
+  if (max >= d->io.align && max < NBD_CHUNK)
+    d->io.max = (uint32_t) (max - max % d->io.align);
   if (align > 65536 || (d->io.align & (d->io.align - 1))) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu-nbd wants %lld-byte blocks", d->path,
                   (long long) align);

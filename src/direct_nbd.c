@@ -22,7 +22,8 @@ nbd_io (const struct nbd_io *io, int write, void *buf, uint64_t count, uint64_t 
     int r;
 
     if (skew == 0 && count >= io->align) {
-      n = count > NBD_CHUNK ? NBD_CHUNK : count - count % io->align;
+      uint64_t chunk = io->max ? io->max : NBD_CHUNK;
+      n = count > chunk ? chunk : count - count % io->align;
       r = write ? nbd_pwrite (io->nbd, buf, n, offset, 0) : nbd_pread (io->nbd, buf, n, offset, 0);
     }
     else {
