@@ -56,6 +56,7 @@ new_handle (const struct disk_batch *b, int force_tcg)
   if (g == NULL)
     return NULL;
   /* Errors are reported once, as one line, by our caller. */
+  guestfs_set_error_handler (g, NULL, NULL);
   /* Keep qemu out of our process group: Ctrl-C is ours to handle
    * (between steps), not a kill of the appliance mid-write. */
   guestfs_set_pgroup (g, 1);
@@ -667,6 +668,7 @@ image_max_disks (void)
 
   if (g == NULL)
     return 1;
+  guestfs_set_error_handler (g, NULL, NULL);
   n = guestfs_max_disks (g);
   guestfs_close (g);
   /* one drive is the appliance's own */
