@@ -82,7 +82,8 @@ direct_unix_qcow2 () {
 direct_tcp_export_name () {
   # nbd://HOST:PORT/EXPORT over TCP, a raw image, an export name
   img=$(img_copy win.raw tcp.raw)
-  port=$((20000 + $$ % 20000))
+  # a port the kernel just gave out (and took back): free, most likely
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   qemu-nbd -b 127.0.0.1 -p "$port" -x winexp -t --shared=4 -f raw "$img" \
     >"$WORK/tcp.log" 2>&1 &
   echo $! >"$WORK/tcp.pid"
