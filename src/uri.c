@@ -118,6 +118,8 @@ parse_authority (const char *target, const char *auth, size_t len, struct image_
       return bad (err, target, "bad IPv6 address");
     memcpy (u->host, h + 1, (size_t) (close - h - 1));
     u->host[close - h - 1] = '\0';
+    if (strspn (u->host, "0123456789abcdefABCDEF:.") != strlen (u->host))
+      return bad (err, target, "bad IPv6 address");
     colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
     if (close + 1 < end && colon == NULL)
       return bad (err, target, "bad IPv6 address");

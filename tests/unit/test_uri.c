@@ -92,6 +92,7 @@ static const struct {
   { "nbd://ho$t/", "bad host name" },
   { "nbd://[::1/", "bad IPv6 address" },
   { "nbd://[::1]x/", "bad IPv6 address" },
+  { "nbd://[::1,x]/", "bad IPv6 address" },
   { "nbd+unix:///", "needs ?socket=PATH" },
   { "nbd+unix://h/?socket=/s", "takes no host" },
   { "nbd+unix:///?socket=", "bad socket path" },
