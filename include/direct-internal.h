@@ -54,6 +54,7 @@ struct nbd_io {
   uint32_t align;              /* power of two, >= 1 */
   int fd;                      /* the image file when nbd is NULL, else -1 */
   uint64_t size;               /* ... and the disk's size in it */
+  uint32_t max;                /* largest request (a multiple of align); 0: NBD_CHUNK */
 };
 
 /* What the ntfs_device_operations work on: a window of the NBD export. */
@@ -72,6 +73,7 @@ struct direct {
   struct nbd_handle *nbd;
   struct nbd_io io;            /* nbd with its alignment */
   pid_t child;                 /* qemu-nbd */
+  int remote;                  /* connected to a remote NBD server, no qemu-nbd */
   int qemu_log;                /* file with no name: qemu-nbd's stderr */
   uint64_t disk_size;
   struct part parts[MAX_PARTS];
@@ -116,6 +118,8 @@ int direct_disk_read (struct direct *d, void *buf, size_t len, uint64_t offset,
                       struct np_error *err);
 /* The ntfs_device_operations over a window (struct window) of the export. */
 void nbd_device_ops_init (struct ntfs_device_operations *ops);
+/* Connect D's handle to the NBD URI d->path itself (no qemu-nbd). */
+int direct_connect_uri (struct direct *d, struct np_error *err);
 
 /* --- direct_qemu.c: the qemu-nbd process ----------------------------- */
 

@@ -14,6 +14,7 @@
 #include "direct-internal.h"
 #include "escape.h"
 #include "hostfile.h"
+#include "uri.h"
 #include "winvol.h"
 
 /* direct_fetch's copying buffer */
@@ -237,7 +238,7 @@ direct_open (const struct disk_request *req, struct np_error *err)
   char logname[PATH_MAX], *file = NULL, *prog = NULL, qmsg[768];
   char *argv[16];
   int argc = 0, sock = -1;
-  int64_t size, align;
+  int64_t size, align, max;
 
   if (d == NULL) {
     np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
@@ -270,6 +271,13 @@ direct_open (const struct disk_request *req, struct np_error *err)
   }
   if (d->verbose > 1)
     nbd_set_debug (d->nbd, true);
+  /* a raw NBD URI: the server's export is the disk (uri.h); any other
+   * format is opened by a local qemu-nbd through req->qemu_spec */
+  if (uri_looks_like (req->path) && req->qemu_spec == NULL) {
+    if (direct_connect_uri (d, err) == -1)
+      goto fail;
+    goto connected;
+  }
   prog = find_in_path ("qemu-nbd");
   if (prog == NULL) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu-nbd not found (install qemu-utils)", d->path);
@@ -343,6 +351,7 @@ direct_open (const struct disk_request *req, struct np_error *err)
                     d->path, req->format, nmsg);
     goto fail;
   }
+ connected:
   size = nbd_get_size (d->nbd);
   if (size < 0) {
     direct_nbd_failed (d, err, "cannot get the size of the image");
@@ -352,14 +361,19 @@ direct_open (const struct disk_request *req, struct np_error *err)
   d->io.nbd = d->nbd;
   align = nbd_get_block_size (d->nbd, LIBNBD_SIZE_MINIMUM);
   d->io.align = align > 0 ? (uint32_t) align : 1;
+  /* a remote server may take less than our usual 4 MiB a request */
+  max = nbd_get_block_size (d->nbd, LIBNBD_SIZE_MAXIMUM);
+  if (max >= d->io.align && max < NBD_CHUNK)
+    d->io.max = (uint32_t) (max - max % d->io.align);
   if (align > 65536 || (d->io.align & (d->io.align - 1))) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu-nbd wants %lld-byte blocks", d->path,
                   (long long) align);
     goto fail;
   }
   if (!req->readonly && (nbd_is_read_only (d->nbd) == 1 || nbd_can_flush (d->nbd) != 1)) {
-    np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu-nbd serves the image read-only or "
-                  "without flush", d->path);
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s serves the image read-only or without "
+                  "flush; nothing was written", d->path,
+                  d->remote ? "the NBD server" : "qemu-nbd");
     goto fail;
   }
   free (file);
@@ -835,12 +849,14 @@ direct_close (struct disk *dk, struct np_error *err)
   if (!d->readonly && nbd_flush (d->nbd, 0) == -1 && r == 0)
     r = direct_nbd_failed (d, err, "flushing the image failed; writes may not be on disk");
   if (nbd_shutdown (d->nbd, 0) == -1 && r == 0)
-    r = direct_nbd_failed (d, err, "qemu-nbd did not shut down cleanly; writes may not be on disk");
+    r = direct_nbd_failed (d, err, d->remote ? "the NBD connection did not shut down cleanly; "
+                           "writes may not be on disk" : "qemu-nbd did not shut down cleanly; "
+                           "writes may not be on disk");
   nbd_close (d->nbd);
   d->nbd = NULL;
   /* qemu-nbd exits once the client is gone, closing the image (and
    * releasing qemu's lock on it) first. */
-  status = reap_qemu_nbd (d, 30000);
+  status = d->remote ? 0 : reap_qemu_nbd (d, 30000);
   if (r == 0 && (status == -1 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)) {
     qemu_nbd_message (d, qmsg, sizeof qmsg);
     r = np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu-nbd did not exit cleanly (%s%d)%s%s; "

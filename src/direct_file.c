@@ -18,6 +18,7 @@
 
 #include "direct-internal.h"
 #include "directfile.h"
+#include "uri.h"
 #include "hostfile.h"
 
 /* qemu's file-posix lock bytes: 100 + permission bit held, 200 +
@@ -93,7 +94,7 @@ direct_file_serves (const char *path, const char *format, const char *qemu_spec)
   const char *why;
   int fd, r;
 
-  if (qemu_spec)
+  if (qemu_spec || uri_looks_like (path))
     return 0;
   fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd == -1)
@@ -166,7 +167,8 @@ direct_file_open (struct direct *d, const struct disk_request *req, struct np_er
   char what[128], holder[128];
   int fd, r, ours;
 
-  if (req->qemu_spec)
+  /* a URI, or layers qemu must join: qemu-nbd or libnbd serve it */
+  if (req->qemu_spec || uri_looks_like (req->path))
     return 0;
   fd = open (req->path, (req->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
   if (fd == -1)
@@ -203,7 +205,7 @@ direct_file_open (struct direct *d, const struct disk_request *req, struct np_er
     close (fd);
     return 0;
   }
-  d->io = (struct nbd_io) { NULL, 1, fd, data };
+  d->io = (struct nbd_io) { NULL, 1, fd, data, 0 };
   d->disk_size = data;
   direct_trace (d, "direct: in place, no qemu-nbd (%s, %llu bytes of disk)",
                 strcmp (req->format, "raw") == 0 ? "raw" : "fixed VHD",

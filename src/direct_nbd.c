@@ -60,7 +60,8 @@ nbd_io (const struct nbd_io *io, int write, void *buf, uint64_t count, uint64_t 
     int r;
 
     if (skew == 0 && count >= io->align) {
-      n = count > NBD_CHUNK ? NBD_CHUNK : count - count % io->align;
+      uint64_t chunk = io->max ? io->max : NBD_CHUNK;
+      n = count > chunk ? chunk : count - count % io->align;
       r = write ? nbd_pwrite (io->nbd, buf, n, offset, 0) : nbd_pread (io->nbd, buf, n, offset, 0);
     }
     else {
@@ -276,4 +277,20 @@ nbd_device_ops_init (struct ntfs_device_operations *ops)
     .write = win_write, .pread = win_pread, .pwrite = win_pwrite, .sync = win_flush,
     .stat = win_stat, .ioctl = win_ioctl,
   };
+}
+
+/* --- a remote export ------------------------------------------------ */
+
+int
+direct_connect_uri (struct direct *d, struct np_error *err)
+{
+  /* Straight to the server (uri.h has checked the URI's form): no
+   * qemu-nbd, and nothing on this host interprets the bytes as an image
+   * format.  No local files named by the URI (TLS keys) are read. */
+  if (nbd_set_uri_allow_local_file (d->nbd, false) == -1 ||
+      nbd_connect_uri (d->nbd, d->path) == -1)
+    return direct_nbd_failed (d, err, "cannot connect to the NBD server");
+  d->remote = 1;
+  direct_trace (d, "direct: connected to the NBD server");
+  return 0;
 }

@@ -13,6 +13,7 @@
 #include "escape.h"
 #include "interrupt.h"
 #include "launchwatch.h"
+#include "uri.h"
 #include "winvol.h"
 
 /* Keep error lines short: drop libguestfs's debugging advice. */
@@ -76,6 +77,41 @@ new_handle (const struct disk_batch *b, int force_tcg)
   return g;
 }
 
+/* A host file, or a remote image (uri.h) as libguestfs's protocol,
+ * server, user name and export name or path: what guestfish -a URI
+ * passes. */
+static int
+add_drive (guestfs_h *g, const struct disk_request *req)
+{
+  struct guestfs_add_drive_opts_argv a = { 0 };
+  struct image_uri *u;
+  struct np_error err;
+  char *server[2] = { NULL, NULL };
+  int r;
+
+  a.bitmask = GUESTFS_ADD_DRIVE_OPTS_FORMAT_BITMASK | GUESTFS_ADD_DRIVE_OPTS_READONLY_BITMASK;
+  a.format = req->format;
+  a.readonly = req->readonly;
+  if (!uri_looks_like (req->path))
+    return guestfs_add_drive_opts_argv (g, req->path, &a);
+  if ((u = malloc (sizeof *u)) == NULL || uri_parse (req->path, u, &err) == -1) {
+    /* checked before (job.c): only out of memory gets here */
+    free (u);
+    return -1;
+  }
+  server[0] = u->server;
+  a.bitmask |= GUESTFS_ADD_DRIVE_OPTS_PROTOCOL_BITMASK | GUESTFS_ADD_DRIVE_OPTS_SERVER_BITMASK;
+  a.protocol = u->protocol;
+  a.server = server;
+  if (u->username[0]) {
+    a.bitmask |= GUESTFS_ADD_DRIVE_OPTS_USERNAME_BITMASK;
+    a.username = u->username;
+  }
+  r = guestfs_add_drive_opts_argv (g, u->path, &a);
+  free (u);
+  return r;
+}
+
 /* Add every drive of the batch and launch, watched (launchwatch.h): a
  * launch that may use KVM is ended after BOUND seconds without progress
  * (0: never), and any launch by SIGINT/SIGTERM.  Returns 0, or -1 with
@@ -97,10 +133,7 @@ launch (struct disk_batch *b, const struct disk_request *reqs, size_t n, int for
     return -1;
   }
   for (size_t i = 0; i < n; i++)
-    if (guestfs_add_drive_opts (b->g, reqs[i].path,
-                                GUESTFS_ADD_DRIVE_OPTS_FORMAT, reqs[i].format,
-                                GUESTFS_ADD_DRIVE_OPTS_READONLY, reqs[i].readonly,
-                                -1) == -1)
+    if (add_drive (b->g, &reqs[i]) == -1)
       goto fail;
   w = launch_watch_start (b->g, launch_may_use_kvm (b->g) ? bound : 0, b->verbose > 1);
   clock_gettime (CLOCK_MONOTONIC, &t0);

@@ -30,6 +30,7 @@
 #include "trace.h"
 #include "layers.h"
 #include "domain.h"
+#include "uri.h"
 
 static const char *
 sig_name (int sig)
@@ -251,17 +252,25 @@ static int
 backup_original (const struct options *o, const char *original, const struct logs *logs,
                  struct outcome *out, struct np_error *err)
 {
-  char *abs = realpath (out->target, NULL);
+  int remote = uri_looks_like (out->target);
+  char *abs = remote ? strdup (out->target) : realpath (out->target, NULL);
   char flat[PATH_MAX];
   size_t j = 0;
   struct stat like;
 
-  if (abs == NULL || stat (out->target, &like) == -1) {
+  /* a remote image has no owner or mode here: the backup is ours, 0600 */
+  if (remote && abs) {
+    memset (&like, 0, sizeof like);
+    like.st_mode = S_IFREG | 0600;
+    like.st_uid = getuid ();
+    like.st_gid = getgid ();
+  }
+  if (abs == NULL || (!remote && stat (out->target, &like) == -1)) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", out->target, strerror (errno));
     free (abs);
     return -1;
   }
-  for (const char *p = abs + 1; *p && j < sizeof flat - 1; p++)
+  for (const char *p = remote ? abs : abs + 1; *p && j < sizeof flat - 1; p++)
     flat[j++] = *p == '/' ? '_' : *p;
   flat[j] = '\0';
   free (abs);
@@ -609,6 +618,17 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
   out->target = path;
   out->is_image = 1;
 
+  /* A remote image (uri.h): no host file, so no file checks, locks or
+   * preflight; what qemu on this host would interpret is checked there. */
+  if (uri_looks_like (path)) {
+    if (check_interrupt (path, &err) == -1 ||
+        uri_prepare (o, path, format, &out->format, &job->qemu_spec, &err) == -1)
+      goto failed;
+    job->req = (struct disk_request) { path, out->format, o->mode != RUN_PATCH, o->verbose,
+                                       o->quiet, job->qemu_spec, o->launch_timeout,
+                                       o->trace };
+    goto stage;
+  }
   if (format) {
     if (format_check (path, format, &err) == -1)
       goto failed;
@@ -643,6 +663,7 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
       disk_preflight_spec (path, out->format, job->layer_specs, &err) == -1)
     goto failed;
 
+ stage:
   /* The hive is staged on the host, where it is planned, patched and
    * verified exactly as in hive mode. */
   /* a killed run's staging directory (a copy of a hive) is removed */

@@ -21,6 +21,7 @@
 #include "launchwatch.h"
 #include "report.h"
 #include "size.h"
+#include "uri.h"
 
 /* The version has one source, the Makefile's VERSION (-D). */
 #ifndef NETVSC_PATCH_VERSION
@@ -63,7 +64,8 @@ usage (FILE *fp)
 "  -o, --output FILE          with --hive: write the result to FILE, not in place\n"
 "      --format FMT           image format: raw, vpc (vhd), vhdx, qcow2, vmdk,\n"
 "                             vdi, qed (default: detected from the file's magic\n"
-"                             bytes); one for every image: per image, use --from\n"
+"                             bytes; raw for a URI); one for every image:\n"
+"                             per image, use --from\n"
 "      --root DEVICE          the Windows volume, if an image holds several\n"
 "      --from LIST            images to patch, one per line (- for stdin),\n"
 "                             optionally followed by a tab and the format\n"
@@ -77,6 +79,10 @@ usage (FILE *fp)
 "                             Windows searched across them (repeatable); a\n"
 "                             running domain is only read (-n, --check, --list)\n"
 "  -c, --connect URI          libvirt connection URI for -d (default: libvirt's)\n"
+"  An IMAGE may be a URI (REMOTE IMAGES in netvsc-patch(1)); ./nbd://... is a file:\n"
+"    nbd://HOST[:PORT][/EXPORT]     nbd+unix:///[EXPORT]?socket=PATH\n"
+"    ssh://[USER@]HOST[:PORT]/PATH  (not with --direct)\n"
+"    http[s]://HOST[:PORT]/PATH     (not with --direct; --dry-run, --check, --list)\n"
 "\n"
 "How:\n"
 "  -n, --dry-run              show what would change, write nothing\n"
@@ -480,6 +486,15 @@ parse_options (int argc, char **argv, struct options *o)
     return usage_error ("%s%s", "-0/--null goes with --from LIST", "");
   if (o->output && !o->hive)
     return usage_error ("%s%s", "-o/--output goes with --hive", "");
+  /* host file handling (locks, temp files beside it, rename) needs a
+   * host file: a remote image is an IMAGE argument (uri.h) */
+  if (o->hive && uri_looks_like (o->hive))
+    return usage_error ("--hive %s: %s", o->hive, "a hive is a local file, not a URI (a "
+                        "remote image is an IMAGE argument; a local file named like a URI: "
+                        "./NAME)");
+  if (o->output && uri_looks_like (o->output))
+    return usage_error ("-o %s: %s", o->output, "the output is a local file, not a URI (a "
+                        "local file named like a URI: ./NAME)");
   if (o->output && o->n_images > 1)
     return usage_error ("%s%s", "-o/--output takes one hive", "");
   if (o->defer && (o->hive || o->mode == RUN_LIST || o->remove || o->replay_only))
@@ -593,7 +608,18 @@ main (int argc, char **argv)
       all[n++] = targets[i];
     for (int i = 0; i < o.n_domains; i++)
       all[n++] = (struct target) { o.domains[i], NULL, 1 };
-    if (n == 0) {
+    /* URIs are checked before anything is opened: a usage error stops
+     * the run, as a bad option does. */
+    for (size_t i = 0; i < n && worst == NP_EXIT_OK; i++)
+      if (!all[i].domain && uri_looks_like (all[i].path) &&
+          uri_allowed (&o, all[i].path, all[i].format ? all[i].format : o.format, &err) == -1) {
+        esc_line (stderr, "netvsc-patch: %s", err.msg);
+        fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
+        worst = err.code;
+      }
+    if (worst != NP_EXIT_OK)
+      ;
+    else if (n == 0) {
       esc_line (stderr, "netvsc-patch: --from %s lists no images", o.from);
       worst = NP_EXIT_USAGE;
     }
