@@ -65,6 +65,7 @@ struct direct {
   const char *path;            /* host path of the image (borrowed) */
   const char *format;
   int readonly, verbose, quiet;
+  unsigned blocksize;          /* disk_request's: 0, 512 or 4096 */
   struct nbd_handle *nbd;
   struct nbd_io io;            /* nbd with its alignment */
   pid_t child;                 /* qemu-nbd */

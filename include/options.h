@@ -6,6 +6,7 @@
 #include "match.h"
 #include "plan.h"
 #include "defer.h"
+#include "bitlocker.h"
 
 enum run_mode {
   RUN_PATCH,     /* plan and apply (the default) */
@@ -46,6 +47,8 @@ struct options {
   int quiet;
   char **images;
   int n_images;
+  unsigned blocksize;           /* --blocksize: 512 or 4096; 0: from the GPT */
+  struct keystore keys;         /* --key, --keys-from-stdin (appliance) */
 };
 
 #endif

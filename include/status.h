@@ -15,6 +15,8 @@ enum np_exit {
   NP_EXIT_USAGE = 2,       /* bad option or value */
   NP_EXIT_NO_ADAPTER = 3,  /* no class instance matched */
   NP_EXIT_UNSAFE = 4,      /* refused: dirty hive, hibernated Windows, ... */
+  NP_EXIT_ENCRYPTED = 5,   /* the Windows volume is encrypted (BitLocker) and no key
+                              given opened it: nothing to retry until one is */
 };
 
 struct np_error {

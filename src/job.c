@@ -601,7 +601,8 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
   else if ((out->format = format_detect (path, &err)) == NULL)
     goto failed;
   job->req = (struct disk_request) { path, out->format, o->mode != RUN_PATCH, o->verbose,
-                                     o->quiet, NULL, o->launch_timeout };
+                                     o->quiet, NULL, o->launch_timeout, o->blocksize,
+                                     o->keys.n ? &o->keys : NULL };
 
   if (o->mode == RUN_PATCH && access (path, W_OK) == -1) {
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (%s)", path,

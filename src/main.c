@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "batch.h"
+#include "bitlocker.h"
 #include "escape.h"
 #include "contain.h"
 #include "format.h"
@@ -59,6 +60,13 @@ usage (FILE *fp)
 "      --format FMT           image format: raw, vpc (vhd), vhdx, qcow2, vmdk\n"
 "                             (default: detected from the file's magic bytes)\n"
 "      --root DEVICE          the Windows volume, if an image holds several\n"
+"      --blocksize 512|4096   the disk's logical sector size (default: 4096 if\n"
+"                             its GPT header is at byte 4096, else 512)\n"
+"      --key DEVICE:key:KEY   open BitLocker volume DEVICE (/dev/sda2) with its\n"
+"      --key DEVICE:file:FILE recovery key or password, given or in FILE's\n"
+"                             first line (appliance only; KEY is visible in\n"
+"                             ps: prefer file: or --keys-from-stdin)\n"
+"      --keys-from-stdin      keys for any BitLocker volume, one a line\n"
 "      --from LIST            images to patch, one per line (- for stdin),\n"
 "                             optionally followed by a tab and the format\n"
 "  -0, --null                 --from LIST's names end at NUL bytes (as from\n"
@@ -103,7 +111,8 @@ usage (FILE *fp)
 "Exit status: 0 patched or nothing to do; 1 runtime error (or --check found\n"
 "differences); 2 usage error, or a value the driver's Ndi\\Params does not\n"
 "allow; 3 no matching adapter (see --defer); 4 refused as unsafe\n"
-"(dirty hive whose logs cannot be replayed, hibernated Windows).  With\n"
+"(dirty hive whose logs cannot be replayed, hibernated Windows); 5 the\n"
+"Windows volume is BitLocker-encrypted and no key opened it.  With\n"
 "several images, the highest.\n"
 "Never run it on the image of a running VM.  See netvsc-patch(1).\n",
          fp);
@@ -127,6 +136,7 @@ enum {
   OPT_ALLOW_EXTERNAL,
   OPT_LOCK_TIMEOUT,
   OPT_LAUNCH_TIMEOUT,
+  OPT_BLOCKSIZE, OPT_KEY, OPT_KEYS_FROM_STDIN,
 };
 
 static const struct option long_options[] = {
@@ -162,6 +172,9 @@ static const struct option long_options[] = {
   { "quiet", no_argument, NULL, 'q' },
   { "version", no_argument, NULL, 'V' },
   { "help", no_argument, NULL, 'h' },
+  { "blocksize", required_argument, NULL, OPT_BLOCKSIZE },
+  { "key", required_argument, NULL, OPT_KEY },
+  { "keys-from-stdin", no_argument, NULL, OPT_KEYS_FROM_STDIN },
   { NULL, 0, NULL, 0 },
 };
 
@@ -258,7 +271,8 @@ static int
 parse_options (int argc, char **argv, struct options *o)
 {
   uint32_t receive_kb = 0, send_kb = 0;
-  int have_receive = 0, have_send = 0, modes = 0, c, r;
+  int have_receive = 0, have_send = 0, modes = 0, c, r, keys_from_stdin = 0;
+  struct np_error kerr;
   const char *why, *env;
   struct { const char *name; enum want_type type; } types[REQUEST_MAX];
   size_t n_types = 0;
@@ -367,6 +381,20 @@ parse_options (int argc, char **argv, struct options *o)
         return usage_error ("--launch-timeout '%s': %s", optarg,
                             "expected a number of seconds from 0 (never) to 86400");
       break;
+    case OPT_BLOCKSIZE:
+      if (strcmp (optarg, "512") != 0 && strcmp (optarg, "4096") != 0)
+        return usage_error ("--blocksize '%s': %s", optarg, "expected 512 or 4096");
+      o->blocksize = (unsigned) atoi (optarg);
+      break;
+    case OPT_KEY:
+      /* the message names the device and file only: never the key */
+      if (keystore_add_selector (&o->keys, optarg, &kerr) == -1) {
+        esc_line (stderr, "netvsc-patch: %s", kerr.msg);
+        fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
+        return kerr.code;
+      }
+      break;
+    case OPT_KEYS_FROM_STDIN: keys_from_stdin = 1; break;
     case 'v': o->verbose++; break;
     case 'q': o->quiet = 1; break;
     case 'V':
@@ -417,9 +445,18 @@ parse_options (int argc, char **argv, struct options *o)
   if (o->defer && (o->hive || o->mode == RUN_LIST || o->remove || o->replay_only))
     return usage_error ("%s%s", "--defer installs a boot-time action in an image: not with "
                         "--hive, --list or --remove (--remove takes it out)", "");
-  if (o->hive && (o->format || o->root || o->direct || o->jobs || o->isolate))
-    return usage_error ("%s%s", "--format, --root, --jobs, --isolate and --direct are for "
-                        "images, not --hive", "");
+  if (o->hive && (o->format || o->root || o->direct || o->jobs || o->isolate ||
+                  o->blocksize || o->keys.n || keys_from_stdin))
+    return usage_error ("%s%s", "--format, --root, --jobs, --isolate, --direct, --blocksize, "
+                        "--key and --keys-from-stdin are for images, not --hive", "");
+  if (o->direct && (o->keys.n || keys_from_stdin))
+    return usage_error ("%s%s", "--direct cannot decrypt BitLocker volumes: --key and "
+                        "--keys-from-stdin go with the appliance (without --direct)", "");
+  if (keys_from_stdin && o->from && strcmp (o->from, "-") == 0)
+    return usage_error ("%s%s", "--keys-from-stdin and --from - both read standard input", "");
+  /* read now, once: batches and workers only look them up */
+  if (keys_from_stdin && keystore_add_stream (&o->keys, 0, &kerr) == -1)
+    return usage_error ("%s%s", kerr.msg, "");
 
   /* -r and -s are --set for the two buffer sizes; they come first. */
   if (o->remove || have_receive || have_send) {
