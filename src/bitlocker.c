@@ -191,7 +191,9 @@ keystore_find (const struct keystore *ks, const char *device, const char **keys,
   for (size_t i = 0; i < ks->n && n < max; i++)
     if (ks->v[i].device && strcmp (ks->v[i].device, device) == 0)
       keys[n++] = ks->v[i].key;
-  for (size_t i = 0; n == 0 && i < ks->n && n < max; i++)
+  if (n)
+    return n;
+  for (size_t i = 0; i < ks->n && n < max; i++)
     if (ks->v[i].device == NULL)
       keys[n++] = ks->v[i].key;
   return n;
