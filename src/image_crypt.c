@@ -63,6 +63,17 @@ image_crypt_open (struct image *im, const char *dev, const char *local,
         *advice = '\0';
     }
     keystore_scrub (im->keys, &e);
+    /* the appliance names its devices its own way: this one is LOCAL */
+    for (char *at = strstr (e.msg, "/dev/sd"); at; at = strstr (at + 1, "/dev/sd")) {
+      size_t n = 7;
+      char tail[sizeof e.msg];
+      while (at[n] >= 'a' && at[n] <= 'z')
+        n++;
+      while (at[n] >= '0' && at[n] <= '9')
+        n++;
+      snprintf (tail, sizeof tail, "%s", at + n);
+      snprintf (at, sizeof e.msg - (size_t) (at - e.msg), "%s%s", local, tail);
+    }
     snprintf (why, len, "%s%s", e.msg, n > 1 ? "; no other key given opened it either" : "");
   }
   guestfs_set_trace (im->g, trace);
