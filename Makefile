@@ -55,7 +55,8 @@ $(B)/tests/mklog: tests/mklog.c $(LOGREPLAY_SRCS) src/status.c include/logreplay
 DISK_OBJS := $(addprefix $(B)/,status.o format.o hostfile.o diskpath.o image.o direct.o \
                direct_nbd.o direct_qemu.o direct_swap.o direct_files.o parttable.o escape.o \
                launchwatch.o interrupt.o winvol.o utf16.o strbuf.o \
-               image_files.o image_replace.o)
+               image_files.o image_replace.o \
+               bitlocker.o direct_probe.o image_crypt.o)
 $(B)/tests/disk-files: tests/disk-files.c $(DISK_OBJS) include/disk.h | $(B)/tests
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(THREADS) -o $@ tests/disk-files.c $(DISK_OBJS) $(PKG_LIBS)
 
