@@ -401,7 +401,8 @@ my_filesystems (struct image *im)
 
   for (size_t i = 0; i < nc; i++) {
     char *type = guestfs_vfs_type (im->g, candidates[i]);
-    /* blkid knows BitLocker by more than its signature: --direct's rule */
+    /* blkid wants more than the signature (its jump, a metadata block):
+     * --direct's rule too, so that both backends name the same volumes */
     if (type && *type == '\0' && image_crypt_is_bitlocker (im, candidates[i])) {
       free (type);
       type = strdup (BITLOCKER_TYPE);
