@@ -22,7 +22,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files domain caveats trace direct_file uri
+CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files domain caveats trace direct_file uri bitlocker direct_probe image_crypt
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 PREFIX ?= /usr/local
@@ -60,7 +60,8 @@ $(B)/tests/mklog: tests/mklog.c $(LOGREPLAY_SRCS) src/status.c include/logreplay
 DISK_OBJS := $(addprefix $(B)/,status.o format.o hostfile.o diskpath.o image.o direct.o \
                direct_nbd.o direct_qemu.o direct_swap.o direct_files.o parttable.o escape.o \
                launchwatch.o interrupt.o winvol.o utf16.o strbuf.o \
-               image_files.o image_replace.o direct_file.o uri.o layers.o)
+               image_files.o image_replace.o direct_file.o uri.o layers.o \
+               bitlocker.o direct_probe.o image_crypt.o)
 $(B)/tests/disk-files: tests/disk-files.c $(DISK_OBJS) include/disk.h | $(B)/tests
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(THREADS) -o $@ tests/disk-files.c $(DISK_OBJS) $(PKG_LIBS)
 

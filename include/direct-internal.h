@@ -70,6 +70,7 @@ struct direct {
   const char *format;
   int readonly, verbose, quiet;
   int trace;                   /* -x: direct_trace's steps even without -v */
+  unsigned blocksize;          /* disk_request's: 0, 512 or 4096 */
   struct nbd_handle *nbd;
   struct nbd_io io;            /* nbd with its alignment */
   pid_t child;                 /* qemu-nbd */

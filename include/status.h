@@ -16,6 +16,8 @@ enum np_exit {
   NP_EXIT_UNSAFE = 4,      /* refused: dirty hive, hibernated Windows, ... */
   NP_EXIT_DIFFERS = 5,     /* --check: values not (all) in place; its own code, so
                               that a script tells "needs patching" from a failure */
+  NP_EXIT_ENCRYPTED = 6,   /* the Windows volume is encrypted (BitLocker) and no key
+                              given opened it: nothing to retry until one is */
 };
 
 struct np_error {

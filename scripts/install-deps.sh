@@ -10,7 +10,7 @@ PACKAGES="
   libvirt-dev libxml2-dev libvirt-clients
   libguestfs-tools guestfish libhivex-bin libwin-hivex-perl
   qemu-utils qemu-system-x86 ntfs-3g linux-image-amd64
-  libregf-utils xz-utils python3 clang libclang-rt-14-dev util-linux bc procps time
+  libregf-utils xz-utils python3 clang libclang-rt-14-dev util-linux fdisk bc procps time
   acl attr
 "
 

@@ -12,6 +12,7 @@
  */
 
 #include "direct-internal.h"
+#include "bitlocker.h"
 #include "escape.h"
 #include "hostfile.h"
 #include "uri.h"
@@ -202,6 +203,8 @@ probe_type (struct direct *d, struct part *p, struct np_error *err)
     memset (b + p->size, 0, sizeof b - p->size);
   if (memcmp (b + 3, "NTFS    ", 8) == 0)
     p->type = "ntfs";
+  else if (bitlocker_signature (b, sizeof b))   /* before FAT: To Go looks like one */
+    p->type = BITLOCKER_TYPE;
   else if (memcmp (b + 3, "EXFAT   ", 8) == 0)
     p->type = "exfat";
   else if (memcmp (b + 3, "ReFS\0\0\0\0", 8) == 0)
@@ -250,6 +253,7 @@ direct_open (const struct disk_request *req, struct np_error *err)
   d->verbose = req->verbose;
   d->quiet = req->quiet;
   d->trace = req->trace;
+  d->blocksize = req->blocksize;
   d->qemu_log = -1;
   nbd_device_ops_init (&d->ops);
   /* libntfs-3g reports through its own logger; our errors are one line
@@ -623,7 +627,8 @@ direct_find_windows (struct disk *dk, const char *want_root, struct np_error *er
   struct winvol w;
   int r = -1;
 
-  if (parttable_read (read_disk, d, d->disk_size, d->parts, MAX_PARTS, &d->n_parts, err) == -1)
+  if (parttable_read_sector (read_disk, d, d->disk_size, d->blocksize, d->parts, MAX_PARTS,
+                             &d->n_parts, err) == -1)
     return -1;
   /* winvol.c decides, and words the errors, as for the appliance. */
   winvol_init (&w, d->path, want_root);

@@ -626,7 +626,8 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
       goto failed;
     job->req = (struct disk_request) { path, out->format, o->mode != RUN_PATCH, o->verbose,
                                        o->quiet, job->qemu_spec, o->launch_timeout,
-                                       o->trace };
+                                       o->trace, o->blocksize,
+                                       o->keys.n ? &o->keys : NULL };
     goto stage;
   }
   if (format) {
@@ -639,7 +640,8 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
   /* READONLY: a domain's disk never written (<readonly/>, a CD-ROM) */
   job->req = (struct disk_request) { path, out->format, o->mode != RUN_PATCH || readonly,
                                      o->verbose, o->quiet, NULL, o->launch_timeout,
-                                     o->trace };
+                                     o->trace, o->blocksize,
+                                     o->keys.n ? &o->keys : NULL };
 
   if (!job->req.readonly && access (path, W_OK) == -1) {
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (%s)", path,

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "batch.h"
+#include "bitlocker.h"
 #include "escape.h"
 #include "contain.h"
 #include "format.h"
@@ -67,6 +68,13 @@ usage (FILE *fp)
 "                             bytes; raw for a URI); one for every image:\n"
 "                             per image, use --from\n"
 "      --root DEVICE          the Windows volume, if an image holds several\n"
+"      --blocksize 512|4096   the disk's logical sector size (default: 4096 if\n"
+"                             its GPT header is at byte 4096, else 512)\n"
+"      --key DEVICE:key:KEY   open BitLocker volume DEVICE (/dev/sda2) with its\n"
+"      --key DEVICE:file:FILE recovery key or password, given or in FILE's\n"
+"                             first line (appliance only; KEY is visible in\n"
+"                             ps: prefer file: or --keys-from-stdin)\n"
+"      --keys-from-stdin      keys for any BitLocker volume, one a line\n"
 "      --from LIST            images to patch, one per line (- for stdin),\n"
 "                             optionally followed by a tab and the format\n"
 "  -0, --null                 --from LIST's names end at NUL bytes (as from\n"
@@ -125,8 +133,9 @@ usage (FILE *fp)
 "Exit status: 0 patched or nothing to do; 1 runtime error; 2 usage error,\n"
 "or a value the driver's Ndi\\Params does not allow; 3 no matching adapter\n"
 "(see --defer); 4 refused as unsafe (dirty hive whose logs cannot be\n"
-"replayed, hibernated Windows); 5 --check found values not as requested.\n"
-"With several images, the highest number (5 > 4 > 3 > 2 > 1 > 0).\n"
+"replayed, hibernated Windows); 5 --check found values not as requested;\n"
+"6 the Windows volume is BitLocker-encrypted and no key opened it.\n"
+"With several images, the highest number (6 > 5 > 4 > 3 > 2 > 1 > 0).\n"
 "Never run it on the image of a running VM.  See netvsc-patch(1).\n",
          fp);
 }
@@ -151,6 +160,7 @@ enum {
   OPT_LAUNCH_TIMEOUT,
   OPT_LONG_OPTIONS,
   OPT_SHORT_OPTIONS,
+  OPT_BLOCKSIZE, OPT_KEY, OPT_KEYS_FROM_STDIN,
 };
 
 static const struct option long_options[] = {
@@ -190,6 +200,9 @@ static const struct option long_options[] = {
   { "connect", required_argument, NULL, 'c' },
   { "long-options", no_argument, NULL, OPT_LONG_OPTIONS },
   { "short-options", no_argument, NULL, OPT_SHORT_OPTIONS },
+  { "blocksize", required_argument, NULL, OPT_BLOCKSIZE },
+  { "key", required_argument, NULL, OPT_KEY },
+  { "keys-from-stdin", no_argument, NULL, OPT_KEYS_FROM_STDIN },
   { NULL, 0, NULL, 0 },
 };
 
@@ -304,7 +317,8 @@ static int
 parse_options (int argc, char **argv, struct options *o)
 {
   uint32_t receive_kb = 0, send_kb = 0;
-  int have_receive = 0, have_send = 0, modes = 0, c, r;
+  int have_receive = 0, have_send = 0, modes = 0, c, r, keys_from_stdin = 0;
+  struct np_error kerr;
   const char *why, *env;
   struct { const char *name; enum want_type type; } types[REQUEST_MAX];
   size_t n_types = 0;
@@ -421,6 +435,20 @@ parse_options (int argc, char **argv, struct options *o)
         return usage_error ("--launch-timeout '%s': %s", optarg,
                             "expected a number of seconds from 0 (never) to 86400");
       break;
+    case OPT_BLOCKSIZE:
+      if (strcmp (optarg, "512") != 0 && strcmp (optarg, "4096") != 0)
+        return usage_error ("--blocksize '%s': %s", optarg, "expected 512 or 4096");
+      o->blocksize = (unsigned) atoi (optarg);
+      break;
+    case OPT_KEY:
+      /* the message names the device and file only: never the key */
+      if (keystore_add_selector (&o->keys, optarg, &kerr) == -1) {
+        esc_line (stderr, "netvsc-patch: %s", kerr.msg);
+        fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
+        return kerr.code;
+      }
+      break;
+    case OPT_KEYS_FROM_STDIN: keys_from_stdin = 1; break;
     case 'v': o->verbose++; break;
     case 'q': o->quiet = 1; break;
     case 'x': o->trace = 1; break;
@@ -500,9 +528,18 @@ parse_options (int argc, char **argv, struct options *o)
   if (o->defer && (o->hive || o->mode == RUN_LIST || o->remove || o->replay_only))
     return usage_error ("%s%s", "--defer installs a boot-time action in an image: not with "
                         "--hive, --list or --remove (--remove takes it out)", "");
-  if (o->hive && (o->format || o->root || o->direct || o->jobs || o->isolate))
-    return usage_error ("%s%s", "--format, --root, --jobs, --isolate and --direct are for "
-                        "images, not --hive", "");
+  if (o->hive && (o->format || o->root || o->direct || o->jobs || o->isolate ||
+                  o->blocksize || o->keys.n || keys_from_stdin))
+    return usage_error ("%s%s", "--format, --root, --jobs, --isolate, --direct, --blocksize, "
+                        "--key and --keys-from-stdin are for images, not --hive", "");
+  if (o->direct && (o->keys.n || keys_from_stdin))
+    return usage_error ("%s%s", "--direct cannot decrypt BitLocker volumes: --key and "
+                        "--keys-from-stdin go with the appliance (without --direct)", "");
+  if (keys_from_stdin && o->from && strcmp (o->from, "-") == 0)
+    return usage_error ("%s%s", "--keys-from-stdin and --from - both read standard input", "");
+  /* read now, once: batches and workers only look them up */
+  if (keys_from_stdin && keystore_add_stream (&o->keys, 0, &kerr) == -1)
+    return usage_error ("%s%s", kerr.msg, "");
 
   /* -r and -s are --set for the two buffer sizes; they come first. */
   if (o->remove || have_receive || have_send) {

@@ -49,9 +49,9 @@ def parse(man):
             continue
         head = unroff(lines[i + 1])
         if kind == "@status":
-            m = re.match(r"([a-z-]+) \(exit ([0-9]+)(?: or ([0-9]+))?\)$", head)
+            m = re.match(r"([a-z-]+) \(exit ([0-9]+(?: or [0-9]+)*)\)$", head)
             assert m, "status line: " + head
-            statuses[m.group(1)] = {int(c) for c in m.groups()[1:] if c}
+            statuses[m.group(1)] = {int(c) for c in m.group(2).split(" or ")}
         else:
             m = re.match(r"([a-z_]+) \(([a-z ]+)\)$", head)
             if not m:                       # "\fBcontrol_set\fR (string)" only
