@@ -6,7 +6,7 @@
 
 VERSION   := 0.1.0
 CC        ?= cc
-PKGS      := libguestfs hivex libnbd libntfs-3g jansson
+PKGS      := libguestfs hivex libnbd libntfs-3g jansson libvirt libxml-2.0
 THREADS   := -pthread
 # CFLAGS and CPPFLAGS are the user's (make CFLAGS='-O1 -g' works); what
 # the code needs to build at all is in NP_CPPFLAGS/NP_CFLAGS.
@@ -22,7 +22,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files backends image_module
+CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files backends image_module domain caveats trace direct_file uri bitlocker direct_probe image_crypt domain_list uri_header
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 # The image backends: the CORE modules that need libguestfs, libnbd or
@@ -32,18 +32,24 @@ CORE_OBJS := $(CORE:%=$(B)/%.o)
 # module is linked into the program.  The unit tests, the sanitizer
 # build and the fuzz targets link all of CORE as before.
 IMAGE_MODULE := image image_files image_replace direct direct_nbd direct_qemu direct_swap \
-                direct_files launchwatch image_module
+                direct_files launchwatch image_module direct_file direct_probe image_crypt \
+                domain uri_header
 IMAGE_MODULE_SO := netvsc-patch-image.so
 IMAGE_OBJS := $(IMAGE_MODULE:%=$(B)/pic/%.o)
 HOST_OBJS := $(filter-out $(IMAGE_MODULE:%=$(B)/%.o),$(CORE_OBJS))
 HOST_PKGS := hivex jansson
-IMAGE_PKGS := libguestfs libnbd libntfs-3g
+IMAGE_PKGS := libguestfs libnbd libntfs-3g libvirt libxml-2.0
 
 PREFIX ?= /usr/local
 
 .PHONY: all check sanitize-check fuzz demo deps clean install bench
 
-all: $(B)/netvsc-patch $(B)/$(IMAGE_MODULE_SO)
+all: $(B)/netvsc-patch $(B)/$(IMAGE_MODULE_SO) $(B)/netvsc-patch.1
+
+# VERSION above is the only copy of the version: the code gets it with
+# -D, the installed man page from here (man/netvsc-patch.1 says @VERSION@).
+$(B)/netvsc-patch.1: man/netvsc-patch.1 Makefile | $(B)
+	sed 's/@VERSION@/$(VERSION)/g' man/netvsc-patch.1 >$@.tmp && mv $@.tmp $@
 
 $(B)/%.o: src/%.c $(wildcard include/*.h) | $(B)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
@@ -88,7 +94,9 @@ $(B)/tests/mklog: tests/mklog.c $(LOGREPLAY_SRCS) src/status.c include/logreplay
 DISK_OBJS := $(addprefix $(B)/,status.o format.o hostfile.o diskpath.o image.o direct.o \
                direct_nbd.o direct_qemu.o direct_swap.o direct_files.o parttable.o escape.o \
                launchwatch.o interrupt.o winvol.o utf16.o strbuf.o \
-               image_files.o image_replace.o)
+               image_files.o image_replace.o direct_file.o uri.o layers.o \
+               bitlocker.o direct_probe.o image_crypt.o backends.o image_module.o \
+               uri_header.o domain.o domain_list.o)
 $(B)/tests/disk-files: tests/disk-files.c $(DISK_OBJS) include/disk.h | $(B)/tests
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(THREADS) -o $@ tests/disk-files.c $(DISK_OBJS) $(PKG_LIBS)
 
@@ -194,7 +202,9 @@ demo: deps all $(B)/tests/mkhive
 install: all
 	install -D -m 755 $(B)/netvsc-patch $(DESTDIR)$(PREFIX)/bin/netvsc-patch
 	install -D -m 644 $(B)/$(IMAGE_MODULE_SO) $(DESTDIR)$(PREFIX)/lib/netvsc-patch/$(IMAGE_MODULE_SO)
-	install -D -m 644 man/netvsc-patch.1 $(DESTDIR)$(PREFIX)/share/man/man1/netvsc-patch.1
+	install -D -m 644 $(B)/netvsc-patch.1 $(DESTDIR)$(PREFIX)/share/man/man1/netvsc-patch.1
+	install -D -m 644 bash-completion/netvsc-patch \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/netvsc-patch
 
 clean:
 	rm -rf $(B)

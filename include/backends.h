@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "disk.h"
+#include "domain.h"
 #include "status.h"
 
 #define IMAGE_MODULE_NAME "netvsc-patch-image.so"
@@ -28,6 +29,11 @@ struct image_module {
   size_t backend_size;             /* sizeof (struct disk_backend) */
   const struct disk_backend *appliance;
   const struct disk_backend *direct;
+  /* what the program needs of libnbd and libvirt outside a backend */
+  int (*uri_check_header) (const char *target, const char *format, struct np_error *err);
+  int (*domain_lookup) (const char *uri, const char *name, struct domain *out,
+                        struct np_error *err);
+  int (*direct_file_serves) (const char *path, const char *format, const char *qemu_spec);
 };
 
 /* Load the backends (once per process; any thread).  Returns 0, or -1
@@ -36,5 +42,15 @@ int backends_load (struct np_error *err);
 
 /* After backends_load succeeded: the backend for DIRECT. */
 const struct disk_backend *backends_get (int direct);
+
+/* The module's other entry points (loading it if need be): as
+ * uri_check_header (uri.h) and domain_lookup (domain.h); -1 with *err
+ * also when the module cannot be loaded. */
+int backends_uri_check_header (const char *target, const char *format,
+                               struct np_error *err);
+int backends_domain_lookup (const char *uri, const char *name, struct domain *out,
+                            struct np_error *err);
+/* As direct_file_serves (directfile.h); 0 when the module cannot load. */
+int backends_direct_file_serves (const char *path, const char *format, const char *qemu_spec);
 
 #endif

@@ -11,6 +11,7 @@
 struct target {
   const char *path;
   const char *format;          /* NULL: --format or detection */
+  int domain;                  /* PATH is a libvirt domain's name (-d) */
 };
 
 /* Read --from FILE ("-": stdin).  Lines: one image per line, optionally

@@ -34,6 +34,10 @@ int contain_hive (const struct options *o, int *patched);
 void contain_image (const struct options *o, const char *path, const char *format,
                     pthread_mutex_t *lock, struct contained *c);
 
+/* The libvirt domain NAME (job_run_domain) in a child, as contain_image. */
+void contain_domain (const struct options *o, const char *name, pthread_mutex_t *lock,
+                     struct contained *c);
+
 /* Print C (stderr bytes, then stdout bytes) and free it. */
 void contain_print (struct contained *c);
 

@@ -47,10 +47,14 @@
 #define MAX_PARTS PARTTABLE_MAX
 #define SECTOR 512u
 
-/* The NBD export, and the alignment its server asks for. */
+/* The NBD export, and the alignment its server asks for; or (nbd NULL)
+ * the image file itself, SIZE bytes of disk from offset 0 (direct_file.c). */
 struct nbd_io {
   struct nbd_handle *nbd;
   uint32_t align;              /* power of two, >= 1 */
+  int fd;                      /* the image file when nbd is NULL, else -1 */
+  uint64_t size;               /* ... and the disk's size in it */
+  uint32_t max;                /* largest request (a multiple of align); 0: NBD_CHUNK */
 };
 
 /* What the ntfs_device_operations work on: a window of the NBD export. */
@@ -65,9 +69,12 @@ struct direct {
   const char *path;            /* host path of the image (borrowed) */
   const char *format;
   int readonly, verbose, quiet;
+  int trace;                   /* -x: direct_trace's steps even without -v */
+  unsigned blocksize;          /* disk_request's: 0, 512 or 4096 */
   struct nbd_handle *nbd;
   struct nbd_io io;            /* nbd with its alignment */
   pid_t child;                 /* qemu-nbd */
+  int remote;                  /* connected to a remote NBD server, no qemu-nbd */
   int qemu_log;                /* file with no name: qemu-nbd's stderr */
   uint64_t disk_size;
   struct part parts[MAX_PARTS];
@@ -112,6 +119,8 @@ int direct_disk_read (struct direct *d, void *buf, size_t len, uint64_t offset,
                       struct np_error *err);
 /* The ntfs_device_operations over a window (struct window) of the export. */
 void nbd_device_ops_init (struct ntfs_device_operations *ops);
+/* Connect D's handle to the NBD URI d->path itself (no qemu-nbd). */
+int direct_connect_uri (struct direct *d, struct np_error *err);
 
 /* --- direct_qemu.c: the qemu-nbd process ----------------------------- */
 
@@ -124,6 +133,15 @@ int spawn_qemu_nbd (struct direct *d, const char *prog, char **argv, int *sock);
 int reap_qemu_nbd (struct direct *d, int timeout_ms);
 /* What qemu-nbd said on stderr, as one line. */
 void qemu_nbd_message (const struct direct *d, char *buf, size_t len);
+
+/* --- direct_file.c: raw and fixed VHD read and written in place ------ */
+
+/* Open REQ's image itself if its format allows (directfile.h): 1 and
+ * d->io set up, 0 if qemu-nbd must serve it, -1 with *err (locked by
+ * another process, a truncated fixed VHD). */
+int direct_file_open (struct direct *d, const struct disk_request *req, struct np_error *err);
+/* Flush and close it (its locks go with it). */
+int direct_file_close (struct direct *d, struct np_error *err);
 
 /* --- direct_swap.c: replacing the hive's data in one MFT record write - */
 

@@ -27,6 +27,11 @@ struct disk_request {
   const char *qemu_spec;
   int launch_timeout;           /* appliance: seconds a launch that may use KVM can
                                    go without progress (0: the default, -1: never) */
+  int trace;                    /* -x: appliance, libguestfs's API trace; --direct,
+                                   its steps (trace.h) */
+  unsigned blocksize;           /* the disk's logical sector size, 512 or 4096
+                                   (--blocksize); 0: from its GPT (parttable.h) */
+  const struct keystore *keys;  /* appliance: BitLocker keys (bitlocker.h), or NULL */
 };
 
 struct disk_backend {
@@ -109,6 +114,12 @@ struct disk_backend {
 
 extern const struct disk_backend appliance_backend;
 extern const struct disk_backend direct_backend;
+
+/* The logical sector size the disk of REQ has by its partition table
+ * (parttable_sector_size), read through qemu-nbd as --direct reads it:
+ * what the appliance's drive is given when --blocksize is not.
+ * Returns 0 with *SECTOR, or -1 with *err. */
+int disk_sector_size (const struct disk_request *req, unsigned *sector, struct np_error *err);
 
 /* For the backends' file calls: check PATH (absolute, '/'-separated, no
  * "." or "..", no component past 255 characters, not ending in '/') and

@@ -27,9 +27,15 @@ int guest_defer (const struct disk_backend *be, struct disk *d,
                  enum defer_result *res, struct np_error *err);
 
 const char *defer_result_name (enum defer_result r);
+/* The mode's name (always, once, setup), its script as Windows names
+ * it, and what it does, for reports. */
+const char *defer_mode_name (enum defer_mode m);
+const char *defer_script_win (enum defer_mode m);
+const char *defer_mode_text (enum defer_mode m);
 
 /* Where the script is, as Windows names it (for reports). */
 #define DEFER_SCRIPT_WIN \
   "%SystemRoot%\\System32\\GroupPolicy\\Machine\\Scripts\\Startup\\netvsc-patch.ps1"
+#define DEFER_SETUP_SCRIPT_WIN "%SystemRoot%\\Setup\\Scripts\\netvsc-patch.ps1"
 
 #endif

@@ -26,12 +26,14 @@
 struct disk_batch {
   guestfs_h *g;
   int verbose;
+  int trace;                   /* -x: guestfs_set_trace */
   int quiet;
   const void *mounted_by;      /* the image whose volume is at / */
   char **partitions;           /* every drive's, listed once */
   int mounted_rw;
   size_t n_images;
   struct image **images;
+  unsigned *blocksizes;        /* each drive's logical sector size (0: default) */
 };
 
 /* One image of a batch: drive INDEX of the appliance. */
@@ -49,6 +51,12 @@ struct image {
   char root_local[48];         /* the same as if the image were alone (/dev/sda2) */
   char *system_path;           /* guest path of the SYSTEM hive */
   char *config_dir;            /* guest path of its directory */
+  const struct keystore *keys; /* BitLocker keys given, or NULL */
+  struct {                     /* BitLocker volumes opened (image_crypt.c) */
+    char local[48];            /* "/dev/sda2" */
+    char mapped[64];           /* "/dev/mapper/netvsc_sdb2" */
+  } crypt[8];
+  size_t n_crypt;
 };
 
 /* --- image.c: launch, batches, the Windows volume, mounting, close -- */
@@ -79,6 +87,22 @@ int image_copy_ntfs_metadata (struct image *im, const char *from, const char *to
                               struct np_error *err);
 int image_replace (struct disk *d, const char *name, const char *local, const char *scratch,
                    struct np_error *err);
+
+/* --- image_crypt.c: BitLocker volumes ----------------------------- */
+
+/* Is DEV, which blkid gave no type, a BitLocker volume by its first
+ * sector (bitlocker.h's rule, as --direct applies it)? */
+int image_crypt_is_bitlocker (struct image *im, const char *dev);
+/* Open BitLocker volume DEV (LOCAL as the user names it) with the keys
+ * given for it, read-only if the image is: 0 and *MAPPED (the device
+ * to mount, kept in im->crypt), 1 if no key was given, -1 if none
+ * opened it (WHY: cryptsetup's reason, without any key). */
+int image_crypt_open (struct image *im, const char *dev, const char *local,
+                      const char **mapped, char *why, size_t len);
+/* The device LOCAL was opened as, or NULL. */
+const char *image_crypt_mapped (const struct image *im, const char *local);
+/* Close what image_crypt_open opened (after unmounting). */
+void image_crypt_close (struct image *im);
 
 /* --- image_files.c: other files of the volume (--defer) ------------- */
 

@@ -54,6 +54,9 @@ void job_run_image (const struct options *o, const char *image, const char *form
  * appliance launch); each gets its own outcome in OUTS[i]. */
 void job_run_batch (const struct options *o, const char *const *paths,
                     const char *const *formats, size_t n, struct outcome *outs);
+/* The libvirt domain NAME (o->connect): its disks as one guest, the
+ * Windows volume searched across all of them (domain.h). */
+void job_run_domain (const struct options *o, const char *name, struct outcome *out);
 const struct disk_backend *job_backend (const struct options *o);
 void outcome_free (struct outcome *out);
 

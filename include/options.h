@@ -6,6 +6,7 @@
 #include "match.h"
 #include "plan.h"
 #include "defer.h"
+#include "bitlocker.h"
 
 enum run_mode {
   RUN_PATCH,     /* plan and apply (the default) */
@@ -46,6 +47,12 @@ struct options {
   int quiet;
   char **images;
   int n_images;
+  const char *connect;          /* -c URI: libvirt's; NULL: its default */
+  const char *domains[256];     /* -d NAME (repeatable): libvirt domains */
+  int n_domains;
+  int trace;                    /* -x: libguestfs API trace, or the steps (trace.h) */
+  unsigned blocksize;           /* --blocksize: 512 or 4096; 0: from the GPT */
+  struct keystore keys;         /* --key, --keys-from-stdin (appliance) */
 };
 
 #endif

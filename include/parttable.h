@@ -36,4 +36,21 @@ typedef int (*parttable_reader) (void *ctx, void *buf, size_t len, uint64_t offs
 int parttable_read (parttable_reader read, void *ctx, uint64_t disk_size,
                     struct part *parts, size_t max, size_t *n, struct np_error *err);
 
+/* The same with the disk's logical sector size SECTOR: 512 or 4096 (the
+ * user's --blocksize), as the kernel reads a disk with that sector size:
+ * the GPT header at SECTOR only, MBR and EBR addresses in SECTOR units.
+ * 0: unknown, as parttable_read (a GPT at 512, else at 4096; MBR in
+ * 512-byte units). */
+int parttable_read_sector (parttable_reader read, void *ctx, uint64_t disk_size,
+                           unsigned sector, struct part *parts, size_t max, size_t *n,
+                           struct np_error *err);
+
+/* The logical sector size parttable_read finds a disk's partitions
+ * with: 4096 if its only valid GPT header (primary or backup) is the
+ * 4096-byte one, else 512.  What the appliance's disk is given
+ * (--blocksize's default), so that its kernel sees what --direct
+ * sees.  Returns 0 with *SECTOR, or -1 with *err. */
+int parttable_sector_size (parttable_reader read, void *ctx, uint64_t disk_size,
+                           unsigned *sector, struct np_error *err);
+
 #endif

@@ -13,9 +13,15 @@ void report_outcome (FILE *fp, const struct options *o, const struct outcome *ou
  * memory: contain.c). */
 void report_outcome_to (FILE *fp, FILE *errfp, const struct options *o,
                         const struct outcome *out);
+/* Whether a report goes to standard output at all (-q keeps --list,
+ * --dry-run and --json output: they are what was asked for). */
+int report_prints (const struct options *o);
 /* Flush FP after a report: 0, or -1 with WHY ("standard output closed
  * (broken pipe)") when it cannot take it. */
 int report_flush (FILE *fp, char *why, size_t len);
+/* "schema_version" of every JSON object: raised when a key changes
+ * meaning or goes (netvsc-patch(1), JSON OUTPUT). */
+#define REPORT_JSON_SCHEMA 1
 /* One JSON object on one line. */
 void report_json (FILE *fp, const struct options *o, const struct outcome *out);
 

@@ -10,11 +10,14 @@
 
 enum np_exit {
   NP_EXIT_OK = 0,          /* patched, or nothing needed */
-  NP_EXIT_RUNTIME = 1,     /* cannot open image, no Windows volume, hive unreadable;
-                              with --check: values not (all) in place */
+  NP_EXIT_RUNTIME = 1,     /* cannot open image, no Windows volume, hive unreadable */
   NP_EXIT_USAGE = 2,       /* bad option or value */
   NP_EXIT_NO_ADAPTER = 3,  /* no class instance matched */
   NP_EXIT_UNSAFE = 4,      /* refused: dirty hive, hibernated Windows, ... */
+  NP_EXIT_DIFFERS = 5,     /* --check: values not (all) in place; its own code, so
+                              that a script tells "needs patching" from a failure */
+  NP_EXIT_ENCRYPTED = 6,   /* the Windows volume is encrypted (BitLocker) and no key
+                              given opened it: nothing to retry until one is */
 };
 
 struct np_error {

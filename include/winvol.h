@@ -42,6 +42,7 @@ enum winvol_state {
   WINVOL_NOT_LOOKED,           /* not NTFS, or not the --root asked for */
   WINVOL_LOOKED,
   WINVOL_UNREADABLE,           /* its NTFS cannot be mounted or read */
+  WINVOL_ENCRYPTED,            /* BitLocker, not opened (why: a key's failure, if any) */
 };
 
 /* A filesystem of the image and what was seen on it. */
@@ -49,7 +50,8 @@ struct winvol_fs {
   char dev[32];                /* as the user names it: "/dev/sda2" */
   char type[32];               /* "ntfs", "vfat", ... */
   enum winvol_state state;
-  char why[256];               /* WINVOL_UNREADABLE: the reason */
+  char why[256];               /* WINVOL_UNREADABLE: the reason; WINVOL_ENCRYPTED:
+                                  why the key given did not open it ("": no key) */
   int windows;                 /* holds Windows\System32\config\SYSTEM */
   char hive[512];              /* its path as spelt: "/Windows/System32/config/SYSTEM" */
   char clash[2][512];          /* the first two names that differ only in
@@ -64,6 +66,8 @@ struct winvol {
   struct winvol_fs *fs;
   size_t n, cap;
   int oom;                     /* a filesystem could not be recorded */
+  int can_decrypt;             /* the backend opens BitLocker with --key (the
+                                  appliance); else the messages point at it */
 };
 
 void winvol_init (struct winvol *w, const char *image, const char *want_root);
@@ -76,6 +80,11 @@ void winvol_free (struct winvol *w);
  * Out of memory: NULL, and winvol_choose says so. */
 struct winvol_fs *winvol_add (struct winvol *w, const char *dev, const char *type);
 
+/* Record an encrypted (BitLocker) volume the backend did not open:
+ * WHY is why the key given failed, or NULL if no key was given.
+ * winvol_add records a filesystem of type BITLOCKER_TYPE this way. */
+void winvol_add_encrypted (struct winvol *w, const char *dev, const char *why);
+
 /* Walk FS through LIST (its volume mounted by the caller).  Returns 0,
  * or -1 if LIST failed (FS is then unreadable, with LIST's reason). */
 int winvol_look (struct winvol_fs *fs, winvol_list_fn list, void *ctx);
@@ -87,7 +96,10 @@ void winvol_unreadable (struct winvol_fs *fs, const char *why);
  * spelt), or NULL with *ERR (exit 1): no filesystems, none holds
  * Windows (unreadable NTFS named as needing repair), several do (choose
  * with --root), --root names no filesystem or not Windows, or names on
- * the way to the hive or its logs differ only in case. */
+ * the way to the hive or its logs differ only in case.  None holds
+ * Windows but a BitLocker volume was not opened (or --root names one):
+ * NP_EXIT_ENCRYPTED, saying how to give its key (or, where the backend
+ * cannot decrypt, to use the appliance). */
 const struct winvol_fs *winvol_choose (const struct winvol *w, struct np_error *err);
 
 #endif

@@ -85,7 +85,8 @@ load (void)
   const struct image_module *m = dlsym (h, IMAGE_MODULE_SYMBOL);
   const char *path = tried[access (installed, F_OK) == 0 ? 0 : 1];
   if (m == NULL || strcmp (m->version, NETVSC_PATCH_VERSION) != 0 ||
-      m->backend_size != sizeof (struct disk_backend) || !m->appliance || !m->direct) {
+      m->backend_size != sizeof (struct disk_backend) || !m->appliance || !m->direct ||
+      !m->uri_check_header || !m->domain_lookup || !m->direct_file_serves) {
     np_error_set (&load_err, NP_EXIT_RUNTIME, "cannot load the image backends: %s is "
                   "not from this build of netvsc-patch %s%s%s", path, NETVSC_PATCH_VERSION,
                   m ? " (it is " : "", m ? m->version : "");
@@ -113,4 +114,31 @@ backends_get (int direct)
   if (module == NULL)
     return NULL;
   return direct ? module->direct : module->appliance;
+}
+
+int
+backends_uri_check_header (const char *target, const char *format, struct np_error *err)
+{
+  if (backends_load (err) == -1)
+    return -1;
+  return module->uri_check_header (target, format, err);
+}
+
+int
+backends_domain_lookup (const char *uri, const char *name, struct domain *out,
+                        struct np_error *err)
+{
+  if (backends_load (err) == -1)
+    return -1;
+  return module->domain_lookup (uri, name, out, err);
+}
+
+int
+backends_direct_file_serves (const char *path, const char *format, const char *qemu_spec)
+{
+  struct np_error err;
+
+  if (backends_load (&err) == -1)
+    return 0;
+  return module->direct_file_serves (path, format, qemu_spec);
 }

@@ -80,7 +80,7 @@ targets_read (const char *file, int nul, struct target **targets, size_t *n, cha
                            "(two NUL bytes in a row)", file, lineno);
     if ((t = target_add (targets, n, &cap)) == NULL)
       return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
-    *t = (struct target) { entry, NULL };
+    *t = (struct target) { entry, NULL, 0 };
   }
 
   /* Lines: "PATH", or "PATH<tab>FORMAT"; spaces belong to the path. */
@@ -106,13 +106,13 @@ targets_read (const char *file, int nul, struct target **targets, size_t *n, cha
                            file, lineno);
     if ((t = target_add (targets, n, &cap)) == NULL)
       return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
-    *t = (struct target) { line, NULL };
+    *t = (struct target) { line, NULL, 0 };
     if (tab) {
       *tab = '\0';
       if ((t->format = format_canonical (tab + 1)) == NULL)
         return np_error_set (err, NP_EXIT_USAGE, "--from %s: line %zu: '%s': unknown format "
-                             "'%s' after the tab (expected raw, vpc or vhd, vhdx, qcow2 or "
-                             "vmdk)", file, lineno, line, tab + 1);
+                             "'%s' after the tab (expected raw, vpc or vhd, vhdx, qcow2, "
+                             "vmdk, vdi or qed)", file, lineno, line, tab + 1);
     }
   }
   return 0;
@@ -171,7 +171,7 @@ output_ok (struct runner *r, int after_report)
     if (report_flush (stdout, r->out_why, sizeof r->out_why) == 0)
       return 1;
   }
-  else if (r->o->quiet && !r->o->json)
+  else if (!report_prints (r->o))
     return 1;                   /* nothing will be written to it */
   else if (poll (&pfd, 1, 0) == 1 && (pfd.revents & POLLERR))
     snprintf (r->out_why, sizeof r->out_why, "standard output closed (broken pipe)");
@@ -261,6 +261,34 @@ run_contained (struct runner *r, const char *const *paths, const char *const *fo
   }
 }
 
+/* A libvirt domain (-d): its disks go through one opening of their
+ * own, never a batch of images' (job_run_domain). */
+static void
+run_domain (struct runner *r, const char *name)
+{
+  struct contained c;
+  struct outcome out;
+
+  if (!r->o->direct) {
+    job_run_domain (r->o, name, &out);
+    report_batch (r, &out, 1);
+    return;
+  }
+  contain_domain (r->o, name, &r->lock, &c);
+  pthread_mutex_lock (&r->lock);
+  progress_clear (r);
+  contain_print (&c);
+  if (!output_ok (r, 1) && c.patched)
+    esc_line (stderr, "netvsc-patch: %s: patched, but its report was lost: %s", name,
+              r->out_why);
+  if (c.exit_code > r->worst)
+    r->worst = c.exit_code;
+  r->done++;
+  if (r->show_progress)
+    progress_line (r, name);
+  pthread_mutex_unlock (&r->lock);
+}
+
 static void *
 worker (void *arg)
 {
@@ -302,9 +330,18 @@ worker (void *arg)
       pthread_mutex_unlock (&r->lock);
       continue;
     }
-    for (size_t i = 0; i < count; i++) {
-      paths[i] = r->targets[first + i].path;
-      formats[i] = r->targets[first + i].format ? r->targets[first + i].format : r->o->format;
+    {
+      size_t k = 0;
+      for (size_t i = 0; i < count; i++) {
+        if (r->targets[first + i].domain) {
+          run_domain (r, r->targets[first + i].path);
+          continue;
+        }
+        paths[k] = r->targets[first + i].path;
+        formats[k++] = r->targets[first + i].format ? r->targets[first + i].format
+                                                     : r->o->format;
+      }
+      count = k;
     }
     if (r->o->direct)
       run_contained (r, paths, formats, count);

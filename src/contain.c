@@ -541,6 +541,51 @@ contain_image (const struct options *o, const char *path, const char *format,
   outcome_free (&res);
 }
 
+/* A libvirt domain (--direct): the same, its disks parsed in the child. */
+struct domain_arg {
+  const struct options *o;
+  const char *name;
+};
+
+static int
+domain_body (void *arg, FILE *out, FILE *err)
+{
+  struct domain_arg *a = arg;
+  struct outcome res;
+
+  job_run_domain (a->o, a->name, &res);
+  report_outcome_to (out, err, a->o, &res);
+  if (res.status == ST_PATCHED)
+    note_patched ();
+  outcome_free (&res);
+  return res.exit_code;
+}
+
+void
+contain_domain (const struct options *o, const char *name, pthread_mutex_t *lock,
+                struct contained *c)
+{
+  struct domain_arg a = { o, name };
+  struct outcome res;
+  FILE *fo, *fe;
+
+  if (run_contained (o, name, 1, "the NTFS volume or SYSTEM hive of one of its disks",
+                     domain_body, &a, lock, c) == 0)
+    return;
+  job_run_domain (o, name, &res);
+  fo = open_memstream (&c->out, &c->out_len);
+  fe = open_memstream (&c->err, &c->err_len);
+  if (fo && fe)
+    report_outcome_to (fo, fe, o, &res);
+  if (fo)
+    fclose (fo);
+  if (fe)
+    fclose (fe);
+  c->exit_code = res.exit_code;
+  c->patched = res.status == ST_PATCHED;
+  outcome_free (&res);
+}
+
 /* --- the appliance backend's rehearsal ------------------------------ */
 
 int

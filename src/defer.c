@@ -26,8 +26,9 @@
 #include "strbuf.h"
 #include "utf16.h"
 
+/* The version has one source, the Makefile's VERSION (-D). */
 #ifndef NETVSC_PATCH_VERSION
-#define NETVSC_PATCH_VERSION "0.1.0"
+#error "NETVSC_PATCH_VERSION is not defined: build with make (VERSION in the Makefile)"
 #endif
 
 /* A template as a NUL-terminated string SYM. */
@@ -246,6 +247,8 @@ defer_render_script (const struct defer_spec *s, char **out, size_t *len)
       { "NP_MATCH_ARG", arg.p },
       { "NP_MATCH_PATTERN", pattern.p },
       { "NP_VALUES", values.p },
+      { "NP_MODE", s->mode == DEFER_ONCE ? "'once'"
+        : s->mode == DEFER_SETUP ? "'setup'" : "'always'" },
     };
     r = fill (defer_ps1_template, subst, sizeof subst / sizeof subst[0], 1, out, len);
   }
@@ -256,15 +259,67 @@ defer_render_script (const struct defer_spec *s, char **out, size_t *len)
   return r;
 }
 
-int
-defer_render_cmd (char **out, size_t *len)
+/* Standard base64 (RFC 4648, with padding) of LEN bytes at P. */
+static void
+base64 (struct strbuf *b, const unsigned char *p, size_t len)
 {
-  const struct subst subst[] = { { "NP_VERSION", NETVSC_PATCH_VERSION } };
+  static const char abc[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+  for (size_t i = 0; i < len; i += 3) {
+    uint32_t v = (uint32_t) p[i] << 16;
+    char q[4];
+    if (i + 1 < len)
+      v |= (uint32_t) p[i + 1] << 8;
+    if (i + 2 < len)
+      v |= p[i + 2];
+    q[0] = abc[v >> 18 & 63];
+    q[1] = abc[v >> 12 & 63];
+    q[2] = i + 1 < len ? abc[v >> 6 & 63] : '=';
+    q[3] = i + 2 < len ? abc[v & 63] : '=';
+    strbuf_add (b, q, 4);
+  }
+}
+
+int
+defer_render_cmd (enum defer_mode mode, char **out, size_t *len)
+{
+  const char *loader = mode == DEFER_SETUP ? DEFER_LOADER_SETUP : DEFER_LOADER_GPO;
+  struct strbuf utf16 = { 0 }, b64 = { 0 };
+  int r;
 
   if (!version_ok (NETVSC_PATCH_VERSION)) {
     errno = EINVAL;
     return -1;
   }
-  /* No BOM: cmd.exe would run it as part of the first command. */
-  return fill (defer_cmd_template, subst, 1, 0, out, len);
+  /* -EncodedCommand takes the command as UTF-16LE in base64.  The
+   * whole script (about 25 KB) would be some 66,000 characters encoded,
+   * far past cmd.exe's 8191 for a command line: the loader it is, about
+   * 400. */
+  if (utf8_to_utf16le ((const unsigned char *) loader, strlen (loader), &utf16) == -1) {
+    free (utf16.p);
+    return -1;
+  }
+  base64 (&b64, (const unsigned char *) utf16.p, utf16.len);
+  free (utf16.p);
+  if (utf16.oom || b64.oom || b64.p == NULL) {
+    free (b64.p);
+    errno = ENOMEM;
+    return -1;
+  }
+  {
+    const struct subst subst[] = {
+      { "NP_VERSION", NETVSC_PATCH_VERSION },
+      { "NP_LOADER", b64.p },
+      { "NP_RUN_BY", mode == DEFER_SETUP
+        ? "rem Called once by SetupComplete.cmd beside it, at the end of Windows\n"
+          "rem Setup of a generalized image (--defer=setup)."
+        : "rem The machine startup script of the local Group Policy object, run at\n"
+          "rem boot (--defer)." },
+    };
+    /* No BOM: cmd.exe would run it as part of the first command. */
+    r = fill (defer_cmd_template, subst, 3, 0, out, len);
+  }
+  free (b64.p);
+  return r;
 }

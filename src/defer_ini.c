@@ -328,64 +328,81 @@ scripts_mark (struct ini *ini)
   return sec;
 }
 
+/* Give key line L the number N (only the digits change). */
 static int
-cmp_long (const void *a, const void *b)
+renumber_line (struct line *l, long n)
 {
-  long x = *(const long *) a, y = *(const long *) b;
-  return x < y ? -1 : x > y;
+  char num[24];
+  int w = snprintf (num, sizeof num, "%ld", n);
+  size_t tail = l->len - l->digits_at - l->digits_len;
+
+  free (l->text);
+  l->text = malloc (l->digits_at + (size_t) w + tail + 1);
+  if (l->text == NULL)
+    return -1;
+  memcpy (l->text, l->s, l->digits_at);
+  memcpy (l->text + l->digits_at, num, (size_t) w);
+  memcpy (l->text + l->digits_at + w, l->s + l->digits_at + l->digits_len, tail);
+  l->text[l->digits_at + (size_t) w + tail] = '\0';
+  return 0;
 }
 
-/* Number the entries of [Startup] that are kept 0..n-1 in their order
- * (Windows stops at the first missing number), rewriting only the
- * number of the lines whose number changes.  Returns n, or -1. */
-static long
-scripts_renumber (struct ini *ini, int sec)
+/* Is there a kept [Startup] line numbered N (a CmdLine with CMDLINE,
+ * else either kind)? */
+static int
+scripts_uses (const struct ini *ini, int sec, long n, int cmdline)
 {
-  long *idx = NULL;
-  size_t n = 0;
+  for (size_t i = (size_t) sec + 1; i < ini->n && ini->v[i].kind != L_SECTION; i++)
+    if (ini->v[i].index == n && !ini->v[i].drop && (!cmdline || ini->v[i].is_cmdline))
+      return 1;
+  return 0;
+}
 
-  for (size_t i = (size_t) sec + 1; i < ini->n && ini->v[i].kind != L_SECTION; i++) {
-    const struct line *l = &ini->v[i];
-    if (l->index < 0 || l->drop)
-      continue;
-    long *grown = realloc (idx, (n + 1) * sizeof *idx);
-    if (grown == NULL) {
-      free (idx);
-      return -1;
-    }
-    idx = grown;
-    idx[n++] = l->index;
-  }
-  if (n)
-    qsort (idx, n, sizeof *idx, cmp_long);
-  size_t distinct = 0;
-  for (size_t i = 0; i < n; i++)
-    if (i == 0 || idx[i] != idx[i - 1])
-      idx[distinct++] = idx[i];
+/* The first number without a kept NCmdLine: Windows runs the startup
+ * scripts 0, 1, ... and stops there, so the entries numbered below it
+ * run and those above it do not. */
+static long
+scripts_first_free (const struct ini *ini, int sec)
+{
+  long n = 0;
+
+  while (sec >= 0 && scripts_uses (ini, sec, n, 1))
+    n++;
+  return n;
+}
+
+/* After our entries are dropped: the entries that ran before them and
+ * after them (numbered below STOP, the first free number before the
+ * drop) are numbered 0, 1, ... again in their order, so that the same
+ * scripts run in the same order; those at or above STOP, which Windows
+ * did not run, keep their numbers and stay asleep.  Nothing is
+ * renumbered when ours was the last that ran (the usual case: it was
+ * added last).  Returns 0, or -1 (ENOMEM). */
+static int
+scripts_close_gap (struct ini *ini, int sec, long stop)
+{
   for (size_t i = (size_t) sec + 1; i < ini->n && ini->v[i].kind != L_SECTION; i++) {
     struct line *l = &ini->v[i];
-    long rank;
-    if (l->index < 0 || l->drop)
+    long rank = 0;
+    if (l->index < 0 || l->drop || l->index >= stop)
       continue;
-    for (rank = 0; idx[rank] != l->index; rank++)
-      ;
-    if (rank == l->index)
-      continue;
-    char num[24];
-    int w = snprintf (num, sizeof num, "%ld", rank);
-    size_t tail = l->len - l->digits_at - l->digits_len;
-    l->text = malloc (l->digits_at + (size_t) w + tail + 1);
-    if (l->text == NULL) {
-      free (idx);
+    for (long m = 0; m < l->index; m++)
+      rank += scripts_uses (ini, sec, m, 1);
+    if (rank != l->index && renumber_line (l, rank) == -1)
       return -1;
-    }
-    memcpy (l->text, l->s, l->digits_at);
-    memcpy (l->text + l->digits_at, num, (size_t) w);
-    memcpy (l->text + l->digits_at + w, l->s + l->digits_at + l->digits_len, tail);
-    l->text[l->digits_at + (size_t) w + tail] = '\0';
   }
-  free (idx);
-  return (long) distinct;
+  return 0;
+}
+
+/* Drop our NCmdLine lines and the NParameters of the same numbers. */
+static void
+scripts_drop_ours (struct ini *ini, int sec)
+{
+  for (size_t i = (size_t) sec + 1; sec >= 0 && i < ini->n && ini->v[i].kind != L_SECTION; i++)
+    if (ini->v[i].ours)
+      for (size_t j = (size_t) sec + 1; j < ini->n && ini->v[j].kind != L_SECTION; j++)
+        if (ini->v[j].index == ini->v[i].index)
+          ini->v[j].drop = 1;
 }
 
 static int
@@ -445,14 +462,23 @@ defer_scripts_ini_edit (const char *old, size_t old_len, int install,
   for (size_t i = 0; sec >= 0 && i < ini.n; i++)
     has |= ini.v[i].ours;
 
-  if (install == has) {         /* registered, or nothing to take out */
-    r = copy_out (old, old_len, out, out_len);
-    goto out;
-  }
   if (install) {
-    long n = 0;
-    if (sec >= 0 && (n = scripts_renumber (&ini, sec)) == -1) {
-      errno = ENOMEM;
+    long stop = scripts_first_free (&ini, sec), n;
+    /* Registered where Windows runs it: nothing to do.  An entry of
+     * ours after a gap never runs: it is taken out and ours added
+     * where it runs. */
+    for (size_t i = 0; sec >= 0 && i < ini.n; i++)
+      if (ini.v[i].ours && ini.v[i].index < stop) {
+        r = copy_out (old, old_len, out, out_len);
+        goto out;
+      }
+    scripts_drop_ours (&ini, sec);
+    n = scripts_first_free (&ini, sec);
+    /* Ours goes at the first free number, the only place where it runs
+     * without renumbering anything.  If the next number is taken (an
+     * entry Windows skips today), ours there would wake it: refused. */
+    if (sec >= 0 && (scripts_uses (&ini, sec, n, 0) || scripts_uses (&ini, sec, n + 1, 1))) {
+      errno = ERANGE;
       goto out;
     }
     if (sec < 0) {
@@ -468,17 +494,13 @@ defer_scripts_ini_edit (const char *old, size_t old_len, int install,
     strbuf_str (&entry, line);
   }
   else {
-    long ours[64];
-    size_t n_ours = 0;
-    for (size_t i = (size_t) sec + 1; i < ini.n && ini.v[i].kind != L_SECTION; i++)
-      if (ini.v[i].ours && n_ours < sizeof ours / sizeof ours[0])
-        ours[n_ours++] = ini.v[i].index;
-    /* Our CmdLine and the Parameters of the same number. */
-    for (size_t i = (size_t) sec + 1; i < ini.n && ini.v[i].kind != L_SECTION; i++)
-      for (size_t k = 0; k < n_ours; k++)
-        if (ini.v[i].index == ours[k])
-          ini.v[i].drop = 1;
-    if (scripts_renumber (&ini, sec) == -1) {
+    long stop = scripts_first_free (&ini, sec);
+    if (!has) {               /* nothing to take out */
+      r = copy_out (old, old_len, out, out_len);
+      goto out;
+    }
+    scripts_drop_ours (&ini, sec);
+    if (scripts_close_gap (&ini, sec, stop) == -1) {
       errno = ENOMEM;
       goto out;
     }
@@ -699,6 +721,12 @@ defer_gpt_ini_edit (const char *old, size_t old_len, int scripts_changed,
     at = ini.n;
     strbuf_str (&added_lines, "[General]");
     strbuf_str (&added_lines, ini.eol);
+    /* As Microsoft's own offline recipe writes it (the Azure VM
+     * password reset without the agent): the version of the Group
+     * Policy functionality the GPO was written for, 2 since Windows
+     * 2000.  An existing gpt.ini without it is left so (minimal edit). */
+    strbuf_str (&added_lines, "gPCFunctionalityVersion=2");
+    strbuf_str (&added_lines, ini.eol);
     strbuf_str (&added_lines, "gPCMachineExtensionNames=[" SCRIPTS_CSE SCRIPTS_TOOL "]");
     strbuf_str (&added_lines, ini.eol);
     strbuf_str (&added_lines, "Version=1");
@@ -762,4 +790,140 @@ defer_gpt_ini_edit (const char *old, size_t old_len, int scripts_changed,
   free (added_lines.p);
   free (edited.p);
   return r;
+}
+
+/* --- SetupComplete.cmd ------------------------------------------------ */
+
+#define SETUP_BEGIN "rem netvsc-patch --defer=setup: begin"
+#define SETUP_CALL  "call \"%SystemRoot%\\Setup\\Scripts\\netvsc-patch.cmd\""
+#define SETUP_END   "rem netvsc-patch --defer=setup: end"
+
+/* The lines of a batch file, ends kept apart (not ini_parse: a batch
+ * file is no ini file). */
+struct batch {
+  struct line *v;
+  size_t n;
+  const char *eol;
+  size_t bom;         /* 3 after a UTF-8 BOM, else 0 */
+  long begin, end;    /* our block's first and last line, or -1 */
+};
+
+static int
+batch_parse (const char *text, size_t len, struct batch *b)
+{
+  const char *p, *end = text + len;
+
+  memset (b, 0, sizeof *b);
+  b->eol = "\r\n";
+  b->begin = b->end = -1;
+  if ((len >= 2 && (((unsigned char) text[0] == 0xff && (unsigned char) text[1] == 0xfe) ||
+                    ((unsigned char) text[0] == 0xfe && (unsigned char) text[1] == 0xff))) ||
+      (len && memchr (text, 0, len))) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (len >= 3 && memcmp (text, "\xef\xbb\xbf", 3) == 0)
+    b->bom = 3;
+  p = text + b->bom;
+  for (int first = 1; p < end;) {
+    const char *nl = memchr (p, '\n', (size_t) (end - p));
+    struct line l = { .s = p, .index = -1 };
+    struct line *grown;
+    l.len = nl ? (size_t) (nl - p) : (size_t) (end - p);
+    l.eol = nl ? "\n" : "";
+    if (nl && l.len && p[l.len - 1] == '\r') {
+      l.len--;
+      l.eol = "\r\n";
+    }
+    if (nl && first) {
+      b->eol = l.eol;
+      first = 0;
+    }
+    p = nl ? nl + 1 : end;
+    {
+      const char *s = l.s;
+      size_t n = l.len;
+      trim (&s, &n);
+      if (same (s, n, SETUP_BEGIN) && b->begin == -1)
+        b->begin = (long) b->n;
+      else if (same (s, n, SETUP_END) && b->begin != -1 && b->end == -1)
+        b->end = (long) b->n;
+    }
+    grown = realloc (b->v, (b->n + 1) * sizeof *b->v);
+    if (grown == NULL) {
+      free (b->v);
+      errno = ENOMEM;
+      return -1;
+    }
+    b->v = grown;
+    b->v[b->n++] = l;
+  }
+  if (b->begin != -1 && b->end == -1) {
+    free (b->v);
+    errno = EINVAL;             /* half a block: not ours to guess */
+    return -1;
+  }
+  return 0;
+}
+
+int
+defer_setupcomplete_has (const char *buf, size_t len)
+{
+  struct batch b;
+
+  if (batch_parse (buf ? buf : "", buf ? len : 0, &b) == -1)
+    return -1;
+  free (b.v);
+  return b.begin != -1;
+}
+
+int
+defer_setupcomplete_edit (const char *old, size_t old_len, int install,
+                          char **out, size_t *out_len, int *changed)
+{
+  struct strbuf o = { 0 };
+  struct batch b;
+  int has, content = 0;
+
+  *changed = 0;
+  if (old == NULL)
+    old_len = 0;
+  if (batch_parse (old ? old : "", old_len, &b) == -1)
+    return -1;
+  has = b.begin != -1;
+  if (!!install == has) {
+    free (b.v);
+    return copy_out (old, old_len, out, out_len);
+  }
+  strbuf_add (&o, old, b.bom);
+  if (install) {
+    strbuf_str (&o, SETUP_BEGIN);
+    strbuf_str (&o, b.eol);
+    strbuf_str (&o, SETUP_CALL);
+    strbuf_str (&o, b.eol);
+    strbuf_str (&o, SETUP_END);
+    strbuf_str (&o, b.eol);
+    strbuf_add (&o, old + b.bom, old_len - b.bom);
+  }
+  else {
+    for (size_t i = 0; i < b.n; i++) {
+      const struct line *l = &b.v[i];
+      if ((long) i >= b.begin && (long) i <= b.end)
+        continue;
+      strbuf_add (&o, l->s, l->len);
+      strbuf_str (&o, l->eol);
+      for (size_t k = 0; k < l->len; k++)
+        if (!is_blank (l->s[k]))
+          content = 1;
+    }
+    if (!content && o.p) {      /* nothing left: the file goes */
+      o.len = 0;
+      o.p[0] = '\0';
+    }
+  }
+  free (b.v);
+  if (strbuf_give (&o, out, out_len) == -1)
+    return -1;
+  *changed = 1;
+  return 0;
 }

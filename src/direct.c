@@ -12,9 +12,14 @@
  */
 
 #include "direct-internal.h"
+#include "bitlocker.h"
 #include "escape.h"
 #include "hostfile.h"
+#include "uri.h"
 #include "winvol.h"
+
+/* direct_fetch's copying buffer */
+#define FETCH_CHUNK (1 << 20)
 
 void
 direct_trace (const struct direct *d, const char *fmt, ...)
@@ -22,7 +27,8 @@ direct_trace (const struct direct *d, const char *fmt, ...)
   va_list ap;
   char msg[2048];
 
-  if (!d->verbose || d->quiet)
+  /* -v shows the steps unless -q; -x asks for them whatever else */
+  if (!d->trace && (!d->verbose || d->quiet))
     return;
   va_start (ap, fmt);
   vsnprintf (msg, sizeof msg, fmt, ap);
@@ -197,6 +203,8 @@ probe_type (struct direct *d, struct part *p, struct np_error *err)
     memset (b + p->size, 0, sizeof b - p->size);
   if (memcmp (b + 3, "NTFS    ", 8) == 0)
     p->type = "ntfs";
+  else if (bitlocker_signature (b, sizeof b))   /* before FAT: To Go looks like one */
+    p->type = BITLOCKER_TYPE;
   else if (memcmp (b + 3, "EXFAT   ", 8) == 0)
     p->type = "exfat";
   else if (memcmp (b + 3, "ReFS\0\0\0\0", 8) == 0)
@@ -233,7 +241,7 @@ direct_open (const struct disk_request *req, struct np_error *err)
   char logname[PATH_MAX], *file = NULL, *prog = NULL, qmsg[768];
   char *argv[16];
   int argc = 0, sock = -1;
-  int64_t size, align;
+  int64_t size, align, max;
 
   if (d == NULL) {
     np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
@@ -244,12 +252,22 @@ direct_open (const struct disk_request *req, struct np_error *err)
   d->readonly = req->readonly;
   d->verbose = req->verbose;
   d->quiet = req->quiet;
+  d->trace = req->trace;
+  d->blocksize = req->blocksize;
   d->qemu_log = -1;
   nbd_device_ops_init (&d->ops);
   /* libntfs-3g reports through its own logger; our errors are one line
    * built from errno, so it stays quiet unless debugging. */
   ntfs_log_set_handler (d->verbose > 1 ? ntfs_log_handler_stderr : ntfs_log_handler_null);
 
+  /* raw and fixed VHD: the file itself, no qemu-nbd (direct_file.c) */
+  d->io.fd = -1;
+  switch (direct_file_open (d, req, err)) {
+  case 1:
+    return (struct disk *) d;
+  case -1:
+    goto fail;
+  }
   d->nbd = nbd_create ();
   if (d->nbd == NULL) {
     direct_nbd_failed (d, err, "cannot create a libnbd handle");
@@ -257,6 +275,13 @@ direct_open (const struct disk_request *req, struct np_error *err)
   }
   if (d->verbose > 1)
     nbd_set_debug (d->nbd, true);
+  /* a raw NBD URI: the server's export is the disk (uri.h); any other
+   * format is opened by a local qemu-nbd through req->qemu_spec */
+  if (uri_looks_like (req->path) && req->qemu_spec == NULL) {
+    if (direct_connect_uri (d, err) == -1)
+      goto fail;
+    goto connected;
+  }
   prog = find_in_path ("qemu-nbd");
   if (prog == NULL) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu-nbd not found (install qemu-utils)", d->path);
@@ -330,6 +355,7 @@ direct_open (const struct disk_request *req, struct np_error *err)
                     d->path, req->format, nmsg);
     goto fail;
   }
+ connected:
   size = nbd_get_size (d->nbd);
   if (size < 0) {
     direct_nbd_failed (d, err, "cannot get the size of the image");
@@ -339,14 +365,19 @@ direct_open (const struct disk_request *req, struct np_error *err)
   d->io.nbd = d->nbd;
   align = nbd_get_block_size (d->nbd, LIBNBD_SIZE_MINIMUM);
   d->io.align = align > 0 ? (uint32_t) align : 1;
+  /* a remote server may take less than our usual 4 MiB a request */
+  max = nbd_get_block_size (d->nbd, LIBNBD_SIZE_MAXIMUM);
+  if (max >= d->io.align && max < NBD_CHUNK)
+    d->io.max = (uint32_t) (max - max % d->io.align);
   if (align > 65536 || (d->io.align & (d->io.align - 1))) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu-nbd wants %lld-byte blocks", d->path,
                   (long long) align);
     goto fail;
   }
   if (!req->readonly && (nbd_is_read_only (d->nbd) == 1 || nbd_can_flush (d->nbd) != 1)) {
-    np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu-nbd serves the image read-only or "
-                  "without flush", d->path);
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: %s serves the image read-only or without "
+                  "flush; nothing was written", d->path,
+                  d->remote ? "the NBD server" : "qemu-nbd");
     goto fail;
   }
   free (file);
@@ -596,7 +627,8 @@ direct_find_windows (struct disk *dk, const char *want_root, struct np_error *er
   struct winvol w;
   int r = -1;
 
-  if (parttable_read (read_disk, d, d->disk_size, d->parts, MAX_PARTS, &d->n_parts, err) == -1)
+  if (parttable_read_sector (read_disk, d, d->disk_size, d->blocksize, d->parts, MAX_PARTS,
+                             &d->n_parts, err) == -1)
     return -1;
   /* winvol.c decides, and words the errors, as for the appliance. */
   winvol_init (&w, d->path, want_root);
@@ -720,11 +752,13 @@ static int
 direct_fetch (struct disk *dk, const char *name, const char *local, struct np_error *err)
 {
   struct direct *d = (struct direct *) dk;
+  ntfs_inode *ni = NULL;
+  ntfs_attr *na = NULL;
   MFT_REF mref;
   unsigned dt;
   char *buf = NULL;
-  size_t len = 0, done = 0;
-  int fd, r;
+  s64 size, done = 0;
+  int fd = -1, r, e = 0, local_err = 0;
 
   if (direct_mount_ro (d, err) == -1)
     return -1;
@@ -734,27 +768,56 @@ direct_fetch (struct disk *dk, const char *name, const char *local, struct np_er
   if (r == 0 || dt != NTFS_DT_REG)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s/%s does not exist",
                          d->path, d->config_dir, name);
-  if (direct_read_data (d->vol, mref, &buf, &len) == -1)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read %s/%s: %s",
-                         d->path, d->config_dir, name, strerror (errno));
+  /* Copied a chunk at a time: no whole copy of the hive in memory. */
+  if ((ni = ntfs_inode_open (d->vol, mref)) == NULL ||
+      (na = ntfs_attr_open (ni, AT_DATA, AT_UNNAMED, 0)) == NULL) {
+    e = errno;
+    goto out;
+  }
+  if ((buf = malloc (FETCH_CHUNK)) == NULL) {
+    e = ENOMEM;
+    goto out;
+  }
   fd = open (local, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd == -1) {
-    free (buf);
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (errno));
+    e = errno;
+    local_err = 1;
+    goto out;
   }
-  while (done < len) {
-    ssize_t n = write (fd, buf + done, len - done);
+  size = na->data_size;
+  while (done < size) {
+    s64 n = ntfs_attr_pread (na, done, size - done > FETCH_CHUNK ? FETCH_CHUNK : size - done,
+                             buf);
     if (n <= 0) {
-      int e = n < 0 ? errno : EIO;
-      close (fd);
-      free (buf);
-      return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (e));
+      e = n < 0 ? errno : EIO;
+      goto out;
     }
-    done += (size_t) n;
+    for (s64 w = 0; w < n;) {
+      ssize_t k = write (fd, buf + w, (size_t) (n - w));
+      if (k <= 0) {
+        e = k < 0 ? errno : EIO;
+        local_err = 1;
+        goto out;
+      }
+      w += k;
+    }
+    done += n;
   }
+ out:
   free (buf);
-  if (close (fd) == -1)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (errno));
+  if (na)
+    ntfs_attr_close (na);
+  if (ni)
+    ntfs_inode_close (ni);
+  if (fd >= 0 && close (fd) == -1 && e == 0) {
+    e = errno;
+    local_err = 1;
+  }
+  if (e && local_err)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", local, strerror (e));
+  if (e)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read %s/%s: %s",
+                         d->path, d->config_dir, name, strerror (e));
   return 0;
 }
 
@@ -780,17 +843,25 @@ direct_close (struct disk *dk, struct np_error *err)
   if (unmount_vol (d) == -1)
     r = direct_ntfs_failed (d, err, "cannot unmount the Windows volume; writes may not be on disk",
                      errno);
+  if (d->nbd == NULL) {                /* the image file itself */
+    if (direct_file_close (d, r == 0 ? err : &(struct np_error) { 0, "" }) == -1)
+      r = -1;
+    direct_free (d);
+    return r;
+  }
   /* Everything is flushed at each unmount already; one more flush makes
    * "close succeeded" mean "in the image file" whatever happened before. */
   if (!d->readonly && nbd_flush (d->nbd, 0) == -1 && r == 0)
     r = direct_nbd_failed (d, err, "flushing the image failed; writes may not be on disk");
   if (nbd_shutdown (d->nbd, 0) == -1 && r == 0)
-    r = direct_nbd_failed (d, err, "qemu-nbd did not shut down cleanly; writes may not be on disk");
+    r = direct_nbd_failed (d, err, d->remote ? "the NBD connection did not shut down cleanly; "
+                           "writes may not be on disk" : "qemu-nbd did not shut down cleanly; "
+                           "writes may not be on disk");
   nbd_close (d->nbd);
   d->nbd = NULL;
   /* qemu-nbd exits once the client is gone, closing the image (and
    * releasing qemu's lock on it) first. */
-  status = reap_qemu_nbd (d, 30000);
+  status = d->remote ? 0 : reap_qemu_nbd (d, 30000);
   if (r == 0 && (status == -1 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)) {
     qemu_nbd_message (d, qmsg, sizeof qmsg);
     r = np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu-nbd did not exit cleanly (%s%d)%s%s; "
@@ -816,6 +887,8 @@ direct_abort (struct disk *dk)
   }
   if (d->nbd)
     nbd_close (d->nbd);
+  if (d->io.fd >= 0)
+    close (d->io.fd);
   if (d->child > 0)
     reap_qemu_nbd (d, 2000);           /* it goes when the socket closes */
   direct_free (d);

@@ -12,17 +12,56 @@
  * ends go through a bounce block: read, or read-modify-write (one
  * process owns the export, so that is not a race). */
 
+/* The image file itself (direct_file.c): no alignment, and nothing
+ * past the disk (a fixed VHD's footer) is ever read or written.  -1
+ * with errno. */
+static int
+file_io (const struct nbd_io *io, int write, void *buf, uint64_t count, uint64_t offset)
+{
+  if (offset > io->size || count > io->size - offset) {
+    errno = write ? ENOSPC : EIO;
+    return -1;
+  }
+  while (count > 0) {
+    ssize_t n = write ? pwrite (io->fd, buf, count, (off_t) offset)
+      : pread (io->fd, buf, count, (off_t) offset);
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        errno = EIO;
+      return -1;
+    }
+    buf = (char *) buf + n;
+    offset += (uint64_t) n;
+    count -= (uint64_t) n;
+  }
+  return 0;
+}
+
+/* errno after a failed request of IO. */
+static int
+io_errno (const struct nbd_io *io, int e)
+{
+  if (io->nbd == NULL)
+    return e ? e : EIO;
+  return nbd_get_errno () ? nbd_get_errno () : EIO;
+}
+
 static int
 nbd_io (const struct nbd_io *io, int write, void *buf, uint64_t count, uint64_t offset)
 {
   unsigned char bounce[65536];
 
+  if (io->nbd == NULL)
+    return file_io (io, write, buf, count, offset);
   while (count > 0) {
     uint64_t skew = offset % io->align, n;
     int r;
 
     if (skew == 0 && count >= io->align) {
-      n = count > NBD_CHUNK ? NBD_CHUNK : count - count % io->align;
+      uint64_t chunk = io->max ? io->max : NBD_CHUNK;
+      n = count > chunk ? chunk : count - count % io->align;
       r = write ? nbd_pwrite (io->nbd, buf, n, offset, 0) : nbd_pread (io->nbd, buf, n, offset, 0);
     }
     else {
@@ -62,7 +101,8 @@ direct_disk_read (struct direct *d, void *buf, size_t len, uint64_t offset, stru
   if (offset + n > d->disk_size)
     n = d->disk_size - offset;
   if (nbd_read_chunked (&d->io, buf, n, offset) == -1)
-    return direct_nbd_failed (d, err, "cannot read the image");
+    return d->io.nbd ? direct_nbd_failed (d, err, "cannot read the image")
+      : direct_ntfs_failed (d, err, "cannot read the image", errno);
   return 0;
 }
 
@@ -108,9 +148,10 @@ win_flush (struct ntfs_device *dev)
   if (NDevReadOnly (dev) || !NDevDirty (dev))
     return 0;
   /* NBD_CMD_FLUSH: qemu-nbd flushes its caches (qcow2 metadata
-   * included) and fdatasyncs the image file before answering. */
-  if (nbd_flush (w->io.nbd, 0) == -1) {
-    errno = nbd_get_errno () ? nbd_get_errno () : EIO;
+   * included) and fdatasyncs the image file before answering.  The
+   * image file itself: the same fdatasync, here. */
+  if (w->io.nbd == NULL ? fdatasync (w->io.fd) == -1 : nbd_flush (w->io.nbd, 0) == -1) {
+    errno = io_errno (&w->io, errno);
     return -1;
   }
   NDevClearDirty (dev);
@@ -143,7 +184,7 @@ win_pread (struct ntfs_device *dev, void *buf, s64 count, s64 offset)
   if ((uint64_t) (offset + count) > w->size)
     count = (s64) (w->size - (uint64_t) offset);
   if (nbd_read_chunked (&w->io, buf, (uint64_t) count, w->offset + (uint64_t) offset) == -1) {
-    errno = nbd_get_errno () ? nbd_get_errno () : EIO;
+    errno = io_errno (&w->io, errno);
     return -1;
   }
   return count;
@@ -172,7 +213,7 @@ win_pwrite (struct ntfs_device *dev, const void *buf, s64 count, s64 offset)
     count = (s64) (w->size - (uint64_t) offset);
   NDevSetDirty (dev);
   if (nbd_io (&w->io, 1, (void *) buf, (uint64_t) count, w->offset + (uint64_t) offset) == -1) {
-    errno = nbd_get_errno () ? nbd_get_errno () : EIO;
+    errno = io_errno (&w->io, errno);
     return -1;
   }
   return count;
@@ -236,4 +277,20 @@ nbd_device_ops_init (struct ntfs_device_operations *ops)
     .write = win_write, .pread = win_pread, .pwrite = win_pwrite, .sync = win_flush,
     .stat = win_stat, .ioctl = win_ioctl,
   };
+}
+
+/* --- a remote export ------------------------------------------------ */
+
+int
+direct_connect_uri (struct direct *d, struct np_error *err)
+{
+  /* Straight to the server (uri.h has checked the URI's form): no
+   * qemu-nbd, and nothing on this host interprets the bytes as an image
+   * format.  No local files named by the URI (TLS keys) are read. */
+  if (nbd_set_uri_allow_local_file (d->nbd, false) == -1 ||
+      nbd_connect_uri (d->nbd, d->path) == -1)
+    return direct_nbd_failed (d, err, "cannot connect to the NBD server");
+  d->remote = 1;
+  direct_trace (d, "direct: connected to the NBD server");
+  return 0;
 }

@@ -5,6 +5,8 @@
 #include "direct-internal.h"
 #include "hostfile.h"
 
+#include <sys/mman.h>
+
 /* --- the swap --------------------------------------------------------
  *
  * Why not a temporary file renamed over SYSTEM, as the appliance does:
@@ -253,8 +255,8 @@ write_clusters (struct direct *d, const char *path, const char *buf, size_t len,
 {
   ntfs_volume *vol = d->vol;
   s64 clusters = ((s64) len + vol->cluster_size - 1) >> vol->cluster_size_bits;
-  s64 alloc = clusters << vol->cluster_size_bits;
-  char *padded;
+  s64 alloc = clusters << vol->cluster_size_bits, tail = alloc - (s64) len;
+  char *zeros;
   s64 w;
   int e;
 
@@ -268,42 +270,45 @@ write_clusters (struct direct *d, const char *path, const char *buf, size_t len,
     r->rl[0].lcn = LCN_ENOENT;
     return 0;
   }
-  padded = calloc (1, (size_t) alloc);
-  if (padded == NULL)
+  /* less than a cluster: BUF itself is written, not a padded copy */
+  zeros = calloc (1, tail ? (size_t) tail : 1);
+  if (zeros == NULL)
     return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
-  memcpy (padded, buf, len);
   /* One request for all of it: as contiguous as the free space allows. */
   r->rl = ntfs_cluster_alloc (vol, 0, clusters, -1, DATA_ZONE);
   if (r->rl == NULL) {
     e = errno;
-    free (padded);
+    free (zeros);
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot allocate space for the new %s: %s",
                          d->path, path, strerror (e));
   }
-  w = ntfs_rl_pwrite (vol, r->rl, 0, 0, alloc, padded);
+  w = ntfs_rl_pwrite (vol, r->rl, 0, 0, (s64) len, (void *) buf);
+  if (w == (s64) len && tail)
+    w += ntfs_rl_pwrite (vol, r->rl, 0, (s64) len, tail, zeros);
   e = errno;
-  free (padded);
+  free (zeros);
   if (w != alloc)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot write the new %s: %s",
                          d->path, path, strerror (w < 0 ? e : EIO));
   return 0;
 }
 
+/* Read-backs compare a chunk at a time: the same bytes compared, without
+ * a second copy of a 12 MB hive in memory. */
+#define COMPARE_CHUNK (1 << 20)
+
 /* The clusters of R hold BUF? */
 static int
 clusters_equal (struct direct *d, const struct runs *r, const char *buf, size_t len)
 {
-  char *back = malloc (len ? len : 1);
-  int same;
+  char *back = malloc (COMPARE_CHUNK);
+  int same = back != NULL;
 
-  if (back == NULL)
-    return 0;
-  if (len == 0) {
-    free (back);
-    return 1;
+  for (size_t pos = 0; same && pos < len; pos += COMPARE_CHUNK) {
+    s64 n = len - pos < COMPARE_CHUNK ? (s64) (len - pos) : COMPARE_CHUNK;
+    same = ntfs_rl_pread (d->vol, r->rl, (s64) pos, n, back) == n &&
+      memcmp (back, buf + pos, (size_t) n) == 0;
   }
-  same = ntfs_rl_pread (d->vol, r->rl, 0, (s64) len, back) == (s64) len &&
-    memcmp (back, buf, len) == 0;
   free (back);
   return same;
 }
@@ -312,14 +317,26 @@ clusters_equal (struct direct *d, const struct runs *r, const char *buf, size_t 
 int
 direct_data_equals (struct direct *d, MFT_REF mref, const char *buf, size_t len)
 {
-  char *back = NULL;
-  size_t blen = 0;
-  int same;
+  ntfs_inode *ni = ntfs_inode_open (d->vol, mref);
+  ntfs_attr *na = ni ? ntfs_attr_open (ni, AT_DATA, AT_UNNAMED, 0) : NULL;
+  char *back = malloc (COMPARE_CHUNK);
+  int same = na != NULL && back != NULL && na->data_size == (s64) len;
 
-  if (direct_read_data (d->vol, mref, &back, &blen) == -1)
-    return 0;
-  same = blen == len && memcmp (back, buf, len) == 0;
+  for (size_t pos = 0; same && pos < len; pos += COMPARE_CHUNK) {
+    s64 n = len - pos < COMPARE_CHUNK ? (s64) (len - pos) : COMPARE_CHUNK, got = 0;
+    while (got < n) {                  /* ntfs_attr_pread may return less */
+      s64 k = ntfs_attr_pread (na, (s64) pos + got, n - got, back + got);
+      if (k <= 0)
+        break;
+      got += k;
+    }
+    same = got == n && memcmp (back, buf + pos, (size_t) n) == 0;
+  }
   free (back);
+  if (na)
+    ntfs_attr_close (na);
+  if (ni)
+    ntfs_inode_close (ni);
   return same;
 }
 
@@ -621,6 +638,29 @@ direct_swap_data (struct direct *d, MFT_REF sys, const char *path, const char *n
   return r;
 }
 
+/* LOCAL mapped read-only (*MAPPED 1), or read whole when it cannot be
+ * (an empty file): the new content, without a copy in our own memory. */
+static int
+map_local (const char *local, char **buf, size_t *len, int *mapped, struct np_error *err)
+{
+  struct stat st;
+  int fd = open (local, O_RDONLY | O_CLOEXEC);
+  void *p = MAP_FAILED;
+
+  *mapped = 0;
+  if (fd >= 0 && fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && st.st_size > 0)
+    p = mmap (NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  if (fd >= 0)
+    close (fd);
+  if (p != MAP_FAILED) {
+    *buf = p;
+    *len = (size_t) st.st_size;
+    *mapped = 1;
+    return 0;
+  }
+  return hostfile_read_all (local, buf, len, err);
+}
+
 int
 direct_replace (struct disk *dk, const char *name, const char *local, const char *scratch,
                 struct np_error *err)
@@ -630,10 +670,10 @@ direct_replace (struct disk *dk, const char *name, const char *local, const char
   unsigned dt;
   char *buf = NULL, *path = NULL;
   size_t len = 0;
-  int r = -1, l;
+  int r = -1, l, mapped;
 
   (void) scratch;                      /* compared in memory */
-  if (hostfile_read_all (local, &buf, &len, err) == -1)
+  if (map_local (local, &buf, &len, &mapped, err) == -1)
     return -1;
   if (direct_mount_rw (d, err) == -1)
     goto out;
@@ -651,6 +691,9 @@ direct_replace (struct disk *dk, const char *name, const char *local, const char
   r = direct_swap_data (d, sys, path, name, buf, len, err);
  out:
   free (path);
-  free (buf);
+  if (mapped)
+    munmap (buf, len);
+  else
+    free (buf);
   return r;
 }

@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "format.h"
 
-const char *const format_names[] = { "raw", "vpc", "vhdx", "qcow2", "vmdk", NULL };
+const char *const format_names[] = { "raw", "vpc", "vhdx", "qcow2", "vmdk", "vdi", "qed",
+                                      NULL };
 
 const char *
 format_canonical (const char *name)
@@ -52,6 +54,13 @@ format_of_fd (int fd, const struct stat *st)
     fmt = "vmdk";
   else if (memcmp (head, "conectix", 8) == 0)
     fmt = "vpc";                /* dynamic VHD: footer copy at offset 0 */
+  else if (memcmp (head, "QED\0", 4) == 0)
+    fmt = "qed";
+  /* VirtualBox: a text line, then the signature at 0x40 (qemu's probe
+   * also wants version 1.1; any other version is still a VDI, which
+   * qemu then refuses by name rather than being read as raw) */
+  else if (get_le32 (head + 0x40) == 0xbeda107fu)
+    fmt = "vdi";
   else if (S_ISREG (st->st_mode)) {
     /* Fixed VHD: only a 512-byte footer at the end (some old tools
      * wrote 511 bytes). */

@@ -10,9 +10,11 @@
  * include/image-internal.h is what they share. */
 
 #include "image-internal.h"
+#include "bitlocker.h"
 #include "escape.h"
 #include "interrupt.h"
 #include "launchwatch.h"
+#include "uri.h"
 #include "winvol.h"
 
 /* Keep error lines short: drop libguestfs's debugging advice. */
@@ -63,6 +65,9 @@ new_handle (const struct disk_batch *b, int force_tcg)
     guestfs_set_verbose (g, 1);
     guestfs_set_trace (g, 1);
   }
+  /* -x: every libguestfs call and its result, as the virt tools' -x */
+  if (b->trace)
+    guestfs_set_trace (g, 1);
   if (force_tcg) {
     char *settings[] = { "force_tcg", NULL };
     if (guestfs_set_backend_settings (g, settings) == -1) {
@@ -71,6 +76,46 @@ new_handle (const struct disk_batch *b, int force_tcg)
     }
   }
   return g;
+}
+
+/* A host file, or a remote image (uri.h) as libguestfs's protocol,
+ * server, user name and export name or path: what guestfish -a URI
+ * passes. */
+static int
+add_drive (guestfs_h *g, const struct disk_request *req, unsigned blocksize)
+{
+  struct guestfs_add_drive_opts_argv a = { 0 };
+  struct image_uri *u;
+  struct np_error err;
+  char *server[2] = { NULL, NULL };
+  int r;
+
+  a.bitmask = GUESTFS_ADD_DRIVE_OPTS_FORMAT_BITMASK | GUESTFS_ADD_DRIVE_OPTS_READONLY_BITMASK;
+  a.format = req->format;
+  a.readonly = req->readonly;
+  /* a 4K-sector disk: its kernel reads the GPT at 4096, as --direct does */
+  if (blocksize != 0) {
+    a.bitmask |= GUESTFS_ADD_DRIVE_OPTS_BLOCKSIZE_BITMASK;
+    a.blocksize = (int) blocksize;
+  }
+  if (!uri_looks_like (req->path))
+    return guestfs_add_drive_opts_argv (g, req->path, &a);
+  if ((u = malloc (sizeof *u)) == NULL || uri_parse (req->path, u, &err) == -1) {
+    /* checked before (job.c): only out of memory gets here */
+    free (u);
+    return -1;
+  }
+  server[0] = u->server;
+  a.bitmask |= GUESTFS_ADD_DRIVE_OPTS_PROTOCOL_BITMASK | GUESTFS_ADD_DRIVE_OPTS_SERVER_BITMASK;
+  a.protocol = u->protocol;
+  a.server = server;
+  if (u->username[0]) {
+    a.bitmask |= GUESTFS_ADD_DRIVE_OPTS_USERNAME_BITMASK;
+    a.username = u->username;
+  }
+  r = guestfs_add_drive_opts_argv (g, u->path, &a);
+  free (u);
+  return r;
 }
 
 /* Add every drive of the batch and launch, watched (launchwatch.h): a
@@ -94,10 +139,7 @@ launch (struct disk_batch *b, const struct disk_request *reqs, size_t n, int for
     return -1;
   }
   for (size_t i = 0; i < n; i++)
-    if (guestfs_add_drive_opts (b->g, reqs[i].path,
-                                GUESTFS_ADD_DRIVE_OPTS_FORMAT, reqs[i].format,
-                                GUESTFS_ADD_DRIVE_OPTS_READONLY, reqs[i].readonly,
-                                -1) == -1)
+    if (add_drive (b->g, &reqs[i], b->blocksizes[i]) == -1)
       goto fail;
   w = launch_watch_start (b->g, launch_may_use_kvm (b->g) ? bound : 0, b->verbose > 1);
   clock_gettime (CLOCK_MONOTONIC, &t0);
@@ -145,13 +187,17 @@ image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
 
   for (size_t i = 0; i < n; i++)
     out[i] = NULL;
-  if (b == NULL || (b->images = calloc (n, sizeof *b->images)) == NULL) {
+  if (b == NULL || (b->images = calloc (n, sizeof *b->images)) == NULL ||
+      (b->blocksizes = calloc (n, sizeof *b->blocksizes)) == NULL) {
+    if (b)
+      free (b->images);
     free (b);
     for (size_t i = 0; i < n; i++)
       np_error_set (&errs[i], NP_EXIT_RUNTIME, "out of memory");
     return NULL;
   }
   b->verbose = reqs[0].verbose;
+  b->trace = reqs[0].trace;
   b->quiet = reqs[0].quiet;
   bound = reqs[0].launch_timeout == 0 ? LAUNCH_TIMEOUT_DEFAULT
           : reqs[0].launch_timeout < 0 ? 0 : reqs[0].launch_timeout;
@@ -161,6 +207,19 @@ image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
   if (tcg && b->verbose && !b->quiet)
     fprintf (stderr, "netvsc-patch: %s: KVM did not work earlier in this run: software "
              "emulation\n", reqs[0].path);
+  /* --blocksize, else what the partition table says (a failure here is
+   * the launch's to report) */
+  for (size_t i = 0; i < n; i++) {
+    struct np_error e;
+    unsigned bs = reqs[i].blocksize;
+    if (bs == 0 && disk_sector_size (&reqs[i], &bs, &e) == 0 && bs != 512)
+      b->blocksizes[i] = bs;
+    else if (reqs[i].blocksize)
+      b->blocksizes[i] = reqs[i].blocksize;
+    if (b->verbose && !b->quiet && b->blocksizes[i])
+      esc_line (stderr, "netvsc-patch: %s: %u-byte sectors%s", reqs[i].path,
+                b->blocksizes[i], reqs[i].blocksize ? "" : " (its GPT is at 4096)");
+  }
 
   if (launch (b, reqs, n, tcg, bound, &end, error, sizeof error) == -1) {
     if (user_settings != NULL || tcg || end == LAUNCH_INTERRUPTED || interrupt_pending ())
@@ -204,6 +263,7 @@ image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
     im->readonly = reqs[i].readonly;
     im->verbose = reqs[i].verbose;
     im->quiet = reqs[i].quiet;
+    im->keys = reqs[i].keys;
     snprintf (im->device, sizeof im->device, "%s", devices[i]);
     b->images[b->n_images++] = im;
     out[i] = (struct disk *) im;
@@ -219,6 +279,7 @@ image_open_batch (const struct disk_request *reqs, size_t n, struct disk **out,
                   reqs[i].path, user_settings || !tcg ? "" : tcg == 2 ? " (also with force_tcg)"
                   : " (with force_tcg)", error);
   free (b->images);
+  free (b->blocksizes);
   free (b);
   return NULL;
 }
@@ -234,6 +295,7 @@ image_open (const struct disk_request *req, struct np_error *err)
   if (d == NULL) {
     guestfs_close (b->g);
     free (b->images);
+    free (b->blocksizes);
     free (b);
     return NULL;
   }
@@ -373,6 +435,12 @@ my_filesystems (struct image *im)
 
   for (size_t i = 0; i < nc; i++) {
     char *type = guestfs_vfs_type (im->g, candidates[i]);
+    /* blkid wants more than the signature (its jump, a metadata block):
+     * --direct's rule too, so that both backends name the same volumes */
+    if (type && *type == '\0' && image_crypt_is_bitlocker (im, candidates[i])) {
+      free (type);
+      type = strdup (BITLOCKER_TYPE);
+    }
     if (type == NULL || *type == '\0') {
       free (type);
       continue;
@@ -408,18 +476,33 @@ image_find_windows (struct disk *d, const char *want_root, struct np_error *err)
 
   /* winvol.c decides, and words the errors, as for --direct. */
   winvol_init (&w, im->path, want_root);
+  w.can_decrypt = 1;
   for (size_t i = 0; fs[i] && fs[i + 1]; i += 2) {
-    const char *partnum = on_my_drive (im, fs[i]);
+    const char *partnum = on_my_drive (im, fs[i]), *dev = fs[i];
     struct winvol_fs *v;
     char local[48], why[256];
 
     if (partnum == NULL)
       continue;
     local_name (partnum, local, sizeof local);
-    if ((v = winvol_add (&w, local, fs[i + 1])) == NULL)
+    if (strcmp (fs[i + 1], BITLOCKER_TYPE) == 0) {
+      /* opened with a key given, it is the filesystem inside */
+      char *inner;
+      int r = image_crypt_open (im, fs[i], local, &dev, why, sizeof why);
+      if (r != 0) {
+        winvol_add_encrypted (&w, local, r == -1 ? why : NULL);
+        continue;
+      }
+      inner = guestfs_vfs_type (im->g, dev);
+      v = winvol_add (&w, local, inner);
+      free (inner);
+      if (v == NULL)
+        continue;
+    }
+    else if ((v = winvol_add (&w, local, fs[i + 1])) == NULL)
       continue;
     im->batch->mounted_by = NULL;
-    if (guestfs_umount_all (im->g) == -1 || guestfs_mount_ro (im->g, fs[i], "/") == -1) {
+    if (guestfs_umount_all (im->g) == -1 || guestfs_mount_ro (im->g, dev, "/") == -1) {
       mount_reason (im, why, sizeof why);
       winvol_unreadable (v, why);
     }
@@ -436,7 +519,9 @@ image_find_windows (struct disk *d, const char *want_root, struct np_error *err)
     if (partnum == NULL)
       continue;
     local_name (partnum, local, sizeof local);
-    if (strcmp (local, win->dev) == 0 && (im->root = strdup (fs[i])) == NULL) {
+    if (strcmp (local, win->dev) == 0 &&
+        (im->root = strdup (image_crypt_mapped (im, local) ? image_crypt_mapped (im, local)
+                            : fs[i])) == NULL) {
       np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
       goto out;
     }
@@ -590,6 +675,7 @@ image_release (struct image *im)
     guestfs_umount_all (im->g);
     im->batch->mounted_by = NULL;
   }
+  image_crypt_close (im);
 }
 
 static int
@@ -611,6 +697,7 @@ image_abort_batch (struct disk_batch *b)
 {
   guestfs_close (b->g);
   free_strings (b->partitions);
+  free (b->blocksizes);
   for (size_t i = 0; i < b->n_images; i++)
     image_free (b->images[i]);
   free (b->images);

@@ -25,9 +25,13 @@
 #include "logreplay.h"
 #include "logsite.h"
 #include "disk.h"
+#include "directfile.h"
 #include "escape.h"
 #include "job.h"
+#include "trace.h"
 #include "layers.h"
+#include "domain.h"
+#include "uri.h"
 
 static const char *
 sig_name (int sig)
@@ -80,11 +84,13 @@ plan_hive (const struct options *o, const char *path, const char *name,
   struct base_block bb;
   struct adapter_list adapters;
 
+  trace_step (o, name, "read the base block");
   if (hive_read_base_block (path, &bb, err) == -1)
     goto rename_error;
   if (base_block_is_dirty (&bb)) {
     char why[128];
     base_block_describe (&bb, why, sizeof why);
+    trace_step (o, name, "the hive is dirty (%s)", why);
     if (o->no_replay || logs == NULL)
       return np_error_set (err, NP_EXIT_UNSAFE,
                            "%s: refused: the hive is dirty (%s): Windows would replay its "
@@ -108,6 +114,8 @@ plan_hive (const struct options *o, const char *path, const char *name,
     }
     out->replayed = 1;
     path = logs->recovered;
+    trace_step (o, name, "recovered from its transaction logs (%d entries)",
+                out->replay.entries);
   }
   if (o->replay_only) {
     /* Only the recovery: any hive (NTUSER.DAT, SOFTWARE...), no control
@@ -116,6 +124,7 @@ plan_hive (const struct options *o, const char *path, const char *name,
       goto rename_error;
     return 0;
   }
+  trace_step (o, name, "open with hivex%s", o->mode == RUN_PATCH ? " for writing" : "");
   if (hive_open (hv, path, o->mode == RUN_PATCH, err) == -1)
     goto rename_error;
   if (hive_control_sets (hv, &o->control_set, &out->cs, err) == -1 ||
@@ -125,6 +134,10 @@ plan_hive (const struct options *o, const char *path, const char *name,
   if (plan_build (&out->plan, &adapters, &o->request) == -1)
     return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
   out->have_plan = 1;
+  trace_step (o, name, "%zu control set%s, %zu network instance%s, %zu matched, %zu "
+              "value%s to write", out->cs.n, out->cs.n == 1 ? "" : "s", out->plan.adapters.n,
+              out->plan.adapters.n == 1 ? "" : "s", out->plan.n_matched, out->plan.n_writes,
+              out->plan.n_writes == 1 ? "" : "s");
   return 0;
 
  rename_error:
@@ -186,7 +199,7 @@ settle_without_write (const struct options *o, struct outcome *out)
   }
   if (o->mode == RUN_CHECK) {
     out->status = ST_CHECK_DIFFERS;
-    out->exit_code = NP_EXIT_RUNTIME;
+    out->exit_code = NP_EXIT_DIFFERS;
     return 1;
   }
   return 0;
@@ -213,7 +226,7 @@ settle_defer (const struct options *o, struct outcome *out)
     out->status = ST_WOULD_PATCH;
   else if (o->mode == RUN_CHECK) {
     out->status = ST_CHECK_DIFFERS;
-    out->exit_code = NP_EXIT_RUNTIME;
+    out->exit_code = NP_EXIT_DIFFERS;
   }
   else if (out->status == ST_UNCHANGED)
     out->status = ST_PATCHED;
@@ -243,17 +256,25 @@ static int
 backup_original (const struct options *o, const char *original, const struct logs *logs,
                  struct outcome *out, struct np_error *err)
 {
-  char *abs = realpath (out->target, NULL);
+  int remote = uri_looks_like (out->target);
+  char *abs = remote ? strdup (out->target) : realpath (out->target, NULL);
   char flat[PATH_MAX];
   size_t j = 0;
   struct stat like;
 
-  if (abs == NULL || stat (out->target, &like) == -1) {
+  /* a remote image has no owner or mode here: the backup is ours, 0600 */
+  if (remote && abs) {
+    memset (&like, 0, sizeof like);
+    like.st_mode = S_IFREG | 0600;
+    like.st_uid = getuid ();
+    like.st_gid = getgid ();
+  }
+  if (abs == NULL || (!remote && stat (out->target, &like) == -1)) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", out->target, strerror (errno));
     free (abs);
     return -1;
   }
-  for (const char *p = abs + 1; *p && j < sizeof flat - 1; p++)
+  for (const char *p = remote ? abs : abs + 1; *p && j < sizeof flat - 1; p++)
     flat[j++] = *p == '/' ? '_' : *p;
   flat[j] = '\0';
   free (abs);
@@ -347,6 +368,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
    * another's update.  Under the lock, a temporary file beside the hive
    * is a killed run's. */
   if (writing) {
+    trace_step (o, path, "lock");
     if (hostfile_lock (path, o->lock_timeout, interrupt_pending, &lk, &err) == -1)
       goto failed;
     hostfile_clean_stale (&lk, o->verbose && !o->quiet);
@@ -421,6 +443,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   if (hostfile_temp_beside (dest, &tmp, &err) == -1)
     goto failed;
   contain_note_temp (tmp);
+  trace_step (o, path, "write the patched hive beside %s and verify it", dest);
   if (write_patched (&hv, out, tmp, &err) == -1) {
     np_error_rename (&err, tmp, o->output ? o->output : path);
     np_error_rename (&err, recovered, path);
@@ -432,6 +455,7 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
    * the run with the original in place. */
   contain_note_write ();
   interrupt_defer (1);
+  trace_step (o, path, "rename it over %s", dest);
   if (check_interrupt (path, &err) == -1 ||
       hostfile_replace_locked (tmp, dest, lk.fd, in_place, o->output ? o->output : path,
                                in_place ? &lk : NULL, &err) == -1) {
@@ -532,6 +556,7 @@ struct image_job {
   int deferred;                 /* signals blocked for the write */
   char *qemu_spec;              /* req.qemu_spec, owned */
   char **layer_specs;           /* each layer alone, for qemu-img info */
+  int windows_found;            /* a domain's: find_windows done by job_run_domain */
 };
 
 /* Before qemu opens anything: every other file the image names is
@@ -584,7 +609,7 @@ rehearse_hive (const struct options *o, struct image_job *job, const char *local
  * Returns 0, or -1 with the outcome set. */
 static int
 image_prepare (const struct options *o, struct image_job *job, const char *path,
-               const char *format, struct outcome *out)
+               const char *format, struct outcome *out, int readonly)
 {
   struct np_error err = { 0, "" };
   const char *tmpenv = hostfile_tmpdir ();
@@ -597,6 +622,18 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
   out->target = path;
   out->is_image = 1;
 
+  /* A remote image (uri.h): no host file, so no file checks, locks or
+   * preflight; what qemu on this host would interpret is checked there. */
+  if (uri_looks_like (path)) {
+    if (check_interrupt (path, &err) == -1 ||
+        uri_prepare (o, path, format, &out->format, &job->qemu_spec, &err) == -1)
+      goto failed;
+    job->req = (struct disk_request) { path, out->format, o->mode != RUN_PATCH, o->verbose,
+                                       o->quiet, job->qemu_spec, o->launch_timeout,
+                                       o->trace, o->blocksize,
+                                       o->keys.n ? &o->keys : NULL };
+    goto stage;
+  }
   if (format) {
     if (format_check (path, format, &err) == -1)
       goto failed;
@@ -604,16 +641,19 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
   }
   else if ((out->format = format_detect (path, &err)) == NULL)
     goto failed;
-  job->req = (struct disk_request) { path, out->format, o->mode != RUN_PATCH, o->verbose,
-                                     o->quiet, NULL, o->launch_timeout };
+  /* READONLY: a domain's disk never written (<readonly/>, a CD-ROM) */
+  job->req = (struct disk_request) { path, out->format, o->mode != RUN_PATCH || readonly,
+                                     o->verbose, o->quiet, NULL, o->launch_timeout,
+                                     o->trace, o->blocksize,
+                                     o->keys.n ? &o->keys : NULL };
 
-  if (o->mode == RUN_PATCH && access (path, W_OK) == -1) {
+  if (!job->req.readonly && access (path, W_OK) == -1) {
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (%s)", path,
                   strerror (errno));
     goto failed;
   }
   /* as for a hive: no write bit is the owner's word, even to root */
-  if (o->mode == RUN_PATCH && !o->request.force && stat (path, &st) == 0 &&
+  if (!job->req.readonly && !o->request.force && stat (path, &st) == 0 &&
       (st.st_mode & 0222) == 0) {
     np_error_set (&err, NP_EXIT_RUNTIME, "%s: the image is read-only (mode %04o, no write "
                   "permission); nothing was written (--force writes it anyway)", path,
@@ -621,10 +661,15 @@ image_prepare (const struct options *o, struct image_job *job, const char *path,
     goto failed;
   }
   if (check_interrupt (path, &err) == -1 ||
-      check_layers (o, job, &err) == -1 ||
+      check_layers (o, job, &err) == -1)
+    goto failed;
+  /* An image the direct backend reads itself (directfile.h) is checked
+   * there: qemu's locks, its bounds; qemu-img has nothing to add. */
+  if (!(o->direct && backends_direct_file_serves (path, out->format, job->req.qemu_spec)) &&
       disk_preflight_spec (path, out->format, job->layer_specs, &err) == -1)
     goto failed;
 
+ stage:
   /* The hive is staged on the host, where it is planned, patched and
    * verified exactly as in hive mode. */
   /* a killed run's staging directory (a copy of a hive) is removed */
@@ -667,11 +712,14 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   snprintf (patched, sizeof patched, "%s/SYSTEM.new", job->tmpdir);
   snprintf (scratch, sizeof scratch, "%s/readback", job->tmpdir);
 
+  trace_step (o, path, "find the Windows volume%s%s", o->root ? " on " : "",
+              o->root ? o->root : "");
   if (check_interrupt (path, &err) == -1 ||
-      be->find_windows (d, o->root, &err) == -1)
+      (!job->windows_found && be->find_windows (d, o->root, &err) == -1))
     goto failed;
   snprintf (out->root, sizeof out->root, "%s", be->root (d));
   snprintf (out->hive_path, sizeof out->hive_path, "%s", be->hive_path (d));
+  trace_step (o, path, "copy %s:%s out", out->root, out->hive_path);
   if (be->fetch (d, "SYSTEM", local, &err) == -1 ||
       check_interrupt (path, &err) == -1)
     goto failed;
@@ -702,9 +750,12 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
   /* The boot-time action is planned like the hive: read what is there,
    * decide, and write only in a real run. */
   act = o->defer || (o->remove && o->mode != RUN_LIST);
+  if (act)
+    trace_step (o, path, "look for the boot-time action");
   if (act && guest_defer (be, d, &o->defer_spec, o->defer, 1, &out->defer, &err) == -1)
     goto defer_failed;
   if (!settle_without_write (o, out)) {
+    trace_step (o, path, "write the patched hive on the host and verify it");
     if (write_patched (&hv, out, patched, &err) == -1) {
       /* our host copies are the hive in the image to the user */
       np_error_rename (&err, patched, name);
@@ -718,6 +769,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
     contain_note_write ();
     interrupt_defer (1);
     job->deferred = 1;
+    trace_step (o, path, "put it back as %s", out->hive_path);
     if (check_interrupt (path, &err) == -1 ||
         be->replace (d, "SYSTEM", patched, scratch, &err) == -1)
       goto failed;
@@ -740,6 +792,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
         if (check_interrupt (path, &err) == -1)
           goto failed;
       }
+      trace_step (o, path, "%s the boot-time action", o->defer ? "install" : "remove");
       if (guest_defer (be, d, &o->defer_spec, o->defer, 0, &out->defer, &err) == -1)
         goto defer_failed;
     }
@@ -809,11 +862,12 @@ job_run_image (const struct options *o, const char *path, const char *format,
   struct np_error err = { 0, "" };
   struct disk *d;
 
-  if (image_prepare (o, &job, path, format, out) == -1)
+  if (image_prepare (o, &job, path, format, out, 0) == -1)
     goto done;
   if (o->verbose && !o->quiet)
     esc_line (stderr, "netvsc-patch: %s: opening (%s, %s backend)", path, out->format,
              be->name);
+  trace_step (o, path, "open (%s, %s backend)", out->format, be->name);
   if ((d = be->open (&job.req, &err)) == NULL) {
     if (interrupt_pending ())
       check_interrupt (path, &err);
@@ -849,7 +903,7 @@ job_run_batch (const struct options *o, const char *const *paths,
     goto out;
   }
   for (size_t i = 0; i < n; i++)
-    if (image_prepare (o, &jobs[i], paths[i], formats[i], &outs[i]) == 0) {
+    if (image_prepare (o, &jobs[i], paths[i], formats[i], &outs[i], 0) == 0) {
       reqs[m] = jobs[i].req;
       which[m++] = i;
     }
@@ -892,6 +946,256 @@ job_run_batch (const struct options *o, const char *const *paths,
   free (disks);
   free (errs);
   free (which);
+}
+
+/* --- a libvirt domain (domain.h) ------------------------------------ */
+
+/* winvol.c's verdicts that a disk holds no Windows at all (a domain's
+ * data disk), as opposed to one that may (NTFS that cannot be read,
+ * names differing only in case): the latter fail the domain, as they
+ * would an image, unless --root picks another disk. */
+static int
+no_windows_here (const char *msg)
+{
+  return strstr (msg, ": no Windows system volume (") != NULL ||
+    strstr (msg, ": no filesystems found (") != NULL;
+}
+
+/* The backends name a disk's filesystems as if it were alone
+ * (/dev/sda2); in a domain, disk I is /dev/sdX, as in the guest's
+ * appliance and as --root takes it.  The message's leading PATH is
+ * left as it is (a block device may be called /dev/sda). */
+static void
+drive_rename (char *s, size_t len, const char *path, size_t i)
+{
+  struct np_error e = { 0, "" };
+  char name[8], to[16];
+  size_t pl = strlen (path);
+
+  if (i == 0)
+    return;
+  domain_drive_name (i, name, sizeof name);
+  snprintf (to, sizeof to, "/dev/%s", name);
+  if (strncmp (s, path, pl) != 0)
+    pl = 0;
+  snprintf (e.msg, sizeof e.msg, "%s", s + pl);
+  np_error_rename (&e, "/dev/sda", to);
+  snprintf (s + pl, len - pl, "%s", e.msg);
+}
+
+/* --root /dev/sdX[N] with a domain: which disk (*ONLY), and the name the
+ * backend knows it by (/dev/sda[N], in WANT).  -1 if none. */
+static int
+domain_root (const char *root, size_t n, size_t *only, char *want, size_t len)
+{
+  for (size_t i = 0; i < n; i++) {
+    char name[8];
+    const char *rest;
+    domain_drive_name (i, name, sizeof name);
+    if (strncmp (root, "/dev/", 5) != 0 || strncmp (root + 5, name, strlen (name)) != 0)
+      continue;
+    rest = root + 5 + strlen (name);
+    if (strspn (rest, "0123456789") != strlen (rest))
+      continue;
+    *only = i;
+    snprintf (want, len, "/dev/sda%s", rest);
+    return 0;
+  }
+  return -1;
+}
+
+/* The domain's disks are checked as images, opened together (one
+ * appliance, or a qemu-nbd each), Windows is searched across them, and
+ * the Windows disk's outcome is the domain's. */
+void
+job_run_domain (const struct options *o, const char *name, struct outcome *out)
+{
+  const struct disk_backend *be = job_backend (o);
+  struct domain dom;
+  struct np_error err = { 0, "" };
+  struct image_job *jobs = NULL;
+  struct outcome *outs = NULL;
+  struct disk_request *reqs = NULL;
+  struct disk **disks = NULL;
+  struct np_error *errs = NULL;
+  struct disk_batch *b = NULL;
+  size_t n, prepared = 0, found = 0, n_found = 0, only = (size_t) -1;
+  char want[64], list[512] = "", last[8];
+  const char *want_root = NULL;
+  int worked = 0, r;
+
+  memset (out, 0, sizeof *out);
+  out->target = name;
+  out->is_image = 1;
+  if (backends_domain_lookup (o->connect, name, &dom, &err) == -1) {
+    fail (out, &err);
+    return;
+  }
+  n = dom.n;
+  /* As libguestfs refuses to add a live domain's disks read-write: a
+   * running VM's own writes and ours would corrupt the filesystem. */
+  if (dom.active && o->mode == RUN_PATCH) {
+    np_error_set (&err, NP_EXIT_UNSAFE, "domain %s: refused: the domain is %s (writing to "
+                  "the disks of a running VM corrupts them); shut it down first (virsh "
+                  "shutdown %s); nothing was written", dom.name, dom.state, dom.name);
+    goto failed;
+  }
+  /* and, as libguestfs does, reads it (--dry-run, --check, --list) */
+  if (dom.active && !o->quiet)
+    esc_line (stderr, "netvsc-patch: warning: domain %s is %s: its disks are read as they "
+              "are at this moment, which may not be consistent", dom.name, dom.state);
+  domain_drive_name (n - 1, last, sizeof last);
+  if (o->root) {
+    if (domain_root (o->root, n, &only, want, sizeof want) == -1) {
+      np_error_set (&err, NP_EXIT_RUNTIME, "domain %s: --root %s: the domain's %zu disk%s "
+                    "%s /dev/sda%s%s", dom.name, o->root, n, n == 1 ? "" : "s",
+                    n == 1 ? "is" : "are", n == 1 ? "" : " to /dev/", n == 1 ? "" : last);
+      goto failed;
+    }
+    want_root = want;
+  }
+  if (be->open_batch && be->max_disks && n > (size_t) be->max_disks ()) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "domain %s: %zu disks, more than one appliance "
+                  "takes (%d)", dom.name, n, be->max_disks ());
+    goto failed;
+  }
+  jobs = calloc (n, sizeof *jobs);
+  outs = calloc (n, sizeof *outs);
+  reqs = calloc (n, sizeof *reqs);
+  disks = calloc (n, sizeof *disks);
+  errs = calloc (n, sizeof *errs);
+  if (!jobs || !outs || !reqs || !disks || !errs) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "out of memory");
+    goto failed;
+  }
+
+  /* Every disk through an image's checks (format, the files it names,
+   * preflight) before qemu opens any: the files the XML names are the
+   * domain's owner's choice, what those files name must be beside them
+   * (or --allow-external). */
+  for (; prepared < n; prepared++) {
+    const struct domain_disk *dk = &dom.disks[prepared];
+    if (image_prepare (o, &jobs[prepared], dk->path, dk->format, &outs[prepared],
+                       dk->readonly) == -1) {
+      np_error_set (&err, outs[prepared].exit_code, "domain %s: %s", dom.name,
+                    outs[prepared].message);
+      prepared++;
+      goto failed;
+    }
+    reqs[prepared] = jobs[prepared].req;
+  }
+  if (o->verbose && !o->quiet)
+    esc_line (stderr, "netvsc-patch: domain %s: opening %zu disk%s (%s backend)", dom.name, n,
+              n == 1 ? "" : "s", be->name);
+  if (be->open_batch) {
+    if ((b = be->open_batch (reqs, n, disks, errs)) == NULL) {
+      np_error_set (&err, errs[0].code, "domain %s: %s", dom.name, errs[0].msg);
+      goto failed;
+    }
+  }
+  else
+    for (size_t i = 0; i < n; i++)
+      if ((disks[i] = be->open (&reqs[i], &errs[i])) == NULL)
+        break;
+  for (size_t i = 0; i < n; i++)
+    if (disks[i] == NULL) {
+      np_error_set (&err, errs[i].code, "domain %s: %s", dom.name, errs[i].msg);
+      goto failed;
+    }
+
+  /* The Windows system volume, across every disk (or the one --root
+   * names). */
+  for (size_t i = 0; i < n; i++) {
+    char root[64];
+    if (only != (size_t) -1 && i != only)
+      continue;
+    if (be->find_windows (disks[i], want_root, &errs[i]) == -1) {
+      drive_rename (errs[i].msg, sizeof errs[i].msg, dom.disks[i].path, i);
+      continue;
+    }
+    snprintf (root, sizeof root, "%s", be->root (disks[i]));
+    drive_rename (root, sizeof root, "", i);
+    snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s in %s",
+              n_found ? ", " : "", root, dom.disks[i].path);
+    if (n_found++ == 0)
+      found = i;
+  }
+  if (n_found > 1) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "domain %s: %zu Windows installations (%s): choose "
+                  "one with --root DEVICE", dom.name, n_found, list);
+    goto failed;
+  }
+  for (size_t i = 0; i < n; i++)
+    if ((only == (size_t) -1 || i == only) && (n_found == 0 || i != found) &&
+        (only != (size_t) -1 || !no_windows_here (errs[i].msg))) {
+      np_error_set (&err, errs[i].code, "domain %s: %s", dom.name, errs[i].msg);
+      goto failed;
+    }
+  if (n_found == 0) {
+    char why[900] = "";
+    for (size_t i = 0; i < n; i++)
+      snprintf (why + strlen (why), sizeof why - strlen (why), "%s%s", i ? "; " : "",
+                errs[i].msg);
+    np_error_set (&err, NP_EXIT_RUNTIME, "domain %s: no Windows system volume on any of its "
+                  "%zu disk%s: %s", dom.name, n, n == 1 ? "" : "s", why);
+    goto failed;
+  }
+  if (dom.disks[found].readonly && o->mode == RUN_PATCH) {
+    np_error_set (&err, NP_EXIT_RUNTIME, "domain %s: Windows is on disk %s (%s), which the "
+                  "domain marks read-only; nothing was written", dom.name,
+                  dom.disks[found].target, dom.disks[found].path);
+    goto failed;
+  }
+
+  jobs[found].windows_found = 1;
+  worked = 1;
+  r = image_work (o, be, disks[found], &jobs[found]);
+  drive_rename (outs[found].root, sizeof outs[found].root, "", found);
+  for (size_t i = 0; i < n; i++) {
+    if (i == found && r == -1 && !jobs[i].deferred)
+      be->abort (disks[i]);
+    else if (be->close (disks[i], &err) == -1 && i == found)
+      close_failed (&jobs[i], &err);
+    disks[i] = NULL;
+  }
+  if (b && be->close_batch (b, &err) == -1) {
+    struct np_error e2;
+    np_error_set (&e2, err.code, "%s: %s", dom.disks[found].path, err.msg);
+    close_failed (&jobs[found], &e2);
+  }
+  b = NULL;
+  goto done;
+
+ failed:
+  fail (out, &err);
+ done:
+  for (size_t i = 0; disks && i < n; i++)
+    if (disks[i])
+      be->abort (disks[i]);
+  if (b)
+    be->abort_batch (b);
+  for (size_t i = 0; i < prepared; i++)
+    image_finish (&jobs[i]);
+  /* the Windows disk's outcome is the domain's */
+  if (worked) {
+    *out = outs[found];
+    memset (&outs[found], 0, sizeof outs[found]);
+    out->target = name;
+    if (out->message[0]) {
+      /* np_error_set cuts a message too long for the record */
+      struct np_error e;
+      np_error_set (&e, out->exit_code, "domain %s: %s", dom.name, out->message);
+      memcpy (out->message, e.msg, sizeof out->message);
+    }
+  }
+  for (size_t i = 0; i < prepared; i++)
+    outcome_free (&outs[i]);
+  free (jobs);
+  free (outs);
+  free (reqs);
+  free (disks);
+  free (errs);
+  domain_free (&dom);
 }
 
 void

@@ -507,6 +507,94 @@ parse_vhdx (const struct layers_src *src, struct layer_names *out, char *why, si
   return 0;
 }
 
+/* --- QED ------------------------------------------------------------ */
+
+#define QED_F_BACKING_FILE            0x01u
+#define QED_F_BACKING_FORMAT_NO_PROBE 0x04u
+
+/* qemu's bdrv_qed_open: with the backing-file feature, the name is
+ * BACKING_FILENAME_SIZE bytes at BACKING_FILENAME_OFFSET, which must end
+ * within the header clusters; its format is raw with the no-probe
+ * feature, else unrecorded (qemu would probe it). */
+static int
+parse_qed (const struct layers_src *src, struct layer_names *out, char *why, size_t wl)
+{
+  unsigned char h[64];
+  char backing[LAYERS_NAME_MAX];
+  uint64_t features;
+  uint32_t cluster, header_clusters, boff, blen;
+
+  if (src_read (src, h, sizeof h, 0) == -1)
+    return why_set (why, wl, "%s", "a truncated QED header");
+  cluster = get_le32 (h + 4);
+  header_clusters = get_le32 (h + 12);
+  features = get_le64 (h + 16);
+  boff = get_le32 (h + 56);
+  blen = get_le32 (h + 60);
+  if (!(features & QED_F_BACKING_FILE))
+    return 0;
+  if ((uint64_t) boff + blen > (uint64_t) cluster * header_clusters)
+    return why_set (why, wl, "%s", "a QED backing file name qemu refuses");
+  if (blen >= sizeof backing)
+    return why_set (why, wl, "%s", "a QED backing file name longer than 1023 bytes");
+  if (blen > 0 && src_read (src, backing, blen, boff) == -1)
+    return why_set (why, wl, "%s", "a QED backing file name past the end of the file");
+  backing[blen] = '\0';
+  if (backing[0] == '\0')
+    return 0;                   /* qemu opens no backing for an empty name */
+  return add_name (out, LAYER_BACKING, backing, sizeof backing,
+                   features & QED_F_BACKING_FORMAT_NO_PROBE ? "raw" : NULL, why, wl);
+}
+
+/* --- VDI ------------------------------------------------------------ */
+
+#define VDI_TYPE_DYNAMIC 1u
+#define VDI_TYPE_STATIC  2u
+#define VDI_HEADER_END   0x1c8          /* through uuid_parent */
+
+/* VirtualBox's UUID text: the first three fields little-endian. */
+static void
+vdi_uuid (const unsigned char *u, char *out, size_t len)
+{
+  snprintf (out, len, "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+            get_le32 (u), get_le16 (u + 4), get_le16 (u + 6), u[8], u[9], u[10], u[11],
+            u[12], u[13], u[14], u[15]);
+}
+
+static int
+uuid_is_null (const unsigned char *u)
+{
+  for (int i = 0; i < 16; i++)
+    if (u[i])
+      return 0;
+  return 1;
+}
+
+/* A VDI other than a plain dynamic or fixed one (differencing, undo,
+ * or with a link or parent UUID) depends on another image that it
+ * names by UUID only, which qemu refuses to open and this tool cannot
+ * check: has_parent, the parent's UUID as the name. */
+static int
+parse_vdi (const struct layers_src *src, struct layer_names *out, char *why, size_t wl)
+{
+  unsigned char h[VDI_HEADER_END];
+  const unsigned char *link = h + 0x1a8, *parent = h + 0x1b8;
+  uint32_t type;
+  char name[40];
+
+  if (src_read (src, h, sizeof h, 0) == -1)
+    return why_set (why, wl, "%s", "a truncated VDI header");
+  type = get_le32 (h + 0x4c);
+  if ((type == VDI_TYPE_DYNAMIC || type == VDI_TYPE_STATIC) && uuid_is_null (link) &&
+      uuid_is_null (parent))
+    return 0;
+  out->has_parent = 1;
+  if (uuid_is_null (parent) && uuid_is_null (link))
+    return 0;
+  vdi_uuid (uuid_is_null (parent) ? link : parent, name, sizeof name);
+  return add_name (out, LAYER_PARENT, name, sizeof name, NULL, why, wl);
+}
+
 int
 layers_parse (const char *format, int as_extent, const struct layers_src *src,
               struct layer_names *out, char *why, size_t whylen)
@@ -521,6 +609,10 @@ layers_parse (const char *format, int as_extent, const struct layers_src *src,
     return parse_vpc (src, out, why, whylen);
   if (strcmp (format, "vhdx") == 0)
     return parse_vhdx (src, out, why, whylen);
+  if (strcmp (format, "qed") == 0)
+    return parse_qed (src, out, why, whylen);
+  if (strcmp (format, "vdi") == 0)
+    return parse_vdi (src, out, why, whylen);
   return 0;
 }
 
@@ -777,6 +869,12 @@ walk_file (struct walk *w, size_t idx, int as_extent, int depth, struct np_error
                     "%s: a differencing VHD (parent: %s): qemu cannot read VHD parents, so "
                     "it cannot be patched safely; merge it into its parent first (e.g. "
                     "Merge-VHD) and patch the result", w->image, pname);
+    else if (strcmp (fmt, "vdi") == 0)
+      np_error_set (err, NP_EXIT_RUNTIME,
+                    "%s: a differencing VDI (parent UUID %s): a VDI names its parent by UUID "
+                    "only, which qemu cannot follow, so it cannot be patched safely; make it "
+                    "standalone first (e.g. VBoxManage clonemedium) and patch the result",
+                    w->image, pname);
     else
       np_error_set (err, NP_EXIT_RUNTIME,
                     "%s: a differencing VHDX (parent: %s): qemu cannot read VHDX parents, "
@@ -884,6 +982,13 @@ layers_recorded (const char *path, const struct layers *l, struct np_error *err)
 {
   for (size_t i = 0; i < l->n; i++) {
     int b = l->v[i].backing;
+    /* a QED can record only "raw" (its no-probe feature) */
+    if (b >= 0 && !l->v[b].recorded_format && strcmp (l->v[i].format, "qed") == 0)
+      return np_error_set (err, NP_EXIT_RUNTIME,
+                           "%s: refused: %s does not record its backing file's format (a QED "
+                           "can record raw only), which qemu would then guess; use --direct, "
+                           "which gives qemu every layer's format", path,
+                           i ? l->v[i].path : "the image");
     if (b >= 0 && !l->v[b].recorded_format)
       return np_error_set (err, NP_EXIT_RUNTIME,
                            "%s: refused: %s does not record its backing file's format, which "
@@ -928,7 +1033,8 @@ json_layer (FILE *f, const struct layers *l, int i, int chain)
     fputs (",\"backing\":", f);
     json_layer (f, l, v->backing, 1);
   }
-  else if (strcmp (v->format, "qcow2") == 0 || strcmp (v->format, "vmdk") == 0)
+  else if (strcmp (v->format, "qcow2") == 0 || strcmp (v->format, "vmdk") == 0 ||
+           strcmp (v->format, "qed") == 0)
     fputs (",\"backing\":null", f);   /* nothing else, even if asked */
   fputc ('}', f);
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "batch.h"
+#include "bitlocker.h"
 #include "escape.h"
 #include "contain.h"
 #include "format.h"
@@ -21,9 +22,11 @@
 #include "launchwatch.h"
 #include "report.h"
 #include "size.h"
+#include "uri.h"
 
+/* The version has one source, the Makefile's VERSION (-D). */
 #ifndef NETVSC_PATCH_VERSION
-#define NETVSC_PATCH_VERSION "0.1.0"
+#error "NETVSC_PATCH_VERSION is not defined: build with make (VERSION in the Makefile)"
 #endif
 
 static void
@@ -31,6 +34,7 @@ usage (FILE *fp)
 {
   fputs (
 "Usage: netvsc-patch [OPTIONS] IMAGE...\n"
+"       netvsc-patch [OPTIONS] -d DOMAIN [-c URI]\n"
 "       netvsc-patch [OPTIONS] --from LIST\n"
 "       netvsc-patch [OPTIONS] --hive FILE\n"
 "Set ReceiveBufferSize/SendBufferSize of the Hyper-V network adapter (netvsc)\n"
@@ -48,17 +52,29 @@ usage (FILE *fp)
 "                             the buffer sizes, else the type it has, else sz)\n"
 "      --force                write values the driver's Ndi\\Params refuses, and\n"
 "                             a hive or image with no write permission bits\n"
-"      --defer                also install a boot-time action in the image that\n"
+"      --defer[=WHEN]         also install a boot-time action in the image that\n"
 "                             sets the values on matching adapters Windows\n"
 "                             creates later (a sysprepped or foreign template\n"
-"                             has no Hyper-V adapter yet); --remove removes it\n"
+"                             has no Hyper-V adapter yet); WHEN: always (the\n"
+"                             default: every boot), once (until a boot that\n"
+"                             succeeds), setup (from SetupComplete.cmd, for\n"
+"                             generalized images); --remove removes it\n"
 "\n"
 "What to work on:\n"
 "      --hive FILE            a SYSTEM hive file on this host (no image, no appliance)\n"
 "  -o, --output FILE          with --hive: write the result to FILE, not in place\n"
-"      --format FMT           image format: raw, vpc (vhd), vhdx, qcow2, vmdk\n"
-"                             (default: detected from the file's magic bytes)\n"
+"      --format FMT           image format: raw, vpc (vhd), vhdx, qcow2, vmdk,\n"
+"                             vdi, qed (default: detected from the file's magic\n"
+"                             bytes; raw for a URI); one for every image:\n"
+"                             per image, use --from\n"
 "      --root DEVICE          the Windows volume, if an image holds several\n"
+"      --blocksize 512|4096   the disk's logical sector size (default: 4096 if\n"
+"                             its GPT header is at byte 4096, else 512)\n"
+"      --key DEVICE:key:KEY   open BitLocker volume DEVICE (/dev/sda2) with its\n"
+"      --key DEVICE:file:FILE recovery key or password, given or in FILE's\n"
+"                             first line (appliance only; KEY is visible in\n"
+"                             ps: prefer file: or --keys-from-stdin)\n"
+"      --keys-from-stdin      keys for any BitLocker volume, one a line\n"
 "      --from LIST            images to patch, one per line (- for stdin),\n"
 "                             optionally followed by a tab and the format\n"
 "  -0, --null                 --from LIST's names end at NUL bytes (as from\n"
@@ -67,10 +83,18 @@ usage (FILE *fp)
 "                             sets Select\\Current and Select\\Default name)\n"
 "      --match SPEC           which adapters: netvsc (default), service:NAME,\n"
 "                             desc:TEXT, or a device id glob (pci\\ven_8086*)\n"
+"  -d, --domain NAME          a libvirt domain (name or UUID): all its disks,\n"
+"                             Windows searched across them (repeatable); a\n"
+"                             running domain is only read (-n, --check, --list)\n"
+"  -c, --connect URI          libvirt connection URI for -d (default: libvirt's)\n"
+"  An IMAGE may be a URI (REMOTE IMAGES in netvsc-patch(1)); ./nbd://... is a file:\n"
+"    nbd://HOST[:PORT][/EXPORT]     nbd+unix:///[EXPORT]?socket=PATH\n"
+"    ssh://[USER@]HOST[:PORT]/PATH  (not with --direct)\n"
+"    http[s]://HOST[:PORT]/PATH     (not with --direct; --dry-run, --check, --list)\n"
 "\n"
 "How:\n"
 "  -n, --dry-run              show what would change, write nothing\n"
-"      --check                exit 0 if the values are already set, 1 if not\n"
+"      --check                exit 0 if the values are already set, 5 if not\n"
 "      --list                 list the network adapters and their values\n"
 "      --backup DIR           save each original hive in DIR before writing\n"
 "      --lock-timeout SECONDS with --hive: how long to wait for another run's\n"
@@ -94,17 +118,24 @@ usage (FILE *fp)
 "                             for that long and retry it under software\n"
 "                             emulation (default 60, or $NETVSC_PATCH_LAUNCH_TIMEOUT;\n"
 "                             0: never)\n"
-"      --json                 one JSON object per target on stdout\n"
+"      --json                 one JSON object per target on stdout, always\n"
+"                             the same keys (netvsc-patch(1), JSON OUTPUT)\n"
 "  -v, --verbose              say more (twice: libguestfs debug output)\n"
-"  -q, --quiet                print only errors\n"
+"  -x                         trace on stderr: the steps taken, and with the\n"
+"                             appliance every libguestfs API call\n"
+"  -q, --quiet                print only errors, and what was asked for:\n"
+"                             --list, --dry-run and --json still print\n"
 "  -V, --version              print the version\n"
 "  -h, --help                 this help\n"
+"      --long-options         list the long options, one a line (for completion)\n"
+"      --short-options        list the short options, one a line\n"
 "\n"
-"Exit status: 0 patched or nothing to do; 1 runtime error (or --check found\n"
-"differences); 2 usage error, or a value the driver's Ndi\\Params does not\n"
-"allow; 3 no matching adapter (see --defer); 4 refused as unsafe\n"
-"(dirty hive whose logs cannot be replayed, hibernated Windows).  With\n"
-"several images, the highest.\n"
+"Exit status: 0 patched or nothing to do; 1 runtime error; 2 usage error,\n"
+"or a value the driver's Ndi\\Params does not allow; 3 no matching adapter\n"
+"(see --defer); 4 refused as unsafe (dirty hive whose logs cannot be\n"
+"replayed, hibernated Windows); 5 --check found values not as requested;\n"
+"6 the Windows volume is BitLocker-encrypted and no key opened it.\n"
+"With several images, the highest number (6 > 5 > 4 > 3 > 2 > 1 > 0).\n"
 "Never run it on the image of a running VM.  See netvsc-patch(1).\n",
          fp);
 }
@@ -127,6 +158,9 @@ enum {
   OPT_ALLOW_EXTERNAL,
   OPT_LOCK_TIMEOUT,
   OPT_LAUNCH_TIMEOUT,
+  OPT_LONG_OPTIONS,
+  OPT_SHORT_OPTIONS,
+  OPT_BLOCKSIZE, OPT_KEY, OPT_KEYS_FROM_STDIN,
 };
 
 static const struct option long_options[] = {
@@ -136,7 +170,7 @@ static const struct option long_options[] = {
   { "set", required_argument, NULL, OPT_SET },
   { "type", required_argument, NULL, OPT_TYPE },
   { "force", no_argument, NULL, OPT_FORCE },
-  { "defer", no_argument, NULL, OPT_DEFER },
+  { "defer", optional_argument, NULL, OPT_DEFER },
   { "hive", required_argument, NULL, OPT_HIVE },
   { "output", required_argument, NULL, 'o' },
   { "format", required_argument, NULL, OPT_FORMAT },
@@ -162,8 +196,33 @@ static const struct option long_options[] = {
   { "quiet", no_argument, NULL, 'q' },
   { "version", no_argument, NULL, 'V' },
   { "help", no_argument, NULL, 'h' },
+  { "domain", required_argument, NULL, 'd' },
+  { "connect", required_argument, NULL, 'c' },
+  { "long-options", no_argument, NULL, OPT_LONG_OPTIONS },
+  { "short-options", no_argument, NULL, OPT_SHORT_OPTIONS },
+  { "blocksize", required_argument, NULL, OPT_BLOCKSIZE },
+  { "key", required_argument, NULL, OPT_KEY },
+  { "keys-from-stdin", no_argument, NULL, OPT_KEYS_FROM_STDIN },
   { NULL, 0, NULL, 0 },
 };
+
+/* getopt's short options: --short-options lists them from here. */
+static const char short_options[] = "r:s:o:j:nvqxVh0d:c:";
+
+/* --long-options, --short-options: one a line, as the virt tools print
+ * them for bash completion (bash-completion/netvsc-patch), read off the
+ * tables getopt uses, so that completion cannot miss one. */
+static void
+list_options (int long_ones)
+{
+  if (long_ones)
+    for (const struct option *p = long_options; p->name; p++)
+      printf ("--%s\n", p->name);
+  else
+    for (const char *p = short_options; *p; p++)
+      if (*p != ':')
+        printf ("-%c\n", *p);
+}
 
 /* SECONDS as disk_request.launch_timeout has it: 0 (never) is -1. */
 static int
@@ -258,7 +317,8 @@ static int
 parse_options (int argc, char **argv, struct options *o)
 {
   uint32_t receive_kb = 0, send_kb = 0;
-  int have_receive = 0, have_send = 0, modes = 0, c, r;
+  int have_receive = 0, have_send = 0, modes = 0, c, r, keys_from_stdin = 0;
+  struct np_error kerr;
   const char *why, *env;
   struct { const char *name; enum want_type type; } types[REQUEST_MAX];
   size_t n_types = 0;
@@ -268,7 +328,7 @@ parse_options (int argc, char **argv, struct options *o)
   o->match.kind = MATCH_NETVSC;
   o->lock_timeout = 60;
 
-  while ((c = getopt_long (argc, argv, "r:s:o:j:nvqVh0", long_options, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, short_options, long_options, NULL)) != -1) {
     switch (c) {
     case 'r':
       if (size_parse_kb (optarg, &receive_kb, &why) == -1)
@@ -301,14 +361,22 @@ parse_options (int argc, char **argv, struct options *o)
       break;
     }
     case OPT_FORCE: o->request.force = 1; break;
-    case OPT_DEFER: o->defer = 1; break;
+    case OPT_DEFER:
+      o->defer = 1;
+      if (optarg && strcmp (optarg, "once") == 0)
+        o->defer_spec.mode = DEFER_ONCE;
+      else if (optarg && strcmp (optarg, "setup") == 0)
+        o->defer_spec.mode = DEFER_SETUP;
+      else if (optarg && strcmp (optarg, "always") != 0)
+        return usage_error ("--defer=%s: %s", optarg, "expected always, once or setup");
+      break;
     case OPT_HIVE: o->hive = optarg; break;
     case 'o': o->output = optarg; break;
     case OPT_FORMAT:
       o->format = format_canonical (optarg);
       if (o->format == NULL)
         return usage_error ("--format '%s': %s", optarg,
-                            "expected raw, vpc (or vhd), vhdx, qcow2 or vmdk");
+                            "expected raw, vpc (or vhd), vhdx, qcow2, vmdk, vdi or qed");
       break;
     case OPT_ROOT: o->root = optarg; break;
     case OPT_CONTROL_SET:
@@ -367,14 +435,39 @@ parse_options (int argc, char **argv, struct options *o)
         return usage_error ("--launch-timeout '%s': %s", optarg,
                             "expected a number of seconds from 0 (never) to 86400");
       break;
+    case OPT_BLOCKSIZE:
+      if (strcmp (optarg, "512") != 0 && strcmp (optarg, "4096") != 0)
+        return usage_error ("--blocksize '%s': %s", optarg, "expected 512 or 4096");
+      o->blocksize = (unsigned) atoi (optarg);
+      break;
+    case OPT_KEY:
+      /* the message names the device and file only: never the key */
+      if (keystore_add_selector (&o->keys, optarg, &kerr) == -1) {
+        esc_line (stderr, "netvsc-patch: %s", kerr.msg);
+        fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
+        return kerr.code;
+      }
+      break;
+    case OPT_KEYS_FROM_STDIN: keys_from_stdin = 1; break;
     case 'v': o->verbose++; break;
     case 'q': o->quiet = 1; break;
+    case 'x': o->trace = 1; break;
+    case OPT_LONG_OPTIONS:
+    case OPT_SHORT_OPTIONS:
+      list_options (c == OPT_LONG_OPTIONS);
+      return NP_EXIT_OK;
     case 'V':
       printf ("netvsc-patch %s\n", NETVSC_PATCH_VERSION);
       return NP_EXIT_OK;
     case 'h':
       usage (stdout);
       return NP_EXIT_OK;
+    case 'd':
+      if (o->n_domains == (int) (sizeof o->domains / sizeof o->domains[0]))
+        return usage_error ("-d %s: %s", optarg, "at most 256 domains in one run");
+      o->domains[o->n_domains++] = optarg;
+      break;
+    case 'c': o->connect = optarg; break;
     default:
       fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
       return NP_EXIT_USAGE;
@@ -406,20 +499,47 @@ parse_options (int argc, char **argv, struct options *o)
     return usage_error ("%s%s", "--list shows values, it sets none: no -r, -s, --set or --remove", "");
   if (o->hive && (o->n_images > 0 || o->from))
     return usage_error ("%s%s", "--hive takes no image arguments", "");
-  if (!o->hive && o->n_images == 0 && !o->from)
-    return usage_error ("%s%s", "no image given (or use --from LIST or --hive FILE)", "");
+  if (!o->hive && o->n_images == 0 && !o->from && o->n_domains == 0)
+    return usage_error ("%s%s", "no image given (or use --from LIST, -d DOMAIN or --hive "
+                        "FILE)", "");
+  if (o->hive && o->n_domains)
+    return usage_error ("%s%s", "--hive and -d/--domain exclude each other", "");
+  if (o->connect && o->n_domains == 0)
+    return usage_error ("%s%s", "-c/--connect goes with -d/--domain", "");
+  /* a domain's disks have their formats in its XML */
+  if (o->format && o->n_domains && o->n_images == 0 && !o->from)
+    return usage_error ("%s%s", "--format is for images: a domain's disk formats are in its "
+                        "XML", "");
   if (o->from_nul && !o->from)
     return usage_error ("%s%s", "-0/--null goes with --from LIST", "");
   if (o->output && !o->hive)
     return usage_error ("%s%s", "-o/--output goes with --hive", "");
+  /* host file handling (locks, temp files beside it, rename) needs a
+   * host file: a remote image is an IMAGE argument (uri.h) */
+  if (o->hive && uri_looks_like (o->hive))
+    return usage_error ("--hive %s: %s", o->hive, "a hive is a local file, not a URI (a "
+                        "remote image is an IMAGE argument; a local file named like a URI: "
+                        "./NAME)");
+  if (o->output && uri_looks_like (o->output))
+    return usage_error ("-o %s: %s", o->output, "the output is a local file, not a URI (a "
+                        "local file named like a URI: ./NAME)");
   if (o->output && o->n_images > 1)
     return usage_error ("%s%s", "-o/--output takes one hive", "");
   if (o->defer && (o->hive || o->mode == RUN_LIST || o->remove || o->replay_only))
     return usage_error ("%s%s", "--defer installs a boot-time action in an image: not with "
                         "--hive, --list or --remove (--remove takes it out)", "");
-  if (o->hive && (o->format || o->root || o->direct || o->jobs || o->isolate))
-    return usage_error ("%s%s", "--format, --root, --jobs, --isolate and --direct are for "
-                        "images, not --hive", "");
+  if (o->hive && (o->format || o->root || o->direct || o->jobs || o->isolate ||
+                  o->blocksize || o->keys.n || keys_from_stdin))
+    return usage_error ("%s%s", "--format, --root, --jobs, --isolate, --direct, --blocksize, "
+                        "--key and --keys-from-stdin are for images, not --hive", "");
+  if (o->direct && (o->keys.n || keys_from_stdin))
+    return usage_error ("%s%s", "--direct cannot decrypt BitLocker volumes: --key and "
+                        "--keys-from-stdin go with the appliance (without --direct)", "");
+  if (keys_from_stdin && o->from && strcmp (o->from, "-") == 0)
+    return usage_error ("%s%s", "--keys-from-stdin and --from - both read standard input", "");
+  /* read now, once: batches and workers only look them up */
+  if (keys_from_stdin && keystore_add_stream (&o->keys, 0, &kerr) == -1)
+    return usage_error ("%s%s", kerr.msg, "");
 
   /* -r and -s are --set for the two buffer sizes; they come first. */
   if (o->remove || have_receive || have_send) {
@@ -513,16 +633,30 @@ main (int argc, char **argv)
       free (from_buf);
       return err.code;
     }
-    struct target *all = calloc ((size_t) o.n_images + n_from + 1, sizeof *all);
+    struct target *all = calloc ((size_t) o.n_images + (size_t) o.n_domains + n_from + 1,
+                                 sizeof *all);
     if (all == NULL) {
       fprintf (stderr, "netvsc-patch: out of memory\n");
       return NP_EXIT_RUNTIME;
     }
     for (int i = 0; i < o.n_images; i++)
-      all[n++] = (struct target) { o.images[i], NULL };
+      all[n++] = (struct target) { o.images[i], NULL, 0 };
     for (size_t i = 0; i < n_from; i++)
       all[n++] = targets[i];
-    if (n == 0) {
+    for (int i = 0; i < o.n_domains; i++)
+      all[n++] = (struct target) { o.domains[i], NULL, 1 };
+    /* URIs are checked before anything is opened: a usage error stops
+     * the run, as a bad option does. */
+    for (size_t i = 0; i < n && worst == NP_EXIT_OK; i++)
+      if (!all[i].domain && uri_looks_like (all[i].path) &&
+          uri_allowed (&o, all[i].path, all[i].format ? all[i].format : o.format, &err) == -1) {
+        esc_line (stderr, "netvsc-patch: %s", err.msg);
+        fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
+        worst = err.code;
+      }
+    if (worst != NP_EXIT_OK)
+      ;
+    else if (n == 0) {
       esc_line (stderr, "netvsc-patch: --from %s lists no images", o.from);
       worst = NP_EXIT_USAGE;
     }

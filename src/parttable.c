@@ -17,6 +17,7 @@ struct table {
   uint64_t disk_size;
   struct part *parts;
   size_t max, n;
+  unsigned sector;             /* MBR/EBR units: 512, or 4096 if told */
 };
 
 /* Add sectors [START, START+N) as DEV; entries starting past the disk are
@@ -69,12 +70,13 @@ parse_ebr_chain (struct table *t, uint64_t ext_start, uint64_t ext_size, int *ne
 {
   unsigned char ebr[SECTOR];
   uint64_t this = ext_start, this_size = ext_size;
+  unsigned sector = t->sector;
 
   for (int loops = 0; loops < 256; loops++) {
     const unsigned char *e;
     int i;
 
-    if (read_sectors (t, ebr, sizeof ebr, this, SECTOR, err) == -1)
+    if (read_sectors (t, ebr, sizeof ebr, this, sector, err) == -1)
       return -1;
     if (ebr[510] != 0x55 || ebr[511] != 0xaa)
       return 0;
@@ -91,7 +93,7 @@ parse_ebr_chain (struct table *t, uint64_t ext_start, uint64_t ext_size, int *ne
       if (i >= 2 && (s + n > this_size || this + s + n > ext_start + ext_size))
         continue;
       snprintf (dev, sizeof dev, "/dev/sda%d", (*next)++);
-      add_part (t, dev, this + s, n, SECTOR);
+      add_part (t, dev, this + s, n, sector);
     }
     for (i = 0; i < 4; i++) {
       e = ebr + 446 + 16 * i;
@@ -197,11 +199,69 @@ parse_gpt (struct table *t, unsigned sector, int *found, struct np_error *err)
   return 0;
 }
 
+/* Which GPT header a disk of unknown sector size has: 4096 if only the
+ * 4096-byte one is valid (primary or backup), else 512. */
+static int
+detect (struct table *t, unsigned *sector, struct np_error *err)
+{
+  unsigned char *entries;
+  uint32_t count, esize;
+  int r = 0;
+
+  *sector = SECTOR;
+  for (int i = 0; i < 2 && r == 0; i++) {
+    unsigned s = i ? 4096 : SECTOR;
+    if (t->disk_size / s < 2)
+      continue;
+    r = gpt_read (t, 1, s, &entries, &count, &esize, err);
+    if (r == 0)
+      r = gpt_read (t, t->disk_size / s - 1, s, &entries, &count, &esize, err);
+    free (entries);
+    if (r == 1)
+      *sector = s;
+  }
+  return r == -1 ? -1 : 0;
+}
+
+int
+parttable_sector_size (parttable_reader read, void *ctx, uint64_t disk_size,
+                       unsigned *sector, struct np_error *err)
+{
+  struct table t = { read, ctx, disk_size, NULL, 0, 0, SECTOR };
+  unsigned char mbr[SECTOR];
+
+  *sector = SECTOR;
+  if (read (ctx, mbr, sizeof mbr, 0, err) == -1)
+    return -1;
+  /* as parttable_read decides: only where it would look for a GPT */
+  if (memcmp (mbr + 3, "NTFS    ", 8) == 0)
+    return 0;
+  if (mbr[510] == 0x55 && mbr[511] == 0xaa) {
+    int gpt = 0;
+    for (int i = 0; i < 4; i++) {
+      const unsigned char *e = mbr + 446 + 16 * i;
+      if (e[0] != 0 && e[0] != 0x80)
+        return detect (&t, sector, err);
+      gpt |= e[4] == 0xee;
+    }
+    if (!gpt)
+      return 0;
+  }
+  return detect (&t, sector, err);
+}
+
 int
 parttable_read (parttable_reader read, void *ctx, uint64_t disk_size,
                 struct part *parts, size_t max, size_t *n, struct np_error *err)
 {
-  struct table t = { read, ctx, disk_size, parts, max, 0 };
+  return parttable_read_sector (read, ctx, disk_size, 0, parts, max, n, err);
+}
+
+int
+parttable_read_sector (parttable_reader read, void *ctx, uint64_t disk_size, unsigned sector,
+                       struct part *parts, size_t max, size_t *n, struct np_error *err)
+{
+  struct table t = { read, ctx, disk_size, parts, max, 0, sector ? sector : SECTOR };
   unsigned char mbr[SECTOR];
   int mbr_ok, gpt = 0, found = 0, next_logical = 5;
 
@@ -225,9 +285,10 @@ parttable_read (parttable_reader read, void *ctx, uint64_t disk_size,
       gpt = 1;
   }
   if (gpt || !mbr_ok) {
-    /* A GPT disk with 4 KiB logical sectors has its header at 4096. */
-    if (parse_gpt (&t, SECTOR, &found, err) == -1 ||
-        (!found && parse_gpt (&t, 4096, &found, err) == -1))
+    /* A GPT disk with 4 KiB logical sectors has its header at 4096;
+     * a sector size given is the only one tried, as the kernel does. */
+    if ((sector != 4096 && parse_gpt (&t, SECTOR, &found, err) == -1) ||
+        (!found && sector != SECTOR && parse_gpt (&t, 4096, &found, err) == -1))
       return -1;
     if (found) {
       *n = t.n;
@@ -249,7 +310,7 @@ parttable_read (parttable_reader read, void *ctx, uint64_t disk_size,
         continue;
       }
       snprintf (dev, sizeof dev, "/dev/sda%d", i + 1);
-      add_part (&t, dev, start, count, SECTOR);
+      add_part (&t, dev, start, count, t.sector);
     }
   }
   if (!found)

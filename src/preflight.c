@@ -1,10 +1,13 @@
 /* netvsc-patch: qemu-img preflight, shared by both backends. */
+#include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,64 +17,103 @@
 
 extern char **environ;
 
-/* Run ARGV with stdout discarded, capturing its stderr into BUF. */
-static int
-run_capture (char *const argv[], char *buf, size_t len)
+/* Read all of memory file FD from its start into a new string. */
+static char *
+slurp (int fd)
 {
-  int pipefd[2], status;
-  posix_spawn_file_actions_t fa;
-  pid_t pid;
-  size_t used = 0;
+  char *buf = NULL;
+  size_t used = 0, cap = 0;
   ssize_t n;
 
-  buf[0] = '\0';
-  if (pipe2 (pipefd, O_CLOEXEC) == -1)
-    return -1;
-  posix_spawn_file_actions_init (&fa);
-  posix_spawn_file_actions_adddup2 (&fa, pipefd[1], 2);
-  posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
-  if (posix_spawnp (&pid, argv[0], &fa, NULL, argv, environ) != 0) {
-    posix_spawn_file_actions_destroy (&fa);
-    close (pipefd[0]);
-    close (pipefd[1]);
-    snprintf (buf, len, "cannot run %s", argv[0]);
-    return -1;
+  if (lseek (fd, 0, SEEK_SET) == -1)
+    return NULL;
+  do {
+    if (cap - used < 4096) {
+      char *nb = realloc (buf, cap + 65536);
+      if (nb == NULL) {
+        free (buf);
+        return NULL;
+      }
+      buf = nb;
+      cap += 65536;
+    }
+    n = read (fd, buf + used, cap - used - 1);
+    if (n > 0)
+      used += (size_t) n;
+  } while (n > 0 && used < (1u << 24));
+  if (n < 0) {
+    free (buf);
+    return NULL;
   }
-  posix_spawn_file_actions_destroy (&fa);
-  close (pipefd[1]);
-  while (used < len - 1 && (n = read (pipefd[0], buf + used, len - 1 - used)) > 0)
-    used += (size_t) n;
   buf[used] = '\0';
-  close (pipefd[0]);
-  if (waitpid (pid, &status, 0) == -1)
-    return -1;
-  return WIFEXITED (status) && WEXITSTATUS (status) == 0 ? 0 : -1;
+  return buf;
 }
 
-/* Does qemu's message say it could not open a file other than PATH
- * (the parent of a differencing image)? */
+/* Run ARGV (qemu-img info --output=json ...): its standard output
+ * parsed as JSON into *JSON (NULL when it printed none it could parse),
+ * its stderr (qemu's reason, for messages only) into MSG.  Both go to
+ * memory files, read after it exits, so neither can fill a pipe.
+ * Returns 0 when it exited 0, else -1. */
 static int
-names_other_file (const char *msg, const char *path, char *named, size_t len)
+run_json (char *const argv[], json_t **json, char *msg, size_t len)
 {
-  const char *p = strstr (msg, "Could not open '"), *end;
-  char *real = realpath (path, NULL);
-  int other = 0;
+  int ofd = memfd_create ("qemu-img-out", MFD_CLOEXEC);
+  int efd = memfd_create ("qemu-img-err", MFD_CLOEXEC);
+  posix_spawn_file_actions_t fa;
+  int status, ok = 0;
+  char *text;
+  pid_t pid;
 
-  if (p && real) {
-    p += 16;
-    end = strchr (p, '\'');
-    if (end && (size_t) (end - p) < len) {
-      memcpy (named, p, (size_t) (end - p));
-      named[end - p] = '\0';
-      char *named_real = realpath (named, NULL);
-      other = strcmp (named, path) != 0 && strcmp (named, real) != 0 &&
-        !(strncmp (named, "./", 2) == 0 && strcmp (named + 2, path) == 0) &&
-        (named_real == NULL || strcmp (named_real, real) != 0);
-      free (named_real);
-    }
+  *json = NULL;
+  msg[0] = '\0';
+  if (ofd == -1 || efd == -1) {
+    snprintf (msg, len, "cannot run %s: %s", argv[0], strerror (errno));
+    goto out;
   }
-  free (real);
-  return other;
+  posix_spawn_file_actions_init (&fa);
+  posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2 (&fa, ofd, 1);
+  posix_spawn_file_actions_adddup2 (&fa, efd, 2);
+  if (posix_spawnp (&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+    posix_spawn_file_actions_destroy (&fa);
+    snprintf (msg, len, "cannot run %s", argv[0]);
+    goto out;
+  }
+  posix_spawn_file_actions_destroy (&fa);
+  while (waitpid (pid, &status, 0) == -1)
+    if (errno != EINTR)
+      goto out;
+  ok = WIFEXITED (status) && WEXITSTATUS (status) == 0;
+  if ((text = slurp (efd)) != NULL) {
+    snprintf (msg, len, "%s", text);
+    free (text);
+  }
+  if ((text = slurp (ofd)) != NULL) {
+    *json = json_loads (text, 0, NULL);
+    free (text);
+  }
+ out:
+  if (ofd != -1)
+    close (ofd);
+  if (efd != -1)
+    close (efd);
+  return ok ? 0 : -1;
+}
+
+/* One image's info object: does it say FORMAT (NULL: any)? */
+static int
+info_ok (const json_t *info, const char *format)
+{
+  const char *f = json_string_value (json_object_get (info, "format"));
+  return json_is_object (info) && f != NULL && (format == NULL || strcmp (f, format) == 0);
+}
+
+/* The parent's name as qemu resolved it, from an info object. */
+static const char *
+info_backing (const json_t *info)
+{
+  const char *b = json_string_value (json_object_get (info, "full-backing-filename"));
+  return b ? b : json_string_value (json_object_get (info, "backing-filename"));
 }
 
 /* qemu's vpc driver does not know differencing VHDs (disk type 4): it
@@ -143,35 +185,63 @@ static int
 preflight_one (const char *path, const char *format, const char *spec,
                struct np_error *err)
 {
-  char out[4096], parent[4096] = "", arg[4096];
+  char out[4096], parent[4096] = "", arg[4096], other[4096];
   /* "./" keeps qemu from reading a relative name like "nbd:x" as a
    * protocol. */
   snprintf (arg, sizeof arg, "%s%s", path[0] == '/' ? "" : "./", path);
+  /* --backing-chain: a differencing image is only usable with its
+   * parents, so open them too.  "-U" (force-share) takes no lock: the
+   * same run without it tells a lock from anything else. */
   char *argv[] = {
     "qemu-img", "info", "--backing-chain", "-f", (char *) format, "--output=json",
     arg, NULL
   };
+  char *argv_shared[] = {
+    "qemu-img", "info", "-U", "--backing-chain", "-f", (char *) format, "--output=json",
+    arg, NULL
+  };
   /* A checked chain: every layer's file and format given (layers.h). */
   char *argv_spec[] = { "qemu-img", "info", "--output=json", (char *) spec, NULL };
-  const char *msg;
+  char *argv_spec_shared[] = { "qemu-img", "info", "-U", "--output=json", (char *) spec, NULL };
+  /* The image alone, without its parents, unlocked. */
+  char *argv_top[] = {
+    "qemu-img", "info", "-U", "-f", (char *) format, "--output=json", arg, NULL
+  };
+  json_t *info = NULL;
+  const char *msg, *name;
+  int r;
 
-  /* --backing-chain: a differencing image is only usable with its
-   * parents, so open them too. */
   if (strcmp (format, "vpc") == 0 && vhd_differencing (path, parent, sizeof parent))
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: a differencing VHD (parent: %s): qemu cannot read VHD parents, so "
                          "it cannot be patched safely; merge it into its parent first (e.g. "
                          "Merge-VHD) and patch the result", path, parent[0] ? parent : "unknown");
-  if (run_capture (spec ? argv_spec : argv, out, sizeof out) == 0)
-    return 0;
-  /* qemu-img prints "qemu-img: Could not open 'X': reason". */
+  if (run_json (spec ? argv_spec : argv, &info, out, sizeof out) == 0) {
+    /* one object per layer (an array with --backing-chain), the top
+     * one in the format asked */
+    const json_t *top = json_is_array (info) ? json_array_get (info, 0) : info;
+    r = info_ok (top, spec ? NULL : format);
+    for (size_t i = 0; r && json_is_array (info) && i < json_array_size (info); i++)
+      r = info_ok (json_array_get (info, i), NULL);
+    json_decref (info);
+    if (r)
+      return 0;
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu-img info did not describe the image "
+                         "as %s (unreadable JSON)", path, spec ? "asked" : format);
+  }
+  json_decref (info);
+
+  /* qemu's message, for the reader: one line, without "qemu-img: " and
+   * the nested "Could not open 'PATH': " (we name the file ourselves). */
   np_one_line (out);
-  msg = strstr (out, "qemu-img: ");
-  msg = msg ? msg + 10 : out;
-  /* Drop "Could not open 'PATH': " (nested): we name the file ourselves. */
+  msg = strncmp (out, "qemu-img: ", 10) == 0 ? out + 10 : out;
   while (strncmp (msg, "Could not open '", 16) == 0 && strstr (msg, "': "))
     msg = strstr (msg, "': ") + 3;
-  if (strstr (out, "Failed to get") && strstr (out, "lock")) {
+
+  /* Locked: the same info with force-share opens it. */
+  r = run_json (spec ? argv_spec_shared : argv_shared, &info, other, sizeof other);
+  json_decref (info);
+  if (r == 0) {
     /* qemu's OFD locks: say who holds them when /proc tells, and when
      * it is another run of this tool rather than a VM. */
     struct stat st;
@@ -190,14 +260,16 @@ preflight_one (const char *path, const char *format, const char *spec,
   if (spec)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu cannot open the image or a file "
                          "it names: %s", path, *msg ? msg : "qemu-img info failed");
-  if (names_other_file (out, path, parent, sizeof parent))
+  /* The image opens alone and names a parent: the chain is what failed. */
+  r = run_json (argv_top, &info, other, sizeof other);
+  name = r == 0 && json_is_object (info) ? info_backing (info) : NULL;
+  if (name)
+    snprintf (parent, sizeof parent, "%s", name);
+  json_decref (info);
+  if (name)
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: cannot open the parent of this differencing image (%s): %s",
                          path, parent, msg);
-  if (strstr (out, "backing") || strstr (out, "parent"))
-    return np_error_set (err, NP_EXIT_RUNTIME,
-                         "%s: cannot open the parent of this differencing image: %s",
-                         path, msg);
   return np_error_set (err, NP_EXIT_RUNTIME, "%s: qemu cannot open the image as %s: %s",
                        path, format, *msg ? msg : "qemu-img info failed");
 }

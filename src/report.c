@@ -6,6 +6,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "caveats.h"
 #include "escape.h"
 #include "report.h"
 
@@ -178,11 +179,12 @@ text_defer (FILE *fp, const struct options *o, const struct outcome *out)
   }
   if (out->status == ST_ERROR || out->status == ST_REFUSED)
     return;                     /* planned, but the run stopped: see the error */
-  fprintf (fp, "  boot-time action %s: %s\n", what, DEFER_SCRIPT_WIN);
+  fprintf (fp, "  boot-time action %s: %s\n", what,
+           out->defer == DEFER_REMOVED ? DEFER_SCRIPT_WIN : defer_script_win (o->defer_spec.mode));
   if (out->defer != DEFER_REMOVED)
-    fprintf (fp, "  (a machine startup script of the local Group Policy: at every boot, "
-             "as SYSTEM, it sets the values on matching adapters that lack them and "
-             "restarts those; log: %s)\n", DEFER_LOG_WIN);
+    fprintf (fp, "  (%s, as SYSTEM, it sets the values on matching adapters that lack them "
+             "and restarts those; log: %s)\n", defer_mode_text (o->defer_spec.mode),
+             DEFER_LOG_WIN);
 }
 
 static const char *
@@ -203,6 +205,14 @@ headline (const struct outcome *out)
   }
 }
 
+int
+report_prints (const struct options *o)
+{
+  /* -q silences the report of what was done, not what was asked for:
+   * --list's adapters, --dry-run's plan, the JSON objects */
+  return !o->quiet || o->json || o->mode == RUN_LIST || o->mode == RUN_DRY;
+}
+
 void
 report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
 {
@@ -212,15 +222,22 @@ report_outcome (FILE *fp, const struct options *o, const struct outcome *out)
 void
 report_outcome_to (FILE *fp, FILE *errfp, const struct options *o, const struct outcome *out)
 {
+  struct caveats cv;
+
   if (out->status == ST_ERROR || out->status == ST_REFUSED ||
       out->status == ST_NO_ADAPTER || out->status == ST_INVALID)
     esc_line (errfp, "netvsc-patch: %s", out->message);
+  /* warnings go to stderr whatever the output format (and with -q) */
+  caveats_of (o, out, &cv);
+  for (size_t i = 0; i < cv.n; i++)
+    if (cv.v[i].kind != CAVEAT_CLONES)
+      esc_line (errfp, "netvsc-patch: warning: %s: %s", out->target, cv.v[i].text);
   if (o->json) {
     report_json (fp, o, out);
     return;
   }
   /* --replay-only plans nothing: its report is the recovery */
-  if (o->quiet || (!out->have_plan && !(o->replay_only && out->written_to)))
+  if (!report_prints (o) || (!out->have_plan && !(o->replay_only && out->written_to)))
     return;
 
   esc_fputs (out->target, fp);
@@ -255,6 +272,9 @@ report_outcome_to (FILE *fp, FILE *errfp, const struct options *o, const struct 
   else
     text_changes (fp, o, out);
   text_defer (fp, o, out);
+  for (size_t i = 0; i < cv.n; i++)
+    if (cv.v[i].kind == CAVEAT_CLONES)
+      fprintf (fp, "  note: %s\n", cv.v[i].text);
   if (out->written_to && out->status == ST_PATCHED && o->output)
     esc_line (fp, "  written to %s", out->written_to);
   if (out->backup[0])
@@ -334,7 +354,20 @@ jname (const char *s)
   return v;
 }
 
-/* A value; a buffer size's DWORD is "kb", any other DWORD "dword". */
+/* Every object has the same keys whatever the outcome (schema 1,
+ * netvsc-patch(1), JSON OUTPUT): a key that does not apply is null,
+ * never absent, so that a consumer reads one shape.  tests/t-json.sh
+ * checks each object against the keys the man page lists. */
+
+/* Integer, or null when HAVE is 0. */
+static json_t *
+jint_if (int have, json_int_t v)
+{
+  return have ? json_integer (v) : json_null ();
+}
+
+/* A value; a buffer size's DWORD is "kb", any other DWORD "dword";
+ * the other two are null. */
 static json_t *
 json_value (struct jb *b, const struct value_state *vs, int is_size)
 {
@@ -344,10 +377,9 @@ json_value (struct jb *b, const struct value_state *vs, int is_size)
     return json_null ();
   o = json_object ();
   put (b, o, "type", jtext (hive_type_name (vs->type)));
-  if (vs->is_dword)
-    put (b, o, is_size ? "kb" : "dword", json_integer (vs->dword));
-  else
-    put (b, o, "text", jtext (vs->text));
+  put (b, o, "kb", jint_if (vs->is_dword && is_size, vs->dword));
+  put (b, o, "dword", jint_if (vs->is_dword && !is_size, vs->dword));
+  put (b, o, "text", vs->is_dword ? json_null () : jtext (vs->text));
   return o;
 }
 
@@ -361,17 +393,11 @@ json_param (struct jb *b, const struct ndi_param *p, const struct value_state *n
   put (b, o, "type", jtext (p->type_name));
   put (b, o, "value", json_value (b, now, 0));
   put (b, o, "default", jtext (p->default_value));
-  if (ndi_is_numeric (p)) {
-    if (p->has_min)
-      put (b, o, "min", json_integer (p->min));
-    if (p->has_max)
-      put (b, o, "max", json_integer (p->max));
-    if (p->has_step)
-      put (b, o, "step", json_integer (p->step));
-    put (b, o, "base", json_integer (p->base));
-  }
-  if (p->type == NDI_EDIT && p->limit_text)
-    put (b, o, "limit_text", json_integer (p->limit_text));
+  put (b, o, "min", jint_if (ndi_is_numeric (p) && p->has_min, p->min));
+  put (b, o, "max", jint_if (ndi_is_numeric (p) && p->has_max, p->max));
+  put (b, o, "step", jint_if (ndi_is_numeric (p) && p->has_step, p->step));
+  put (b, o, "base", jint_if (ndi_is_numeric (p), p->base));
+  put (b, o, "limit_text", jint_if (p->type == NDI_EDIT && p->limit_text, p->limit_text));
   if (p->type == NDI_ENUM) {
     json_t *choices = json_array ();
     for (size_t i = 0; i < p->n_choices; i++) {
@@ -382,6 +408,8 @@ json_param (struct jb *b, const struct ndi_param *p, const struct value_state *n
     }
     put (b, o, "choices", choices);
   }
+  else
+    put (b, o, "choices", json_null ());
   return o;
 }
 
@@ -418,12 +446,16 @@ json_adapter (struct jb *b, const struct outcome *out, size_t idx)
   put (b, o, "matched", json_boolean (a->matched));
   put (b, o, "receive_buffer", json_value (b, &a->receive, 1));
   put (b, o, "send_buffer", json_value (b, &a->send, 1));
-  if (a->n_advanced) {
+  /* read with --list only (advanced_now is allocated then, even for
+   * none): null otherwise, [] when the driver describes none */
+  if (a->advanced_now) {
     json_t *adv = json_array ();
     for (size_t i = 0; i < a->n_advanced; i++)
       push (b, adv, json_param (b, &a->advanced[i], &a->advanced_now[i]));
     put (b, o, "advanced", adv);
   }
+  else
+    put (b, o, "advanced", json_null ());
   if (a->matched) {
     json_t *changes = json_array ();
     for (size_t i = 0; i < out->plan.n_changes; i++)
@@ -431,23 +463,34 @@ json_adapter (struct jb *b, const struct outcome *out, size_t idx)
         push (b, changes, json_change (b, &out->plan.changes[i]));
     put (b, o, "changes", changes);
   }
+  else
+    put (b, o, "changes", json_null ());
   return o;
 }
 
+/* The keys of each target's object, in order: the out-of-memory line
+ * below is written from this list, and json_outcome checks that it
+ * built exactly this many. */
+static const char *const json_keys[] = {
+  "schema_version", "target", "mode", "format", "root", "hive", "status", "exit_code",
+  "error", "control_sets", "matched", "writes", "written", "adapters", "replay", "defer",
+  "output", "backup", "caveats",
+};
+
 /* The JSON object for one outcome (NULL: out of memory). */
 static json_t *
-json_outcome (const struct outcome *out)
+json_outcome (const struct options *opts, const struct outcome *out)
 {
   struct jb b = { 0 };
-  json_t *o = json_object (), *sets = json_array ();
+  json_t *o = json_object (), *sets = json_array (), *cvs = json_array ();
+  struct caveats cv;
 
+  put (&b, o, "schema_version", json_integer (REPORT_JSON_SCHEMA));
   put (&b, o, "target", jname (out->target));
   put (&b, o, "mode", json_string (out->is_image ? "image" : "hive"));
-  if (out->is_image) {
-    put (&b, o, "format", jtext (out->format));
-    put (&b, o, "root", jtext (out->root[0] ? out->root : NULL));
-    put (&b, o, "hive", jtext (out->hive_path[0] ? out->hive_path : NULL));
-  }
+  put (&b, o, "format", jtext (out->is_image ? out->format : NULL));
+  put (&b, o, "root", jtext (out->is_image && out->root[0] ? out->root : NULL));
+  put (&b, o, "hive", jtext (out->is_image && out->hive_path[0] ? out->hive_path : NULL));
   put (&b, o, "status", jtext (outcome_status_name (out->status)));
   put (&b, o, "exit_code", json_integer (out->exit_code));
   put (&b, o, "error", jtext (out->message[0] ? out->message : NULL));
@@ -458,15 +501,23 @@ json_outcome (const struct outcome *out)
     push (&b, sets, cs);
   }
   put (&b, o, "control_sets", sets);
+  put (&b, o, "matched", jint_if (out->have_plan, (json_int_t) out->plan.n_matched));
+  put (&b, o, "writes", jint_if (out->have_plan, (json_int_t) out->plan.n_writes));
+  /* an error's "written" is in its message (a crash while writing
+   * leaves either hive); "deferred" wrote the boot-time action unless
+   * it was in place */
+  put (&b, o, "written", out->status == ST_ERROR ? json_null ()
+       : json_boolean (out->status == ST_PATCHED ||
+                       (out->status == ST_DEFERRED && (out->defer == DEFER_INSTALLED ||
+                                                       out->defer == DEFER_UPDATED))));
   if (out->have_plan) {
     json_t *adapters = json_array ();
-    put (&b, o, "matched", json_integer ((json_int_t) out->plan.n_matched));
-    put (&b, o, "writes", json_integer ((json_int_t) out->plan.n_writes));
-    put (&b, o, "written", json_boolean (out->status == ST_PATCHED));
     for (size_t i = 0; i < out->plan.adapters.n; i++)
       push (&b, adapters, json_adapter (&b, out, i));
     put (&b, o, "adapters", adapters);
   }
+  else
+    put (&b, o, "adapters", json_null ());
   if (out->replayed) {
     json_t *r = json_object ();
     put (&b, r, "format", json_string (out->replay.log_format == REPLAY_FORMAT_NEW
@@ -485,7 +536,11 @@ json_outcome (const struct outcome *out)
   if (out->is_image && out->defer != DEFER_NONE) {
     json_t *d = json_object ();
     put (&b, d, "action", jtext (defer_result_name (out->defer)));
-    put (&b, d, "script", jtext (DEFER_SCRIPT_WIN));
+    put (&b, d, "script", jtext (opts->remove ? DEFER_SCRIPT_WIN
+                                 : defer_script_win (opts->defer_spec.mode)));
+    /* null for --remove, which takes out every kind */
+    put (&b, d, "mode", opts->remove ? json_null ()
+         : jtext (defer_mode_name (opts->defer_spec.mode)));
     put (&b, d, "log", jtext (DEFER_LOG_WIN));
     put (&b, o, "defer", d);
   }
@@ -493,7 +548,17 @@ json_outcome (const struct outcome *out)
     put (&b, o, "defer", json_null ());
   put (&b, o, "output", jname (out->written_to));
   put (&b, o, "backup", jname (out->backup[0] ? out->backup : NULL));
-  if (b.failed) {
+  /* always present (an empty array when there is nothing to say) */
+  caveats_of (opts, out, &cv);
+  for (size_t i = 0; i < cv.n; i++) {
+    json_t *c = json_object ();
+    put (&b, c, "kind", jtext (caveat_kind_name (cv.v[i].kind)));
+    put (&b, c, "severity", jtext (caveat_severity (cv.v[i].kind)));
+    put (&b, c, "message", jtext (cv.v[i].text));
+    push (&b, cvs, c);
+  }
+  put (&b, o, "caveats", cvs);
+  if (b.failed || json_object_size (o) != sizeof json_keys / sizeof json_keys[0]) {
     json_decref (o);
     return NULL;
   }
@@ -503,17 +568,33 @@ json_outcome (const struct outcome *out)
 void
 report_json (FILE *fp, const struct options *o, const struct outcome *out)
 {
-  json_t *obj = json_outcome (out);
+  json_t *obj = json_outcome (o, out);
   /* ASCII only: no raw C1 control (or anything else) reaches a terminal
    * that shows the JSON; parsers read the \u escapes back. */
   char *line = obj ? json_dumps (obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
-  (void) o;
   if (line == NULL) {
-    /* still one line per target, and valid */
-    fprintf (fp, "{\"target\":null,\"status\":\"error\",\"exit_code\":%d,"
-             "\"error\":\"out of memory: the report could not be built\"}\n",
-             NP_EXIT_RUNTIME);
+    /* still one line per target, valid, with every key: the target's
+     * name is on stderr (building it may be what failed) */
+    for (size_t i = 0; i < sizeof json_keys / sizeof json_keys[0]; i++) {
+      const char *k = json_keys[i];
+      fprintf (fp, "%s\"%s\":", i ? "," : "{", k);
+      if (strcmp (k, "schema_version") == 0)
+        fprintf (fp, "%d", REPORT_JSON_SCHEMA);
+      else if (strcmp (k, "mode") == 0)
+        fputs (out->is_image ? "\"image\"" : "\"hive\"", fp);
+      else if (strcmp (k, "status") == 0)
+        fputs ("\"error\"", fp);
+      else if (strcmp (k, "exit_code") == 0)
+        fprintf (fp, "%d", NP_EXIT_RUNTIME);
+      else if (strcmp (k, "error") == 0)
+        fputs ("\"out of memory: the report could not be built\"", fp);
+      else if (strcmp (k, "control_sets") == 0 || strcmp (k, "caveats") == 0)
+        fputs ("[]", fp);
+      else
+        fputs ("null", fp);
+    }
+    fputs ("}\n", fp);
     fputs ("netvsc-patch: out of memory building the JSON report of ", stderr);
     esc_line (stderr, "%s", out->target);
   }

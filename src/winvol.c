@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bitlocker.h"
 #include "winvol.h"
 
 /* The way to the hive, and the files beside it that are looked up by
@@ -36,14 +37,11 @@ winvol_free (struct winvol *w)
   w->n = w->cap = 0;
 }
 
-struct winvol_fs *
-winvol_add (struct winvol *w, const char *dev, const char *type)
+static struct winvol_fs *
+record (struct winvol *w, const char *dev, const char *type)
 {
   struct winvol_fs *fs;
 
-  if (type == NULL || *type == '\0' || strcmp (type, "unknown") == 0 ||
-      strcmp (type, "swap") == 0)
-    return NULL;
   if (w->n == w->cap) {
     size_t cap = w->cap ? 2 * w->cap : 8;
     struct winvol_fs *v = realloc (w->fs, cap * sizeof *v);
@@ -58,9 +56,37 @@ winvol_add (struct winvol *w, const char *dev, const char *type)
   memset (fs, 0, sizeof *fs);
   snprintf (fs->dev, sizeof fs->dev, "%s", dev);
   snprintf (fs->type, sizeof fs->type, "%s", type);
-  if (strcmp (type, "ntfs") != 0 || (w->want_root && strcmp (w->want_root, dev) != 0))
+  return fs;
+}
+
+struct winvol_fs *
+winvol_add (struct winvol *w, const char *dev, const char *type)
+{
+  struct winvol_fs *fs;
+
+  if (type == NULL || *type == '\0' || strcmp (type, "unknown") == 0 ||
+      strcmp (type, "swap") == 0)
+    return NULL;
+  if (strcmp (type, BITLOCKER_TYPE) == 0) {
+    winvol_add_encrypted (w, dev, NULL);
+    return NULL;
+  }
+  if ((fs = record (w, dev, type)) == NULL || strcmp (type, "ntfs") != 0 ||
+      (w->want_root && strcmp (w->want_root, dev) != 0))
     return NULL;
   return fs;
+}
+
+void
+winvol_add_encrypted (struct winvol *w, const char *dev, const char *why)
+{
+  struct winvol_fs *fs = record (w, dev, BITLOCKER_TYPE);
+
+  if (fs == NULL)
+    return;
+  fs->state = WINVOL_ENCRYPTED;
+  snprintf (fs->why, sizeof fs->why, "%s", why ? why : "");
+  np_one_line (fs->why);
 }
 
 void
@@ -223,8 +249,8 @@ const struct winvol_fs *
 winvol_choose (const struct winvol *w, struct np_error *err)
 {
   char seen[512] = "", found[512] = "", broken[512] = "";
-  const struct winvol_fs *chosen = NULL, *root = NULL;
-  size_t n_found = 0;
+  const struct winvol_fs *chosen = NULL, *root = NULL, *locked = NULL;
+  size_t n_found = 0, n_locked = 0;
 
   if (w->oom) {
     np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
@@ -238,6 +264,9 @@ winvol_choose (const struct winvol *w, struct np_error *err)
       root = fs;
     if (fs->state == WINVOL_UNREADABLE)
       append (broken, sizeof broken, "%s (%s)", fs->dev, fs->why);
+    if (fs->state == WINVOL_ENCRYPTED && (!w->want_root || strcmp (w->want_root, fs->dev) == 0)
+        && n_locked++ == 0)
+      locked = fs;
     if (fs->state != WINVOL_LOOKED || !fs->windows)
       continue;
     append (found, sizeof found, "%s", fs->dev);
@@ -253,6 +282,27 @@ winvol_choose (const struct winvol *w, struct np_error *err)
   if (w->n == 0) {
     np_error_set (err, NP_EXIT_RUNTIME,
                   "%s: no filesystems found (no partitions, or not a disk image?)", w->image);
+    return NULL;
+  }
+  if (n_found == 0 && locked) {
+    /* Windows may well be inside: say how to open it, not "no Windows" */
+    char more[48] = "";
+    if (n_locked > 1)
+      snprintf (more, sizeof more, " (and %zu more)", n_locked - 1);
+    if (!w->can_decrypt)
+      np_error_set (err, NP_EXIT_ENCRYPTED, "%s: %s%s is BitLocker-encrypted and --direct "
+                    "cannot decrypt it: run without --direct and give its recovery key "
+                    "with --key %s:file:FILE or --keys-from-stdin; nothing was written",
+                    w->image, locked->dev, more, locked->dev);
+    else if (locked->why[0])
+      np_error_set (err, NP_EXIT_ENCRYPTED, "%s: %s%s is BitLocker-encrypted and the key "
+                    "given did not open it (%s); nothing was written", w->image,
+                    locked->dev, more, locked->why);
+    else
+      np_error_set (err, NP_EXIT_ENCRYPTED, "%s: %s%s is BitLocker-encrypted (the Windows "
+                    "volume?): give its recovery key or password with --key %s:file:FILE "
+                    "or --keys-from-stdin; nothing was written", w->image, locked->dev,
+                    more, locked->dev);
     return NULL;
   }
   if (n_found == 0) {

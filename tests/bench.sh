@@ -13,7 +13,9 @@
 #  4. peak memory (the whole process tree, appliances included) for the
 #     smallest and largest batch
 #  5. --direct (qemu-nbd + libntfs-3g, no appliance): one VHD against the
-#     appliance and the virt-win-reg way; 16 and 64 VHDs with -j; memory
+#     appliance and the virt-win-reg way; 16 and 64 VHDs with -j; memory;
+#     section 1's hive in a fixed/dynamic VHD and raw: --direct image /
+#     hivexregedit (tests/bench-direct.sh)
 set -eu
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -121,6 +123,10 @@ echo
 summary () {
   echo "Ratios (issue 18):"
   echo "   hive mode / hivexregedit --merge          $hive_ratio   (target <= 0.5)"
+  if [ -s "$W/ratios" ]; then
+    echo "   --direct fixed VHD / hivexregedit --merge $(awk '$1 == "fixed" {print $2}' "$W/ratios")   (target <= 1.5)"
+    echo "   --direct dynamic VHD / hivexregedit       $(awk '$1 == "dyn" {print $2}' "$W/ratios")   (qemu-nbd)"
+  fi
 }
 # BENCH_SECTIONS=1: the hive-mode figures only (seconds, no image)
 if [ "${BENCH_SECTIONS:-all}" = 1 ]; then
@@ -208,6 +214,9 @@ for n in 16 64; do
 done
 cp --sparse=always "$IMG" "$W/dm.vhd"
 echo "   netvsc-patch peak, 1 image $(( $(/usr/bin/time -f %M "$N" -q --direct -r 4M -s 4M "$W/dm.vhd" 2>&1 >/dev/null | tail -1) / 1024 )) MB"
+# a whole --direct patch of an image holding section 1's hive, against
+# hivexregedit --merge of the same values (tests/bench-direct.sh)
+FIXTURES=$FIX BENCH_RATIOS=$W/ratios bash tests/bench-direct.sh "$W/big.hive" "$match" "$W/change.reg"
 
 echo
 summary

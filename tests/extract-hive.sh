@@ -9,7 +9,9 @@
 #      says -- except that a fixed VHD (raw data + a 512-byte "conectix"
 #      footer, which qemu probes as raw) is recognised by its footer;
 #   2. the partition table is read with sfdisk (MBR or GPT; a disk with no
-#      partition table is tried as one whole-disk filesystem);
+#      partition table is tried as one whole-disk filesystem); with
+#      $SECTOR_SIZE=4096 (a disk with 4K logical sectors, GPT header at
+#      byte 4096) with fdisk -b 4096 instead, which sfdisk cannot do;
 #   3. the partition is copied out with dd and the file read with ntfscat.
 #
 # PARTNUM picks the partition; by default every partition is tried in
@@ -29,6 +31,11 @@ image=$1
 out=$2
 want=${3:-}
 path=${HIVE_PATH:-/Windows/System32/config/SYSTEM}
+sector=${SECTOR_SIZE:-512}
+case $sector in
+    512|4096) ;;
+    *) echo "$me: bad SECTOR_SIZE '$sector' (512 or 4096)" >&2; exit 2 ;;
+esac
 
 case $want in
     '') ;;
@@ -70,8 +77,18 @@ else
         2>"$tmp/err" || die "$image: qemu-img convert from $fmt failed: $(cat "$tmp/err")"
 fi
 
-# --- 2. partitions: lines "NUM START SIZE" in 512-byte sectors ---
-if sfdisk --dump -- "$disk" > "$tmp/dump" 2>"$tmp/err"; then
+# --- 2. partitions: lines "NUM START SIZE" in $sector-byte sectors ---
+if [ "$sector" != 512 ]; then
+    fdisk -b "$sector" -l -o Device,Start,Sectors -- "$disk" > "$tmp/dump" 2>"$tmp/err" ||
+        die "$image: fdisk -b $sector failed: $(cat "$tmp/err")"
+    # the lines after the "Device Start Sectors" header: DEVICE START SECTORS
+    awk 'p && NF == 3 { print } $1 == "Device" { p = 1 }' "$tmp/dump" |
+    while read -r node start size; do
+        echo "${node##*[!0-9]} $start $size"
+    done > "$tmp/parts"
+    [ -s "$tmp/parts" ] || die "$image: no partitions with $sector-byte sectors"
+    table=yes
+elif sfdisk --dump -- "$disk" > "$tmp/dump" 2>"$tmp/err"; then
     sed -n 's/^\([^ ]*\) *: *start= *\([0-9]*\), *size= *\([0-9]*\).*/\1 \2 \3/p' \
         "$tmp/dump" |
     while read -r node start size; do
@@ -82,7 +99,7 @@ if sfdisk --dump -- "$disk" > "$tmp/dump" 2>"$tmp/err"; then
 else
     # No partition table: try the whole disk as one filesystem.
     bytes=$(wc -c < "$disk")
-    echo "0 0 $((bytes / 512))" > "$tmp/parts"
+    echo "0 0 $((bytes / sector))" > "$tmp/parts"
     table=no
 fi
 
@@ -113,7 +130,7 @@ tried=""
 while read -r num start size; do
     [ -z "$want" ] || [ "$num" = "$want" ] || continue
     dd if="$disk" of="$tmp/part" bs=1M iflag=skip_bytes,count_bytes \
-       skip=$((start * 512)) count=$((size * 512)) conv=sparse status=none ||
+       skip=$((start * sector)) count=$((size * sector)) conv=sparse status=none ||
         die "$image: dd of partition $num failed"
     found=$path
     if ! ntfscat -q "$tmp/part" "$found" > "$tmp/hive" 2>"$tmp/err"; then

@@ -31,6 +31,16 @@
 #                /Windows/SYSTEM32/config/SYSTEM (w2008r2) beside System32
 #   casecfg.raw  32 MiB, MBR: /Windows tree (SYSTEM = ws2019) and an empty
 #                /Windows/System32/Config beside config
+#   win4k.raw    32 MiB disk with 4096-byte logical sectors: GPT (header at
+#                byte 4096), 1 NTFS partition (made on the 4K disk: 4096
+#                bytes per sector) with a Windows tree, SYSTEM = ws2019;
+#                win4k.qcow2 is the same disk as qcow2
+#   bitlocker.raw 32 MiB, MBR, 1 partition whose first sector is a
+#                BitLocker (Windows 7 and later) volume header: "-FVE-FS-"
+#                and the BitLocker GUID, and "-FVE-FS-" FVE metadata blocks
+#                where it points (what blkid checks); the rest zeros.  Not
+#                a real BitLocker volume (none can be made on Linux): for
+#                recognising one, not opening it
 #
 # A "Windows tree" is what libguestfs inspection needs to call the
 # filesystem a Windows root (/Windows/System32/config and a PE32+
@@ -149,6 +159,28 @@ mkdisk template 32M 0x4e560008 'start=2048, type=7, bootable'
 mkdisk casewin 32M 0x4e560009 'start=2048, type=7, bootable'
 mkdisk casesys 32M 0x4e56000a 'start=2048, type=7, bootable'
 mkdisk casecfg 32M 0x4e56000b 'start=2048, type=7, bootable'
+mkdisk bitlocker 32M 0x4e56000c 'start=2048, type=7, bootable'
+# the 4K disk's GPT is written in the appliance, which sees 4K sectors
+rm -f "$outdir/.tmp-win4k.raw"
+truncate -s 32M "$outdir/.tmp-win4k.raw"
+
+# A BitLocker (Windows 7 and later) volume header at the partition's
+# start (libbde's format description; blkid's checks): jump eb 58 90,
+# "-FVE-FS-", 512 bytes per sector, the BitLocker GUID
+# 4967d63b-2e29-4ad8-8399-f6a339e3d000 at 160, three FVE metadata block
+# offsets at 176, each block starting "-FVE-FS-", size, version 2.
+bl=$outdir/.tmp-bitlocker.raw
+blpart=$((2048 * 512))
+poke "$bl" $blpart '\353\130\220-FVE-FS-\000\002\010'
+poke "$bl" $((blpart + 160)) '\073\326\147\111\051\056\330\112\203\231\366\243\071\343\320\000'
+for i in 0 1 2; do
+    off=$((0x100000 + i * 0x10000))
+    # little-endian 64-bit offset (the rest of it stays zero)
+    poke "$bl" $((blpart + 176 + 8 * i)) "$(printf '\\%03o\\%03o\\%03o' \
+        $((off & 255)) $(((off >> 8) & 255)) $(((off >> 16) & 255)))"
+    poke "$bl" $((blpart + off)) '\055FVE-FS-\000\001\002\000'
+done
+poke "$bl" $((blpart + 510)) '\125\252'
 
 # Hibernated Windows: hiberfil.sys starts with the "hibr" signature,
 # which ntfs-3g checks before a read-write mount.
@@ -183,6 +215,7 @@ add "$outdir/.tmp-template.raw" format:raw
 add "$outdir/.tmp-casewin.raw" format:raw
 add "$outdir/.tmp-casesys.raw" format:raw
 add "$outdir/.tmp-casecfg.raw" format:raw
+add "$outdir/.tmp-win4k.raw" format:raw blocksize:4096
 run
 
 mkfs ntfs /dev/sda1 label:Windows
@@ -284,6 +317,16 @@ EOF
     cat <<EOF
 mkdir /Windows/System32/Config
 umount /
+
+part-init /dev/sdl gpt
+part-add /dev/sdl p 256 -256
+part-set-gpt-type /dev/sdl 1 EBD0A0A2-B9E5-4433-87C0-68B6B72699C7
+mkfs ntfs /dev/sdl1 label:Windows
+mount /dev/sdl1 /
+EOF
+    wintree ws2019
+    cat <<EOF
+umount /
 sync
 shutdown
 EOF
@@ -292,7 +335,7 @@ EOF
 guestfish -f "$work/script.gf"
 t2=$(date +%s)
 
-for n in win sysres nowin twowin casewin casesys casecfg; do
+for n in win sysres nowin twowin casewin casesys casecfg bitlocker win4k; do
     mv -f "$outdir/.tmp-$n.raw" "$outdir/$n.raw"
 done
 
@@ -310,6 +353,8 @@ conv win-fixed.vhd vpc subformat=fixed,force_size=on
 conv win.vhdx vhdx
 conv win.qcow2 qcow2
 conv win.vmdk vmdk
+rm -f "$outdir/win4k.qcow2"
+qemu-img convert -f raw -O qcow2 "$outdir/win4k.raw" "$outdir/win4k.qcow2"
 for n in dirty hiber badhive template; do
     rm -f "$outdir/$n.qcow2"
     qemu-img convert -f raw -O qcow2 "$outdir/.tmp-$n.raw" "$outdir/$n.qcow2"

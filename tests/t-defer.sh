@@ -14,6 +14,9 @@ GPO=/Windows/System32/GroupPolicy
 CONFIG=/Windows/System32/config
 SCRIPTS_CSE='[{42B5FAAE-6536-11D2-AE5A-0000F87571E3}{40B6664F-4972-11D1-A7CA-0000F87571E3}]'
 
+# not CMD...: CMD fails (a bare "! CMD" would not stop a case: errexit
+# ignores it).
+not () { if "$@"; then echo "unexpectedly true: $*"; return 1; fi; }
 img_copy () { cp --sparse=always "$IMAGES/$1" "$WORK/$1"; echo "$WORK/$1"; }
 extract () { sh "$TOP/tests/extract-hive.sh" "$@" 2>/dev/null; }
 
@@ -46,7 +49,22 @@ script_sets () {
     n=$((n + 1))
   done
   [ "$(grep -c "Name = '" "$ps1")" -eq "$n" ]
-  grep -qF -- '-ExecutionPolicy Bypass -File "%~dp0netvsc-patch.ps1"' "$WORK/gpo/netvsc-patch.cmd"
+  cmd_loader "$WORK/gpo/netvsc-patch.cmd"
+}
+
+# The .cmd launches PowerShell with -EncodedCommand (never -File, which
+# an execution policy set by Group Policy blocks), on a line shorter than
+# cmd.exe's 8191, and the encoded text (UTF-16LE, base64, decoded here
+# with coreutils and iconv) is the loader that reads the script.
+cmd_loader () {
+  not grep -q -- '-File\|-ExecutionPolicy' "$1"
+  line=$(grep -a -- '^"%NP_PS%" -NoProfile -NonInteractive -EncodedCommand ' "$1")
+  [ "${#line}" -lt 8191 ]
+  b64=${line#* -EncodedCommand }; b64=${b64%% *}
+  loader=$(printf '%s' "$b64" | base64 -d | iconv -f UTF-16LE -t UTF-8)
+  [ "$loader" = "\$f = Join-Path \$env:SystemRoot 'System32\\GroupPolicy\\Machine\\Scripts\\Startup\\netvsc-patch.ps1'; & ([scriptblock]::Create([System.IO.File]::ReadAllText(\$f))); exit \$LASTEXITCODE" ] ||
+    { echo "loader: $loader"; return 1; }
+  case $line in *' && exit /b 0 || exit /b 1'$'\r') ;; *) echo "line: $line"; return 1 ;; esac
 }
 
 # The appliance: a template with no Hyper-V adapter and someone else's
@@ -114,7 +132,7 @@ direct_existing_adapter () {
   out_has "would patch"
   out_has "boot-time action would be installed"
   same_bytes "$img" "$WORK/orig"
-  run 1 "$N" --direct --defer -r 2M --check "$img"
+  run 5 "$N" --direct --defer -r 2M --check "$img"
   same_bytes "$img" "$WORK/orig"
   run 0 "$N" --direct --defer -r 2M --set 'Note=it'"'"'s' --match netvsc "$img"
   out_has "patched, 1 adapter matched"
@@ -124,8 +142,8 @@ direct_existing_adapter () {
   gpo "$img"
   printf '%s\n' '[Startup]' '0CmdLine=netvsc-patch.cmd' '0Parameters=' | diff - <(grep . "$WORK/gpo/scripts.txt")
   [ "$(head -c 2 "$WORK/gpo/scripts.ini" | od -An -tx1 | tr -d ' ')" = fffe ]
-  printf '%s\r\n' '[General]' "gPCMachineExtensionNames=$SCRIPTS_CSE" 'Version=1' \
-    | diff - "$WORK/gpo/gpt.ini"
+  printf '%s\r\n' '[General]' 'gPCFunctionalityVersion=2' "gPCMachineExtensionNames=$SCRIPTS_CSE" \
+    'Version=1' | diff - "$WORK/gpo/gpt.ini"
   script_sets netvsc 'ReceiveBufferSize|DWord|2048' "Note|String|'it''s'"
   run 0 "$N" --direct --defer -r 2M --set 'Note=it'"'"'s' --check "$img"
   # other values: only the script changes
@@ -320,10 +338,95 @@ P
   out_has "boot-time action installed"
 }
 
+# seed_scripts IMAGE.qcow2 TEXT: IMAGE (a copy of template.qcow2) with
+# its scripts.ini replaced by TEXT (backslash escapes, CRLF) in UTF-16LE
+# with a BOM, written with ntfscp (not the tool); IMAGE becomes raw.
+seed_scripts () {
+  part_raw "$1" qcow2 "$WORK/p"
+  { printf '\377\376'; printf '%b' "$2" | iconv -f UTF-8 -t UTF-16LE; } >"$WORK/seed.ini"
+  at=$(ntfs_spelt "$WORK/p" "$GPO/Machine/Scripts/scripts.ini")
+  ntfscp -f "$WORK/p" "$WORK/seed.ini" "$at" >/dev/null
+  qemu-img convert -f qcow2 -O raw "$1" "$1.raw"
+  dd if="$WORK/p" of="$1.raw" bs=512 seek=2048 conv=notrunc status=none
+  mv "$1.raw" "$1"
+}
+
+# scripts.ini with a gap and someone else's entries: nothing renumbered,
+# an entry Windows skips today (after a gap) stays asleep; ours at the
+# first free number; --remove gives back the very same bytes; where ours
+# would wake a sleeping entry, exit 4 and nothing written.
+direct_scripts_gaps () {
+  img=$WORK/gaps.img; cp --sparse=always "$IMAGES/template.qcow2" "$img"
+  seed_scripts "$img" '[Startup]\r\n0CmdLine=inventory.cmd\r\n0Parameters=/quiet\r\n; note\r\n3CmdLine=asleep.cmd\r\n3Parameters=-x\r\n'
+  cp "$WORK/seed.ini" "$WORK/seed.before"
+  run 0 "$N" --direct --defer=once -r 4M "$img"
+  out_has "boot-time action installed"
+  gpo "$img"
+  printf '%s\n' '[Startup]' '0CmdLine=inventory.cmd' '0Parameters=/quiet' '; note' \
+    '3CmdLine=asleep.cmd' '3Parameters=-x' '1CmdLine=netvsc-patch.cmd' '1Parameters=' \
+    | diff - "$WORK/gpo/scripts.txt"
+  grep -qx $'\\$Mode = \'once\'\r' "$WORK/gpo/netvsc-patch.ps1"
+  # installing again: in place (ours runs), nothing renumbered
+  run 0 "$N" --direct --defer=once -r 4M "$img"
+  out_has "already installed"
+  run 0 "$N" --direct --remove "$img"
+  out_has "boot-time action removed"
+  gpo "$img"
+  same_bytes "$WORK/seed.before" "$WORK/gpo/scripts.ini"
+
+  # a gap one number wide: ours at 1 would wake 2
+  img=$WORK/gap1.img; cp --sparse=always "$IMAGES/template.qcow2" "$img"
+  seed_scripts "$img" '[Startup]\r\n0CmdLine=inventory.cmd\r\n0Parameters=\r\n2CmdLine=asleep.cmd\r\n2Parameters=\r\n'
+  cp --sparse=always "$img" "$WORK/orig"
+  run 4 "$N" --direct --defer -r 4M "$img"
+  err_has "scripts.ini: [Startup] skips a number and an entry follows it: Windows does not run that entry today, and ours in the gap would wake it; left alone, the boot-time action not installed (fix the numbering first)"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+}
+
+# --defer=setup (--direct): the script and its cmd in
+# \Windows\Setup\Scripts, our call first in a SetupComplete.cmd the tool
+# creates; switching to --defer moves it to the startup script; --remove
+# leaves neither; read back with ntfscat, not the tool.
+direct_setup () {
+  img=$(img_copy template.qcow2)
+  run 0 "$N" --direct --defer=setup -r 4M "$img"
+  out_has "boot-time action installed: %SystemRoot%\\Setup\\Scripts\\netvsc-patch.ps1"
+  out_has "called from SetupComplete.cmd: once, at the end of Windows Setup"
+  part_raw "$img" qcow2 "$WORK/p"
+  at=$(ntfs_spelt "$WORK/p" /Windows/Setup/Scripts/SetupComplete.cmd)
+  printf '%s\r\n' 'rem netvsc-patch --defer=setup: begin' \
+    'call "%SystemRoot%\Setup\Scripts\netvsc-patch.cmd"' 'rem netvsc-patch --defer=setup: end' \
+    | cmp - <(ntfscat "$WORK/p" "$at")
+  ntfscat "$WORK/p" "$(ntfs_spelt "$WORK/p" /Windows/Setup/Scripts/netvsc-patch.ps1)" >"$WORK/s.ps1"
+  grep -qx $'\\$Mode = \'setup\'\r' "$WORK/s.ps1"
+  ntfscat "$WORK/p" "$(ntfs_spelt "$WORK/p" /Windows/Setup/Scripts/netvsc-patch.cmd)" >"$WORK/s.cmd"
+  line=$(grep -a -- '^"%NP_PS%" -NoProfile -NonInteractive -EncodedCommand ' "$WORK/s.cmd")
+  b64=${line#* -EncodedCommand }; b64=${b64%% *}
+  printf '%s' "$b64" | base64 -d | iconv -f UTF-16LE -t UTF-8 | grep -qF "'Setup\\Scripts\\netvsc-patch.ps1'"
+  # the startup script of the template is not registered
+  gpo "$img"
+  not grep -qi netvsc-patch "$WORK/gpo/scripts.txt"
+  # switching to every boot: registered there, ours out of SetupComplete
+  run 0 "$N" --direct --defer -r 4M "$img"
+  out_has "boot-time action installed"
+  gpo "$img"
+  grep -qx '1CmdLine=netvsc-patch.cmd' "$WORK/gpo/scripts.txt"
+  part_raw "$img" qcow2 "$WORK/p"
+  not ntfs_spelt "$WORK/p" /Windows/Setup/Scripts/SetupComplete.cmd
+  not ntfs_spelt "$WORK/p" /Windows/Setup/Scripts/netvsc-patch.ps1
+  run 0 "$N" --direct --remove "$img"
+  gpo "$img"
+  not grep -qi netvsc-patch "$WORK/gpo/scripts.txt"
+  [ ! -e "$WORK/gpo/netvsc-patch.ps1" ]
+  ntfsfix -n "$WORK/p" >/dev/null
+}
+
 defer_usage () {
   h=$(hive_copy ws2019); cp "$h" "$WORK/orig"
   for args in "--hive $h --defer -r 2M" "--defer --list $IMAGES/win.raw" \
-              "--defer --remove $IMAGES/win.raw" "--defer $IMAGES/win.raw"; do
+              "--defer --remove $IMAGES/win.raw" "--defer $IMAGES/win.raw" \
+              "--defer=sometimes -r 2M $IMAGES/win.raw" "--defer= -r 2M $IMAGES/win.raw"; do
     # shellcheck disable=SC2086
     run 2 "$N" $args
     err_has "Try 'netvsc-patch --help'"
@@ -336,6 +439,8 @@ check "no adapter: exit 3 points at --defer" no_adapter_points_at_defer
 check "--direct: adapter patched and action installed; dry run, --check, update" direct_existing_adapter
 check "--set in an image: refusal leaves it unchanged, allowed value written" direct_set_in_image
 check "--direct: a match argument with quotes stays in single quotes" direct_quoting
+check "--direct: --defer=setup: SetupComplete.cmd created with our call; switched to --defer; --remove" direct_setup
+check "--direct: scripts.ini with a gap and others' entries: none renumbered or woken; --remove restores it" direct_scripts_gaps
 check "--direct: NTFS metadata to repair: says so, writes nothing; fine after ntfsfix" damaged_metadata
 check "--direct --defer: SIGKILL at 30 moments (template: ini files replaced, scripts created)" defer_kills qcow2 template.qcow2 30
 check "--direct --defer: SIGKILL at 30 moments (no GPO yet: directories created)" defer_kills raw win.raw 30

@@ -95,7 +95,7 @@ raw_dry_run_then_patch_then_unchanged () {
   run 0 "$N" --direct --dry-run -r 2M -s 2M "$img"
   out_has "would patch"
   same_bytes "$img" "$WORK/orig"
-  run 1 "$N" --direct --check -r 2M -s 2M "$img"
+  run 5 "$N" --direct --check -r 2M -s 2M "$img"
   same_bytes "$img" "$WORK/orig"
   run 0 "$N" --direct -r 2M -s 2M --json "$img"
   python3 - "$WORK/out" <<'PY'
@@ -294,6 +294,76 @@ garbage_hive_in_image () {
 }
 
 # Bad input caught before qemu-nbd starts.
+# VDI and QED (issue 16), made here from win.raw with qemu-img: detected
+# by their magic (not read as raw), patched, read back through qemu-img
+# convert; --format agrees or is refused; per image through --from.
+vdi_and_qed () {
+  local IMAGES=$WORK/made
+  mkdir -p "$IMAGES"
+  for f in vdi qed; do
+    qemu-img convert -f raw -O "$f" "$FIXTURES/images/win.raw" "$IMAGES/win.$f"
+    patch_format "win.$f" "$f"
+    img=$WORK/win.$f
+    # the format said explicitly: the same; another: refused, unchanged
+    cp "$img" "$WORK/orig"
+    run 0 "$N" --direct -n -r 4M -s 2M --format "$f" "$img"
+    out_has "($f, /dev/sda1"
+    run 2 "$N" --direct -r 8M --format qcow2 "$img"
+    err_has "$img: --format qcow2 does not match the file, which is $f"
+    err_lines 1
+    same_bytes "$img" "$WORK/orig"
+  done
+  # a raw disk given as one of them: no header, refused
+  raw=$WORK/win.raw; cp --sparse=always "$FIXTURES/images/win.raw" "$raw"
+  cp --sparse=always "$raw" "$WORK/orig"
+  run 2 "$N" --direct -r 4M --format qed "$raw"
+  err_has "$raw: --format qed does not match the file (no qed header found)"
+  same_bytes "$raw" "$WORK/orig"
+  # --from: a format per image, after a tab
+  printf '%s\tvdi\n%s\tqed\n' "$WORK/win.vdi" "$WORK/win.qed" >"$WORK/list"
+  run 0 "$N" --direct -n -r 8M --from "$WORK/list"
+  out_has "(vdi, /dev/sda1"
+  out_has "(qed, /dev/sda1"
+  printf '%s\tvdi\n' "$WORK/win.qed" >"$WORK/list"
+  cp "$WORK/win.qed" "$WORK/orig"
+  run 2 "$N" --direct -r 8M --from "$WORK/list"
+  err_has "$WORK/win.qed: --format vdi does not match the file, which is qed"
+  same_bytes "$WORK/win.qed" "$WORK/orig"
+}
+
+# Values patched offline do not follow a template into its clones (a
+# new NIC instance): said once, in --list and the report (text and
+# JSON), only for images with a Hyper-V adapter and without --defer.
+clone_caveat () {
+  img=$(img_copy win.qcow2); cp "$img" "$WORK/orig"
+  note="note: values set offline stay with the Hyper-V adapters above; a VM created from a copy of this disk gets a new one (new GUID and class key) without them: for templates, use --defer"
+  run 0 "$N" --direct --list "$img"
+  out_has "  $note"
+  [ "$(grep -c 'note:' "$WORK/out")" -eq 1 ]
+  [ ! -s "$WORK/err" ]
+  run 0 "$N" --direct -n -r 4M "$img"
+  out_has "note: values set offline stay with the Hyper-V adapter(s) above"
+  run 0 "$N" --direct -n --json -r 4M "$img"
+  python3 - "$WORK/out" <<'PY'
+import json, sys
+o = json.loads(open(sys.argv[1]).read())
+c = o["caveats"]
+assert [x["kind"] for x in c] == ["clones"] and c[0]["severity"] == "note", c
+assert "new GUID and class key" in c[0]["message"] and "--defer" in c[0]["message"], c
+PY
+  same_bytes "$img" "$WORK/orig"
+  # not for --remove (a clone's new adapter has the defaults too), nor
+  # hive mode (no disk to copy), nor an image without a Hyper-V adapter
+  run 0 "$N" --direct -n --remove "$img"
+  if grep -q 'note:' "$WORK/out"; then echo "noted with --remove"; exit 1; fi
+  h=$(hive_copy ws2019)
+  run 0 "$N" --hive "$h" --list --json
+  python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["caveats"] == []' "$WORK/out"
+  run 3 "$N" --direct --json -r 4M --match desc:nothing-like-this "$img"
+  python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["caveats"] == []' "$WORK/out"
+  same_bytes "$img" "$WORK/orig"
+}
+
 bad_images () {
   : >"$WORK/empty.img"; mkdir "$WORK/dir.img"
   head -c 1536 "$IMAGES/win-dyn.vhd" >"$WORK/truncated.vhd"
@@ -326,6 +396,93 @@ locked_image () {
   err_has "the image is in use by another process (is the VM running?)"
   err_lines 1
   same_bytes "$img" "$WORK/orig"
+}
+
+# Raw and fixed VHD are read and written in place, without qemu-nbd or
+# qemu-img (src/direct_file.c): patched, no qemu program run (strace),
+# and nothing outside the NTFS volume (sectors 2048-131071) changed: the
+# partition table, and a fixed VHD's footer.
+in_place_without_qemu () {
+  for f in win.raw win-fixed.vhd; do
+    img=$(img_copy "$f"); cp --sparse=always "$img" "$WORK/orig"
+    run 0 strace -f -qq -e trace=execve -o "$WORK/exec" "$N" --direct -r 4M -s 2M "$img"
+    out_has "patched, 1 adapter matched"
+    grep -q 'execve(".*netvsc-patch' "$WORK/exec"
+    if grep 'execve("[^"]*qemu' "$WORK/exec"; then echo "$f: qemu was run"; exit 1; fi
+    extract "$img" "$WORK/SYSTEM"
+    [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 4096 ]
+    [ "$(regf_value "$WORK/SYSTEM" "$KEY1" SendBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
+    export_diff "$HIVES/ws2019.hive" "$WORK/SYSTEM" >"$WORK/diff"
+    printf '%s\n' '> "ReceiveBufferSize"=dword:00001000' '> "SendBufferSize"=dword:00000800' \
+      | diff - "$WORK/diff"
+    [ "$(stat -c %s "$img")" = "$(stat -c %s "$WORK/orig")" ]
+    cmp <(head -c $((2048 * 512)) "$img") <(head -c $((2048 * 512)) "$WORK/orig")
+    cmp <(tail -c +$((131072 * 512 + 1)) "$img") <(tail -c +$((131072 * 512 + 1)) "$WORK/orig")
+    ! cmp -s "$img" "$WORK/orig"
+    part_of "$img" "$WORK/p"; volume_ok "$WORK/p"
+    # nothing of ours holds qemu's lock any more
+    qemu-io -f raw -c quit "$img" >/dev/null
+  done
+}
+
+# A fixed VHD whose footer describes more data than the file holds (cut
+# in the middle, footer kept): refused before anything is read from the
+# disk, read-only runs too.
+truncated_fixed_vhd () {
+  src=$IMAGES/win-fixed.vhd; size=$(stat -c %s "$src")
+  { head -c $((size - 512 - 1048576)) "$src"; tail -c 512 "$src"; } >"$WORK/cut.vhd"
+  cp "$WORK/cut.vhd" "$WORK/orig"
+  run 1 "$N" --direct -r 4M "$WORK/cut.vhd"
+  err_has "netvsc-patch: $WORK/cut.vhd: a truncated fixed VHD (its footer describes more data than the file holds); nothing was written"
+  err_lines 1
+  same_bytes "$WORK/cut.vhd" "$WORK/orig"
+  run 1 "$N" --direct --list "$WORK/cut.vhd"
+  err_has "a truncated fixed VHD"
+  same_bytes "$WORK/cut.vhd" "$WORK/orig"
+}
+
+# qemu's locks, taken by netvsc-patch itself on a raw image: a writer
+# holding it (qemu-io; even one that shares write, which qemu's raw
+# driver would let in) refuses a patch and a --list; a reader that
+# shares write (qemu-io -r) does not, as with qemu-nbd; and while a patch
+# runs (held in its first fdatasync by strace), qemu cannot open the
+# image for writing, nor can another run.
+locked_raw () {
+  img=$(img_copy win.raw); cp "$img" "$WORK/orig"
+  qemu-io -f raw -c 'sleep 20000' "$img" >/dev/null 2>&1 &
+  holder=$!
+  sleep 1
+  run 1 "$N" --direct -r 2M "$img"
+  err_has "netvsc-patch: $img: the image is in use by another process (is the VM running?) (qemu-io, pid $holder): Failed to get "
+  err_has '"write" lock'
+  err_lines 1
+  run 1 "$N" --direct --list "$img"
+  err_has "the image is in use by another process (is the VM running?)"
+  kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
+  same_bytes "$img" "$WORK/orig"
+  qemu-io -r -f raw -c 'sleep 20000' "$img" >/dev/null 2>&1 &
+  holder=$!
+  sleep 1
+  run 0 "$N" --direct --list "$img"
+  out_has "Microsoft Hyper-V Network Adapter"
+  same_bytes "$img" "$WORK/orig"
+  kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
+  strace -f -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_enter=3000000:when=1 \
+    "$N" --direct -r 2M "$img" >"$WORK/bg" 2>&1 &
+  pid=$!
+  sleep 1.5
+  if qemu-io -f raw -c quit "$img" >"$WORK/qio" 2>&1; then echo "qemu-io wrote while we patched"; exit 1; fi
+  grep -q 'lock' "$WORK/qio" || { cat "$WORK/qio"; exit 1; }
+  # nor can another run of netvsc-patch, which says it is one
+  run 1 "$N" --direct -r 4M "$img"
+  err_has "netvsc-patch: $img: the image is in use by another run of netvsc-patch (pid "
+  err_lines 1
+  wait "$pid"
+  run 0 cat "$WORK/bg"
+  out_has "patched, 1 adapter matched"
+  extract "$img" "$WORK/SYSTEM"
+  [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
+  qemu-io -f raw -c quit "$img" >/dev/null
 }
 
 # Partition tables the fixtures lack, built around win.raw's NTFS
@@ -655,6 +812,9 @@ only () {
 only "bad image files: exit 1/2 before qemu-nbd, bytes unchanged" bad_images
 only "locked image (running VM) refused" locked_image
 only "raw, detected, patched" patch_format win.raw raw
+only "raw and fixed VHD in place: no qemu run, bytes outside the volume unchanged" in_place_without_qemu
+only "truncated fixed VHD refused" truncated_fixed_vhd
+only "qemu's locks on a raw image: writers and readers, both ways" locked_raw
 only "dynamic VHD, detected, patched" patch_format win-dyn.vhd vpc
 only "fixed VHD, detected, patched" patch_format win-fixed.vhd vpc
 only "VHDX (512-byte NBD blocks), detected, patched" patch_format win.vhdx vhdx
@@ -662,6 +822,8 @@ only "qcow2, detected, patched" patch_format win.qcow2 qcow2
 only "VMDK, detected, patched" patch_format win.vmdk vmdk
 only "raw: dry run, check, patch (JSON), unchanged rerun" raw_dry_run_then_patch_then_unchanged
 only "--list on an image is read-only" list_image
+only "VDI and QED: detected, patched; --format and --from per image" vdi_and_qed
+only "clones: the offline caveat in --list, text and JSON, only where it applies" clone_caveat
 only "System Reserved + Windows, two netvsc NICs" system_reserved_two_nics
 only "two Windows installations: --root" two_windows
 only "batch, 2 workers: vmdk + vhd + no Windows + no partitions" batch_worst_exit

@@ -30,6 +30,22 @@ patch_format () {
   qemu-img check -q -f "$2" "$img" 2>/dev/null || [ "$2" = raw ] || [ "$2" = vpc ]
 }
 
+# VDI and QED (made here from win.raw) through the appliance: one launch
+# for both, each detected by its magic, patched, read back with qemu-img.
+vdi_and_qed () {
+  for f in vdi qed; do
+    qemu-img convert -f raw -O "$f" "$IMAGES/win.raw" "$WORK/win.$f"
+  done
+  run 0 "$N" -r 4M -s 2M "$WORK/win.vdi" "$WORK/win.qed"
+  for f in vdi qed; do
+    out_has "$WORK/win.$f ($f, /dev/sda1 /Windows/System32/config/SYSTEM): patched, 1 adapter matched"
+    FORMAT=$f extract "$WORK/win.$f" "$WORK/SYSTEM"
+    [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 4096 ]
+    [ "$(regf_value "$WORK/SYSTEM" "$KEY1" SendBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 2048" ]
+    qemu-img check -q -f "$f" "$WORK/win.$f"
+  done
+}
+
 raw_dry_run_then_patch_then_unchanged () {
   img=$(img_copy win.raw); cp --sparse=always "$img" "$WORK/orig"
   run 0 "$N" --dry-run -r 2M -s 2M "$img"
@@ -43,6 +59,8 @@ assert o["mode"] == "image" and o["format"] == "raw" and o["status"] == "patched
 assert o["root"] == "/dev/sda1" and o["hive"] == "/Windows/System32/config/SYSTEM", o
 assert o["writes"] == 2 and o["written"] is True, o
 PY
+  # the appliance's object follows netvsc-patch(1), JSON OUTPUT, too
+  python3 "$TOP/tests/json-schema.py" "$TOP/man/netvsc-patch.1" check "$WORK/out" patched 0
   extract "$img" "$WORK/SYSTEM"
   [ "$(hget "$WORK/SYSTEM" "$KEY1" ReceiveBufferSize)" = 2048 ]
   # no temporary file left in the guest's config directory
@@ -224,9 +242,14 @@ missing_parent () {
 
 list_image () {
   img=$(img_copy win.qcow2); cp "$img" "$WORK/orig"
-  run 0 "$N" --list "$img"
+  # -x: libguestfs's API trace and the tool's steps on stderr; -q hides
+  # neither the trace nor --list's output (what was asked for)
+  run 0 "$N" -x -q --list "$img"
   out_has "ControlSet001  0001   yes"
   out_has "WAN Miniport"
+  err_has "libguestfs: trace: add_drive \"$img\" \"readonly:true\" \"format:qcow2\""
+  err_has "libguestfs: trace: launch"
+  err_has "netvsc-patch: trace: $img: find the Windows volume"
   same_bytes "$img" "$WORK/orig"
 }
 
@@ -320,6 +343,7 @@ check "differencing VHD refused" differencing_vhd
 check "dynamic VHD, detected, patched" patch_format win-dyn.vhd vpc
 check "VHDX, detected, patched" patch_format win.vhdx vhdx
 check "qcow2, detected, patched" patch_format win.qcow2 qcow2
+check "VDI and QED, detected, patched (one launch)" vdi_and_qed
 check "raw: dry run, patch (JSON), unchanged rerun" raw_dry_run_then_patch_then_unchanged
 check "fixed VHD via the tool's own KVM->TCG fallback" kvm_fallback
 check "System Reserved + Windows, two netvsc NICs" system_reserved_two_nics

@@ -85,7 +85,7 @@ assert a["description"] == "Evil \x1b[31mNIC\x07\rHyper-V", a["description"]
 p = a["advanced"][0]
 assert p["description"] == "Jumbo\x1b[2J Packet", p
 assert [c["description"] for c in p["choices"]] == ["Disabled\x1b]0;pwned\x07", "9014 \x9b31m Bytes"]
-assert a["receive_buffer"] == {"type": "REG_SZ", "text": "2048\t\x08"}, a["receive_buffer"]
+assert a["receive_buffer"] == {"type": "REG_SZ", "kb": None, "dword": None, "text": "2048\t\x08"}, a["receive_buffer"]
 assert b["description"] is None and b["matching_device_id"] == "pci\\ven_8086&dev_100f", b
 PY
   same_bytes "$h" "$WORK/orig"

@@ -71,7 +71,7 @@ o = json.loads(open(sys.argv[1]).read())
 assert o["status"] == "invalid-value" and o["exit_code"] == 2, o
 c = [c for a in o["adapters"] if a["matched"] for c in a["changes"]][0]
 assert c["name"] == "VlanID" and c["refused"] == "out of range 0..4094", c
-assert c["new"] == {"type": "REG_SZ", "text": "5000"}, c
+assert c["new"] == {"type": "REG_SZ", "kb": None, "dword": None, "text": "5000"}, c
 P
   same_bytes "$h" "$WORK/orig"
 }
@@ -119,7 +119,7 @@ a = {x["index"]: x for x in o["adapters"]}
 adv = {p["keyword"]: p for p in a["0001"]["advanced"]}
 assert adv["*RSS"]["choices"] == [{"value": "0", "description": "Disabled"},
                                   {"value": "1", "description": "Enabled"}], adv["*RSS"]
-assert adv["*RSS"]["value"] == {"type": "REG_SZ", "text": "1"}
+assert adv["*RSS"]["value"] == {"type": "REG_SZ", "kb": None, "dword": None, "text": "1"}
 assert adv["ReceiveBufferSize"]["min"] == 256 and adv["ReceiveBufferSize"]["step"] == 256
 assert adv["ReceiveBufferSize"]["value"] is None
 assert adv["NetworkAddress"]["limit_text"] == 12
@@ -164,12 +164,62 @@ real_intel_set () {
   out_has "*ReceiveBuffers            1024         256        80..2048 step 8"
 }
 
+# Buffer sizes above what Hyper-V hosts accept (Linux netvsc: 31 MB
+# receive, 15 MB send): a warning line on stderr and in --json's
+# "caveats", never an error; only for Hyper-V adapters, once per keyword.
+host_limit_warnings () {
+  h=$(hive_copy advanced); cp "$h" "$WORK/orig"
+  # at the limits: no warning
+  run 0 "$N" --hive "$h" -n -r 31M -s 15M
+  [ ! -s "$WORK/err" ] || { cat "$WORK/err"; exit 1; }
+  # above (Ndi\Params allows up to 64 MB here): warned, written as asked
+  run 0 "$N" --hive "$h" -r 32M -s 16M
+  err_has "netvsc-patch: warning: $h: ReceiveBufferSize 32768 KB is above 31744 KB (31 MB), the largest receive buffer Hyper-V hosts accept (Linux netvsc's limit), and the driver's Ndi\\Params allows it: it is written as asked"
+  err_has "netvsc-patch: warning: $h: SendBufferSize 16384 KB is above 15360 KB (15 MB)"
+  err_lines 2
+  [ "$(hget "$h" "$KEY1" ReceiveBufferSize)" = 32768 ]
+  [ "$(regf_value "$h" "$KEY1" SendBufferSize)" = "REG_DWORD_LITTLE_ENDIAN 16384" ]
+  # JSON: the same warnings as data, stdout one object; -q keeps them
+  cp "$WORK/orig" "$h"
+  run 0 "$N" --hive "$h" -q --json -n --set ReceiveBufferSize=40M -s 1M
+  err_lines 1
+  err_has "ReceiveBufferSize 40960 KB is above 31744 KB"
+  python3 - "$WORK/out" <<'PY'
+import json, sys
+o = json.loads(open(sys.argv[1]).read())
+c = o["caveats"]
+assert len(c) == 1 and c[0]["kind"] == "host-limit" and c[0]["severity"] == "warning", c
+assert c[0]["message"].startswith("ReceiveBufferSize 40960 KB is above 31744 KB (31 MB)"), c
+PY
+  same_bytes "$h" "$WORK/orig"
+  # the Intel adapter: not a VMBus buffer, nothing said
+  run 0 "$N" --hive "$h" -n --match service:e1g60 --set ReceiveBufferSize=64M
+  [ ! -s "$WORK/err" ] || { cat "$WORK/err"; exit 1; }
+  same_bytes "$h" "$WORK/orig"
+  # no Ndi\Params for the sizes (escapes.hive's Hyper-V adapter)
+  e=$(hive_copy escapes); cp "$e" "$WORK/eorig"
+  run 0 "$N" --hive "$e" -n -r 0x7c01
+  err_has "ReceiveBufferSize 31745 KB is above 31744 KB (31 MB), the largest receive buffer Hyper-V hosts accept (Linux netvsc's limit), and the driver's Ndi\\Params sets no bound: it is written as asked"
+  err_lines 1
+  same_bytes "$e" "$WORK/eorig"
+  # a bound below it refuses first (2008 R2: 16 MB): exit 2, no warning;
+  # --force writes it, and warns
+  w=$(hive_copy w2008r2); cp "$w" "$WORK/worig"
+  run 2 "$N" --hive "$w" -r 32M
+  err_lines 1
+  if grep -q warning "$WORK/err"; then echo "warned on a refusal"; exit 1; fi
+  same_bytes "$w" "$WORK/worig"
+  run 0 "$N" --hive "$w" --force -r 32M
+  err_has "warning: $w: ReceiveBufferSize 32768 KB is above 31744 KB"
+}
+
 check "--set an enum, text and DWORDs; only they differ; rerun unchanged" set_enum_and_text
 check "values Ndi\\Params refuses: exit 2, bytes unchanged" refused_by_ndi
 check "--force writes a refused value" force_writes
 check "--type, negative ints, buffer sizes through --set" types
 check "--list: advanced keywords, values, defaults, allowed values" list_advanced
 check "--set usage errors (exit 2, bytes unchanged)" set_usage_errors
+check "buffer sizes above the Hyper-V host's limit: warned, written" host_limit_warnings
 if [ -f "$SHARED/real-hives/SYSTEM.xz" ]; then
   check "real SYSTEM: --set on the two Intel adapters, checked by their Ndi\\Params" real_intel_set
 else

@@ -157,6 +157,66 @@ unrecorded_backing_format () {
   [ "$(hget "$WORK/sys" "$KEY1" ReceiveBufferSize)" = 4096 ]
 }
 
+# QED (issue 16) names a backing file as qcow2 does: outside the image's
+# directory it is refused and never opened; beside it, it patches; its
+# format, which a QED records only as raw, must not be left to qemu's
+# probe (the appliance refuses; --direct names every layer's format).
+qed_backing () {
+  fresh
+  qemu-img create -q -f qed -b "$CANARY" -F raw -u "$D/abs.qed" 64M
+  refused "$D/abs.qed" "$CANARY" "is outside the image's directory"
+  qemu-img create -q -f qed -b ../outside/canary -F raw -u "$D/dots.qed" 64M
+  refused "$D/dots.qed" ../outside/canary "outside"
+  ln -s "$CANARY" "$D/link.raw"
+  qemu-img create -q -f qed -b link.raw -F raw -u "$D/sym.qed" 64M
+  refused "$D/sym.qed" link.raw "symlink leading out"
+  # beside it, raw (recorded): --direct, through qemu-nbd's explicit chain
+  cp --sparse=always "$IMAGES/win.raw" "$D/base.raw"; cp "$D/base.raw" "$WORK/orig-base"
+  qemu-img create -q -f qed -b base.raw -F raw "$D/ov.qed"
+  run 0 strace -f -qq -e trace=execve -s 4096 -o "$WORK/strace.log" \
+    "$N" --direct -r 4M -s 4M "$D/ov.qed"
+  grep -F 'qemu-nbd' "$WORK/strace.log" |
+    grep -F '{\"driver\":\"qed\",\"file\":{\"driver\":\"file\"' |
+    grep -F '\"backing\":{\"driver\":\"raw\"' >/dev/null
+  same_bytes "$D/base.raw" "$WORK/orig-base"
+  FORMAT=qed extract "$D/ov.qed" "$WORK/sys"
+  [ "$(hget "$WORK/sys" "$KEY1" ReceiveBufferSize)" = 4096 ]
+  # a qcow2 backing: the QED cannot record it; the appliance refuses
+  # (before any qemu runs), --direct patches
+  cp "$IMAGES/win.qcow2" "$D/base.qcow2"; cp "$D/base.qcow2" "$WORK/orig-base"
+  qemu-img create -q -f qed -b base.qcow2 -F qcow2 "$D/q.qed"; cp "$D/q.qed" "$WORK/orig"
+  run 1 strace -f -qq -e trace=execve -o "$WORK/strace.log" "$N" -r 4M -s 4M "$D/q.qed"
+  err_has "$D/q.qed: refused: the image does not record its backing file's format (a QED can record raw only), which qemu would then guess; use --direct, which gives qemu every layer's format"
+  err_lines 1
+  ! grep 'execve(.*qemu' "$WORK/strace.log" || { echo "qemu ran"; return 1; }
+  same_bytes "$D/q.qed" "$WORK/orig"
+  run 0 "$N" --direct -r 2M -s 2M "$D/q.qed"
+  same_bytes "$D/base.qcow2" "$WORK/orig-base"
+  FORMAT=qed extract "$D/q.qed" "$WORK/sys"
+  [ "$(hget "$WORK/sys" "$KEY1" ReceiveBufferSize)" = 2048 ]
+}
+
+# A differencing VDI names its parent by UUID only: nothing to check,
+# and qemu cannot follow it; refused by name, before any qemu runs.
+vdi_differencing () {
+  fresh
+  qemu-img convert -f raw -O vdi "$IMAGES/win.raw" "$D/diff.vdi"
+  # image type 4 (differencing) and a parent UUID, as VirtualBox writes
+  printf '\004\000\000\000' | dd of="$D/diff.vdi" bs=1 seek=$((0x4c)) conv=notrunc status=none
+  printf '\021\042\063\104\125\146\167\210\231\252\273\314\335\356\377\001' |
+    dd of="$D/diff.vdi" bs=1 seek=$((0x1b8)) conv=notrunc status=none
+  cp "$D/diff.vdi" "$WORK/orig"
+  for backend in --direct ""; do
+    run 1 strace -f -qq -e trace=execve -o "$WORK/strace.log" "$N" $backend -r 4M "$D/diff.vdi"
+    err_has "netvsc-patch: $D/diff.vdi: a differencing VDI (parent UUID 44332211-6655-8877-99aa-bbccddeeff01): a VDI names its parent by UUID only, which qemu cannot follow, so it cannot be patched safely; make it standalone first (e.g. VBoxManage clonemedium) and patch the result"
+    err_lines 1
+    ! grep 'execve(.*qemu' "$WORK/strace.log" || { echo "qemu ran ($backend)"; return 1; }
+    same_bytes "$D/diff.vdi" "$WORK/orig"
+  done
+  # qemu agrees it cannot open it alone
+  ! qemu-img info -f vdi "$D/diff.vdi" >/dev/null 2>&1
+}
+
 legit_flat_vmdk () {
   fresh; flat_vmdk win
   cp "$D/win.vmdk" "$WORK/orig-desc"
@@ -213,6 +273,8 @@ check "qcow2 json: backing name: refused" qcow2_json_backing
 check "qcow2 backing via symlink out, in a subdirectory: refused" qcow2_backing_escapes
 check "qcow2 backing chain that loops: refused" qcow2_backing_loop
 check "qcow2 backing format not recorded: appliance refuses, --direct patches" unrecorded_backing_format
+check "QED backing file: outside refused and never opened, beside patched, unrecorded format" qed_backing
+check "differencing VDI (parent by UUID): refused before qemu" vdi_differencing
 check "monolithicFlat VMDK with its extent beside it: patched" legit_flat_vmdk
 check "qcow2 overlay with its backing beside it: patched (--direct, appliance)" legit_qcow2_overlay
 check "--allow-external FILE allows exactly that file" allow_external

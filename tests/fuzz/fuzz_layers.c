@@ -12,7 +12,7 @@
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static const char *const formats[] = { "qcow2", "vmdk", "vpc", "vhdx", "raw" };
+  static const char *const formats[] = { "qcow2", "vmdk", "vpc", "vhdx", "qed", "vdi", "raw" };
   struct layer_names *out = malloc (sizeof *out);
   struct layers_src src;
   struct layers_mem m;

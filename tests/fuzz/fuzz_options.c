@@ -2,10 +2,12 @@
  * split at NUL bytes).  main.c is included with its main() renamed so
  * that its static parse_options can be called directly.  Run it with
  * -close_fd_mask=3: usage errors print. */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define main netvsc_patch_main
 #include "../../src/main.c"
@@ -21,6 +23,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   if (buf == NULL)
     return 0;
+  /* --keys-from-stdin reads standard input: give it nothing, never a
+   * terminal to wait on */
+  {
+    int fd = open ("/dev/null", O_RDONLY);
+    if (fd > 0) {
+      dup2 (fd, 0);
+      close (fd);
+    }
+  }
   memcpy (buf, data, size);
   buf[size] = '\0';
   argv[argc++] = "netvsc-patch";
@@ -39,6 +50,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (!o.hive && o.n_images == 0)
       abort ();
   }
+  keystore_free (&o.keys);
   free (buf);
   return 0;
 }

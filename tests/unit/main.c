@@ -51,6 +51,9 @@ main (void)
   srunner_add_suite (sr, winvol_suite ());
   srunner_add_suite (sr, status_suite ());
   srunner_add_suite (sr, utf16_suite ());
+  srunner_add_suite (sr, domain_suite ());
+  srunner_add_suite (sr, uri_suite ());
+  srunner_add_suite (sr, bitlocker_suite ());
   srunner_run_all (sr, CK_NORMAL);
   failed = srunner_ntests_failed (sr);
   srunner_free (sr);

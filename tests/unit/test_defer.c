@@ -17,8 +17,9 @@
 #include "unit.h"
 #include "defer.h"
 
+/* The version has one source, the Makefile's VERSION (-D). */
 #ifndef NETVSC_PATCH_VERSION
-#define NETVSC_PATCH_VERSION "0.1.0"
+#error "NETVSC_PATCH_VERSION is not defined: build with make (VERSION in the Makefile)"
 #endif
 
 #define CSE_PAIR "[{42B5FAAE-6536-11D2-AE5A-0000F87571E3}{40B6664F-4972-11D1-A7CA-0000F87571E3}]"
@@ -81,6 +82,7 @@ expected_script (const char *kind, const char *arg, const char *pattern, const c
   const char *subst[][2] = {
     { "@NP_VERSION@", NETVSC_PATCH_VERSION }, { "@NP_MATCH_KIND@", kind },
     { "@NP_MATCH_ARG@", arg }, { "@NP_MATCH_PATTERN@", pattern }, { "@NP_VALUES@", values },
+    { "@NP_MODE@", "'always'" },
   };
 
   for (size_t i = 0; i < sizeof subst / sizeof subst[0]; i++) {
@@ -281,16 +283,46 @@ START_TEST (test_render_refuses)
 }
 END_TEST
 
+/* Decode standard base64 (as -EncodedCommand takes it); -1 if not. */
+static long
+unbase64 (const char *s, size_t n, unsigned char *out)
+{
+  static const char abc[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  long len = 0;
+
+  if (n % 4)
+    return -1;
+  for (size_t i = 0; i < n; i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (int k = 0; k < 4; k++) {
+      const char *c = s[i + k] == '=' ? NULL : strchr (abc, s[i + k]);
+      if (s[i + k] == '=' && i + 4 == n && k >= 2)
+        pad++;
+      else if (c == NULL || s[i + k] == '\0' || pad)
+        return -1;
+      v = v << 6 | (c ? (uint32_t) (c - abc) : 0);
+    }
+    out[len++] = (unsigned char) (v >> 16);
+    if (pad < 2)
+      out[len++] = (unsigned char) (v >> 8);
+    if (pad < 1)
+      out[len++] = (unsigned char) v;
+  }
+  return len;
+}
+
 START_TEST (test_render_cmd)
 {
   char *got, *t = slurp ("src/defer.cmd.in", NULL), *u, *want;
+  const char *run = "\r\n\"%NP_PS%\" -NoProfile -NonInteractive -EncodedCommand ";
+  const char *p, *e;
+  unsigned char dec[4096];
+  long n;
   size_t len;
 
-  ck_assert_int_eq (defer_render_cmd (&got, &len), 0);
-  u = replace (t, "@NP_VERSION@", NETVSC_PATCH_VERSION);
-  want = replace (u, "\n", "\r\n");
-  assert_same (got, want);
-  ck_assert_uint_eq (strlen (got), len);
+  ck_assert_int_eq (defer_render_cmd (DEFER_ALWAYS, &got, &len), 0);
   /* No BOM (cmd.exe would take it for part of the first command),
    * ASCII only, no placeholder left, and the one command line. */
   for (size_t i = 0; i < len; i++)
@@ -299,12 +331,167 @@ START_TEST (test_render_cmd)
   ck_assert (strncmp (got, "@echo off\r\n", 11) == 0);
   ck_assert_ptr_nonnull (strstr (got, "\r\nset NP_PS=%SystemRoot%\\System32\\"
                                  "WindowsPowerShell\\v1.0\\powershell.exe\r\n"));
-  ck_assert_ptr_nonnull (strstr (got, "\r\n\"%NP_PS%\" -NoProfile -NonInteractive "
-                                 "-ExecutionPolicy Bypass -File \"%~dp0netvsc-patch.ps1\"\r\n"));
+  /* Launched with -EncodedCommand, never -File (an execution policy set
+   * by Group Policy would block a file), on one line that also exits. */
+  ck_assert_ptr_null (strstr (got, "-File"));
+  ck_assert_ptr_null (strstr (got, "-ExecutionPolicy"));
+  p = strstr (got, run);
+  ck_assert_ptr_nonnull (p);
+  e = strstr (p + 2, "\r\n");
+  ck_assert_ptr_nonnull (e);
+  ck_assert_uint_lt ((size_t) (e - p - 2), DEFER_CMDLINE_MAX);
+  p += strlen (run);
+  e = strchr (p, ' ');
+  ck_assert_ptr_nonnull (e);
+  ck_assert_int_eq (strncmp (e, " && exit /b 0 || exit /b 1\r\n", 30), 0);
+  /* The encoded text is the loader, in UTF-16LE. */
+  ck_assert_uint_lt ((size_t) (e - p), sizeof dec);
+  n = unbase64 (p, (size_t) (e - p), dec);
+  ck_assert_int_eq (n, (long) (2 * strlen (DEFER_LOADER_GPO)));
+  for (long i = 0; i < n / 2; i++)
+    ck_assert_msg (dec[2 * i] == (unsigned char) DEFER_LOADER_GPO[i] && dec[2 * i + 1] == 0,
+                   "loader char %ld", i);
+  ck_assert_ptr_nonnull (strstr (DEFER_LOADER_GPO, "'System32\\GroupPolicy\\Machine\\Scripts"
+                                 "\\Startup\\netvsc-patch.ps1'"));
+  ck_assert_ptr_nonnull (strstr (DEFER_LOADER_GPO, "[scriptblock]::Create("));
+  /* The rest is the template. */
+  {
+    char b64[4096];
+    memcpy (b64, p, (size_t) (e - p));
+    b64[e - p] = '\0';
+    u = replace (t, "@NP_VERSION@", NETVSC_PATCH_VERSION);
+    free (t);
+    t = replace (u, "@NP_LOADER@", b64);
+    free (u);
+    u = replace (t, "@NP_RUN_BY@", "rem The machine startup script of the local Group Policy "
+                 "object, run at\nrem boot (--defer).");
+    free (t);
+    t = u;
+    u = NULL;
+    want = replace (t, "\n", "\r\n");
+  }
+  assert_same (got, want);
+  ck_assert_uint_eq (strlen (got), len);
   free (got);
   free (t);
   free (u);
   free (want);
+}
+END_TEST
+
+/* --defer=once: the same script, in mode once. */
+START_TEST (test_render_once)
+{
+  struct defer_spec s = { .match = { MATCH_NETVSC, NULL }, .values = buffers, .n = 2,
+                          .mode = DEFER_ONCE };
+  char *got, *always = render (MATCH_NETVSC, NULL, buffers, 2, NULL), *want;
+  size_t len;
+
+  ck_assert_int_eq (defer_render_script (&s, &got, &len), 0);
+  check_shape (got, len);
+  ck_assert_ptr_nonnull (strstr (always, "\r\n$Mode = 'always'\r\n"));
+  want = replace (always, "\r\n$Mode = 'always'\r\n", "\r\n$Mode = 'once'\r\n");
+  assert_same (got, want);
+  free (got);
+  free (want);
+  free (always);
+}
+END_TEST
+
+/* Where NEEDLE first is in HAY, as an offset; fails if absent. */
+static size_t
+at (const char *hay, const char *needle)
+{
+  const char *p = strstr (hay, needle);
+  ck_assert_msg (p != NULL, "not in the template: %s", needle);
+  return (size_t) (p - hay);
+}
+
+/* The body of PowerShell function NAME in template T (to its closing
+ * brace at the start of a line). */
+static char *
+ps_function (const char *t, const char *name)
+{
+  char head[128];
+  const char *p, *e;
+
+  snprintf (head, sizeof head, "\nfunction %s ", name);
+  p = strstr (t, head);
+  ck_assert_msg (p != NULL, "no function %s", name);
+  e = strstr (p, "\n}\n");
+  ck_assert_ptr_nonnull (e);
+  return strndup (p, (size_t) (e - p + 3));
+}
+
+/* The script's structure: what issue 17 asks of it, where a reviewer
+ * would look. */
+START_TEST (test_template_structure)
+{
+  char *t = slurp ("src/defer.ps1.in", NULL), *f;
+
+  /* Adapters by GUID: NetCfgInstanceId against Win32_NetworkAdapter.GUID,
+   * never the instance number as DeviceID. */
+  ck_assert_ptr_null (strstr (t, "DeviceID"));
+  f = ps_function (t, "Get-Nic");
+  ck_assert_ptr_nonnull (strstr (f, "Get-WmiObject -Class Win32_NetworkAdapter"));
+  ck_assert_ptr_nonnull (strstr (f, "Test-Same $_.GUID $Guid"));
+  ck_assert_ptr_nonnull (strstr (f, "$found.Count -ne 1"));
+  free (f);
+  f = ps_function (t, "Restart-Adapter");
+  ck_assert_ptr_nonnull (strstr (f, "Get-Text $Key 'NetCfgInstanceId'"));
+  ck_assert_ptr_nonnull (strstr (f, "Test-Guid $guid"));
+  /* the marker is persisted before Disable(), cleared only after a
+   * verified enable */
+  ck_assert_uint_lt (at (f, "Set-Marker $guid"), at (f, ".Disable()"));
+  ck_assert_uint_lt (at (f, ".Disable()"), at (f, "$on = Enable-Verified $guid"));
+  ck_assert_uint_lt (at (f, "$on = Enable-Verified $guid"), at (f, "if ($on) { Clear-Marker $guid }"));
+  /* disabled by someone else: left; by us (marker): restarted */
+  ck_assert_ptr_nonnull (strstr (f, "ConfigManagerErrorCode -eq 22 -and -not (Test-Marker $guid)"));
+  free (f);
+  /* Enable retried, each time read back from WMI, bounded. */
+  f = ps_function (t, "Enable-Verified");
+  ck_assert_ptr_nonnull (strstr (f, "for ($try = 0; $try -le $EnableTries; $try++)"));
+  ck_assert_uint_lt (at (f, "$nic = Get-Nic $Guid"), at (f, "ConfigManagerErrorCode -ne 22"));
+  ck_assert_uint_lt (at (f, "ConfigManagerErrorCode -ne 22"), at (f, ".Enable()"));
+  ck_assert_ptr_nonnull (strstr (f, "Start-Sleep"));
+  free (f);
+  ck_assert_ptr_nonnull (strstr (t, "\n$EnableTries = 5\n"));
+  /* Bounded wait for device installs, before the adapters are read; an
+   * earlier run's disabled adapters enabled before anything else. */
+  f = ps_function (t, "Wait-DeviceInstalls");
+  ck_assert_ptr_nonnull (strstr (f, "CMP_WaitNoPendingInstallEvents([uint32] $PnpWaitMs)"));
+  ck_assert_ptr_nonnull (strstr (f, "Write-Log"));
+  free (f);
+  ck_assert_ptr_nonnull (strstr (t, "\n$PnpWaitMs = 120000\n"));
+  ck_assert_uint_lt (at (t, "\n  Wait-DeviceInstalls\n"), at (t, "\n  if (-not (Repair-Disabled))"));
+  ck_assert_uint_lt (at (t, "\n  if (-not (Repair-Disabled))"), at (t, "OpenSubKey($ClassPath)"));
+  /* One log encoding (UTF-8, no BOM) and one event per run. */
+  ck_assert_ptr_null (strstr (t, "Add-Content"));
+  ck_assert_ptr_nonnull (strstr (t, "AppendAllText($LogFile, $line, (New-Object System.Text.UTF8Encoding $false))"));
+  ck_assert_ptr_nonnull (strstr (t, "[System.Diagnostics.EventLog]::WriteEntry($EventSource"));
+  ck_assert_ptr_nonnull (strstr (t, "CreateEventSource($EventSource, 'Application')"));
+  ck_assert_ptr_nonnull (strstr (t, "\n  Write-RunEvent 'Error' 3\n  exit 1\n"));
+  ck_assert_ptr_nonnull (strstr (t, "\n  Write-RunEvent 'Information' 1\n"));
+  /* Once: only after a run that matched and failed nowhere; the entry
+   * goes before the files. */
+  ck_assert_ptr_nonnull (strstr (t, "\nif ($Mode -eq 'once' -and -not $failed -and $matched -gt 0) {\n"
+                                 "  try {\n    Remove-Self\n"));
+  /* Setup: SetupComplete.cmd runs once, so an adapter still disabled
+   * gets a startup task that runs the script again until it is enabled,
+   * and the task goes when none is left. */
+  ck_assert_ptr_nonnull (strstr (t, "\nif ($Mode -eq 'setup') {\n  try {\n    Update-RepairTask\n"));
+  f = ps_function (t, "Update-RepairTask");
+  ck_assert_uint_lt (at (f, "$ErrorActionPreference = 'Continue'"), at (f, "& $schtasks"));
+  ck_assert_uint_lt (at (f, "if (Test-AnyMarker) {"), at (f, "/Create /F /TN $RepairTask /SC ONSTART /RU SYSTEM"));
+  ck_assert_ptr_nonnull (strstr (f, "} else {"));
+  ck_assert_uint_lt (at (f, "} else {"), at (f, "/Delete /F /TN $RepairTask"));
+  free (f);
+  f = ps_function (t, "Remove-Self");
+  ck_assert_uint_lt (at (f, "Remove-StartupEntry $text"), at (f, "WriteAllText($ini, $new, [System.Text.Encoding]::Unicode)"));
+  ck_assert_uint_lt (at (f, "WriteAllText($ini, $new"), at (f, "Step-GptVersion $gpt"));
+  ck_assert_uint_lt (at (f, "Step-GptVersion $gpt"), at (f, "Remove-Item -LiteralPath $p"));
+  free (f);
+  free (t);
 }
 END_TEST
 
@@ -396,6 +583,19 @@ START_TEST (test_ps_syntax)
     size_t len;
     char *s = render (specs[i].k, specs[i].arg, v, 2, &len);
     snprintf (path, sizeof path, "%s/s%zu.ps1", dir, i);
+    write_file (path, s, len);
+    strcat (files, " ");
+    strcat (files, path);
+    free (s);
+  }
+  {
+    /* and mode once (its self-removal code is the same text, but the
+     * file is what Windows would run) */
+    struct defer_spec once = { .match = { MATCH_NETVSC, NULL }, .values = v, .n = 2, .mode = DEFER_ONCE };
+    char *s;
+    size_t len;
+    ck_assert_int_eq (defer_render_script (&once, &s, &len), 0);
+    snprintf (path, sizeof path, "%s/once.ps1", dir);
     write_file (path, s, len);
     strcat (files, " ");
     strcat (files, path);
@@ -580,7 +780,7 @@ START_TEST (test_scripts_others_kept)
 }
 END_TEST
 
-START_TEST (test_scripts_remove_renumbers)
+START_TEST (test_scripts_gaps)
 {
   const char *old =
     "[Startup]\r\n"
@@ -615,12 +815,72 @@ START_TEST (test_scripts_remove_renumbers)
   ck_assert_int_eq (scripts_has (got), 0);
   free (got);
 
-  /* Installing over numbers with a gap renumbers them (Windows stops at
-   * the first missing number) and adds ours after them. */
+  /* Installing never renumbers: ours goes at the first free number,
+   * where Windows runs it, when the entries after that (asleep: Windows
+   * stops at the first missing number) stay asleep. */
   got = scripts_edit ("[Startup]\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
                       "5CmdLine=b.cmd\r\n5Parameters=-b\r\n", 0, 1, &changed);
+  ck_assert_int_eq (changed, 1);
   ck_assert_str_eq (got, "[Startup]\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
-                    "1CmdLine=b.cmd\r\n1Parameters=-b\r\n" OURS ("2"));
+                    "5CmdLine=b.cmd\r\n5Parameters=-b\r\n" OURS ("1"));
+  {
+    /* and removing it leaves the file as it was: 5 still asleep */
+    char *back = scripts_edit (got, 0, 0, &changed);
+    ck_assert_int_eq (changed, 1);
+    ck_assert_str_eq (back, "[Startup]\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
+                      "5CmdLine=b.cmd\r\n5Parameters=-b\r\n");
+    free (back);
+  }
+  free (got);
+  /* A gap one wide (0, 2): ours at 1 would wake 2: refused, ERANGE. */
+  {
+    size_t len, out_len = 9;
+    char *in = utf16 ("[Startup]\r\n0CmdLine=a.cmd\r\n2CmdLine=b.cmd\r\n", 1, &len);
+    char *out = (char *) "untouched";
+    errno = 0;
+    ck_assert_int_eq (defer_scripts_ini_edit (in, len, 1, &out, &out_len, &changed), -1);
+    ck_assert_int_eq (errno, ERANGE);
+    ck_assert_str_eq (out, "untouched");
+    free (in);
+    /* nor over a stray NParameters at the free number */
+    in = utf16 ("[Startup]\r\n0CmdLine=a.cmd\r\n1Parameters=-x\r\n", 1, &len);
+    errno = 0;
+    ck_assert_int_eq (defer_scripts_ini_edit (in, len, 1, &out, &out_len, &changed), -1);
+    ck_assert_int_eq (errno, ERANGE);
+    free (in);
+  }
+  /* No entry 0 at all (1 asleep): ours at 0 would wake 1: refused. */
+  {
+    size_t len, out_len;
+    char *out;
+    char *in = utf16 ("[Startup]\r\n1CmdLine=a.cmd\r\n", 1, &len);
+    errno = 0;
+    ck_assert_int_eq (defer_scripts_ini_edit (in, len, 1, &out, &out_len, &changed), -1);
+    ck_assert_int_eq (errno, ERANGE);
+    free (in);
+  }
+  /* Ours asleep after a gap (0, gap, 3=ours): moved to 1 where it runs. */
+  got = scripts_edit ("[Startup]\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
+                      OURS ("3"), 0, 1, &changed);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_str_eq (got, "[Startup]\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n" OURS ("1"));
+  free (got);
+  /* Removal: entries after ours that ran still run, in their order;
+   * those after a gap keep their numbers (and stay asleep); foreign
+   * keys and comments are kept. */
+  got = scripts_edit ("[Startup]\r\n; admin's note\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
+                      OURS ("1") "2CmdLine=b.cmd\r\n2Parameters=-b\r\n"
+                      "Foo=bar\r\n4CmdLine=z.cmd\r\n4Parameters=\r\n", 0, 0, &changed);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_str_eq (got, "[Startup]\r\n; admin's note\r\n0CmdLine=a.cmd\r\n0Parameters=\r\n"
+                    "1CmdLine=b.cmd\r\n1Parameters=-b\r\n"
+                    "Foo=bar\r\n4CmdLine=z.cmd\r\n4Parameters=\r\n");
+  free (got);
+  /* Removal of ours asleep after a gap: nothing else moves. */
+  got = scripts_edit ("[Startup]\r\n0CmdLine=a.cmd\r\n" OURS ("2")
+                      "3CmdLine=b.cmd\r\n", 0, 0, &changed);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_str_eq (got, "[Startup]\r\n0CmdLine=a.cmd\r\n3CmdLine=b.cmd\r\n");
   free (got);
 
   /* Ours alone in [Startup]: the section goes, [Shutdown] stays. */
@@ -734,13 +994,13 @@ START_TEST (test_gpt_create)
   char *got = gpt_edit (NULL, 1, &changed), *again;
 
   ck_assert_int_eq (changed, 1);
-  ck_assert_str_eq (got, "[General]\r\ngPCMachineExtensionNames=" CSE_PAIR "\r\nVersion=1\r\n");
+  ck_assert_str_eq (got, "[General]\r\ngPCFunctionalityVersion=2\r\ngPCMachineExtensionNames=" CSE_PAIR "\r\nVersion=1\r\n");
   again = gpt_edit (got, 0, &changed);
   ck_assert_int_eq (changed, 0);
   free (again);
   again = gpt_edit (got, 1, &changed);
   ck_assert_int_eq (changed, 1);
-  ck_assert_str_eq (again, "[General]\r\ngPCMachineExtensionNames=" CSE_PAIR "\r\nVersion=2\r\n");
+  ck_assert_str_eq (again, "[General]\r\ngPCFunctionalityVersion=2\r\ngPCMachineExtensionNames=" CSE_PAIR "\r\nVersion=2\r\n");
   free (again);
   free (got);
 }
@@ -836,7 +1096,8 @@ START_TEST (test_gpt_version)
   free (got);
   /* No [General] at all: one is added. */
   got = gpt_edit ("[Other]\r\nx=1", 0, &changed);
-  ck_assert_str_eq (got, "[Other]\r\nx=1\r\n[General]\r\ngPCMachineExtensionNames=" CSE_PAIR
+  ck_assert_str_eq (got, "[Other]\r\nx=1\r\n[General]\r\ngPCFunctionalityVersion=2\r\n"
+                    "gPCMachineExtensionNames=" CSE_PAIR
                     "\r\nVersion=1\r\n");
   free (got);
 }
@@ -877,6 +1138,113 @@ START_TEST (test_gpt_garbage)
 }
 END_TEST
 
+/* --defer=setup's cmd: the loader reads the script beside
+ * SetupComplete.cmd; the rest as the startup script's. */
+START_TEST (test_render_cmd_setup)
+{
+  char *got, *p, *e;
+  unsigned char dec[4096];
+  long n;
+  size_t len;
+
+  ck_assert_int_eq (defer_render_cmd (DEFER_SETUP, &got, &len), 0);
+  ck_assert_ptr_nonnull (strstr (got, "\r\nrem Called once by SetupComplete.cmd beside it"));
+  p = strstr (got, " -EncodedCommand ");
+  p = strstr (p + 1, "\r\n\"%NP_PS%\" -NoProfile -NonInteractive -EncodedCommand ");
+  ck_assert_ptr_nonnull (p);
+  p = strstr (p, "-EncodedCommand ") + strlen ("-EncodedCommand ");
+  e = strchr (p, ' ');
+  n = unbase64 (p, (size_t) (e - p), dec);
+  ck_assert_int_eq (n, (long) (2 * strlen (DEFER_LOADER_SETUP)));
+  for (long i = 0; i < n / 2; i++)
+    ck_assert (dec[2 * i] == (unsigned char) DEFER_LOADER_SETUP[i] && dec[2 * i + 1] == 0);
+  ck_assert_ptr_nonnull (strstr (DEFER_LOADER_SETUP, "Join-Path $env:SystemRoot "
+                                 "'Setup\\Scripts\\netvsc-patch.ps1'"));
+  free (got);
+}
+END_TEST
+
+/* --- SetupComplete.cmd ------------------------------------------------ */
+
+#define BLOCK(eol) "rem netvsc-patch --defer=setup: begin" eol \
+  "call \"%SystemRoot%\\Setup\\Scripts\\netvsc-patch.cmd\"" eol \
+  "rem netvsc-patch --defer=setup: end" eol
+
+static char *
+sc_edit (const char *old, int install, int *changed, size_t *len)
+{
+  char *out = NULL;
+  ck_assert_int_eq (defer_setupcomplete_edit (old, old ? strlen (old) : 0, install, &out,
+                                              len, changed), 0);
+  return out;
+}
+
+START_TEST (test_setupcomplete)
+{
+  int changed;
+  size_t len;
+  char *got, *back;
+
+  /* none: ours alone, CRLF; removed: nothing left (the file goes) */
+  got = sc_edit (NULL, 1, &changed, &len);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_str_eq (got, BLOCK ("\r\n"));
+  ck_assert_int_eq (defer_setupcomplete_has (got, len), 1);
+  back = sc_edit (got, 1, &changed, &len);         /* idempotent */
+  ck_assert_int_eq (changed, 0);
+  ck_assert_str_eq (back, got);
+  free (back);
+  back = sc_edit (got, 0, &changed, &len);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_uint_eq (len, 0);
+  free (back);
+  free (got);
+
+  /* theirs, LF, with an exit at the end: ours first, in their line ends;
+   * removal gives back their bytes */
+  const char *theirs = "@echo off\nnet user x /active:no\nexit /b 0";
+  got = sc_edit (theirs, 1, &changed, &len);
+  ck_assert_int_eq (changed, 1);
+  ck_assert_str_eq (got, BLOCK ("\n") "@echo off\nnet user x /active:no\nexit /b 0");
+  back = sc_edit (got, 0, &changed, &len);
+  ck_assert_str_eq (back, theirs);
+  free (back);
+  free (got);
+  ck_assert_int_eq (defer_setupcomplete_has (theirs, strlen (theirs)), 0);
+  got = sc_edit (theirs, 0, &changed, &len);       /* nothing to remove */
+  ck_assert_int_eq (changed, 0);
+  ck_assert_str_eq (got, theirs);
+  free (got);
+
+  /* a UTF-8 BOM stays first; only blank lines left: the file goes */
+  got = sc_edit ("\xef\xbb\xbf\r\n\r\n", 1, &changed, &len);
+  ck_assert_str_eq (got, "\xef\xbb\xbf" BLOCK ("\r\n") "\r\n\r\n");
+  back = sc_edit (got, 0, &changed, &len);
+  ck_assert_uint_eq (len, 0);
+  free (back);
+  free (got);
+
+  /* our block moved inside theirs (indented, other case): still ours */
+  got = sc_edit ("echo a\r\n  REM netvsc-patch --defer=setup: BEGIN\r\ncall x\r\n"
+                 "rem netvsc-patch --defer=setup: end\r\necho b\r\n", 0, &changed, &len);
+  ck_assert_str_eq (got, "echo a\r\necho b\r\n");
+  free (got);
+
+  /* refused, left alone: half a block, UTF-16, NUL */
+  {
+    const char *bad[] = { "rem netvsc-patch --defer=setup: begin\r\ncall x\r\n", "\xff\xfe@\0" };
+    for (size_t i = 0; i < 2; i++) {
+      char *out = (char *) "untouched";
+      errno = 0;
+      ck_assert_int_eq (defer_setupcomplete_edit (bad[i], i ? 4 : strlen (bad[i]), i, &out,
+                                                  &len, &changed), -1);
+      ck_assert_int_eq (errno, EINVAL);
+      ck_assert_str_eq (out, "untouched");
+    }
+  }
+}
+END_TEST
+
 Suite *
 defer_suite (void)
 {
@@ -890,19 +1258,23 @@ defer_suite (void)
   tcase_add_test (script, test_render_values);
   tcase_add_test (script, test_render_refuses);
   tcase_add_test (script, test_render_cmd);
+  tcase_add_test (script, test_render_once);
+  tcase_add_test (script, test_render_cmd_setup);
+  tcase_add_test (script, test_template_structure);
   tcase_add_test (script, test_template_ps2);
   tcase_add_test (script, test_ps_syntax);
   tcase_set_timeout (script, 60);
   suite_add_tcase (s, script);
   tcase_add_test (ini, test_scripts_create_and_again);
   tcase_add_test (ini, test_scripts_others_kept);
-  tcase_add_test (ini, test_scripts_remove_renumbers);
+  tcase_add_test (ini, test_scripts_gaps);
   tcase_add_test (ini, test_scripts_encodings);
   tcase_add_test (ini, test_scripts_garbage);
   tcase_add_test (ini, test_gpt_create);
   tcase_add_test (ini, test_gpt_sorted_insert);
   tcase_add_test (ini, test_gpt_version);
   tcase_add_test (ini, test_gpt_garbage);
+  tcase_add_test (ini, test_setupcomplete);
   suite_add_tcase (s, ini);
   return s;
 }

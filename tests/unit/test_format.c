@@ -49,6 +49,8 @@ START_TEST (test_magics)
   expect_format (make_file (65536, "conectix", 8, 0), "vpc");      /* dynamic */
   expect_format (make_file (65536, "conectix", 8, -512), "vpc");   /* fixed */
   expect_format (make_file (65536, "conectix", 8, -511), "vpc");   /* old fixed */
+  expect_format (make_file (65536, "QED\0", 4, 0), "qed");
+  expect_format (make_file (65536, "\x7f\x10\xda\xbe", 4, 0x40), "vdi");
   expect_format (make_file (65536, NULL, 0, 0), "raw");
   /* An MBR with a raw disk's usual signature is raw. */
   expect_format (make_file (65536, "\x55\xaa", 2, 510), "raw");
@@ -91,6 +93,8 @@ START_TEST (test_format_names)
   ck_assert_str_eq (format_canonical ("vhdx"), "vhdx");
   ck_assert_str_eq (format_canonical ("VHD"), "vpc");
   ck_assert_str_eq (format_canonical ("QCOW2"), "qcow2");
+  ck_assert_str_eq (format_canonical ("VDI"), "vdi");
+  ck_assert_str_eq (format_canonical ("qed"), "qed");
   ck_assert_ptr_null (format_canonical ("iso"));
 
   ck_assert_int_eq (format_check (qcow, "qcow2", &err), 0);

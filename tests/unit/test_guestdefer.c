@@ -244,6 +244,103 @@ START_TEST (test_unparseable_left_alone)
 }
 END_TEST
 
+/* --defer=setup: the files beside SetupComplete.cmd and our call first
+ * in it; switching kinds takes the other out; --remove takes out both;
+ * a SetupComplete.cmd that held only our call goes with it. */
+START_TEST (test_setup_mode)
+{
+  struct memdisk m = { 0 };
+  struct defer_value v[] = {
+    { .name = "ReceiveBufferSize", .is_dword = 1, .dword = 4096, .check = 1 },
+  };
+  struct defer_spec spec = { .match = { MATCH_NETVSC, NULL }, .values = v, .n = 1,
+                             .mode = DEFER_SETUP };
+  const char theirs[] = "@echo off\r\ncall C:\\Deploy\\finish.cmd\r\nshutdown /r /t 0\r\n";
+  const char block[] = "rem netvsc-patch --defer=setup: begin\r\n"
+    "call \"%SystemRoot%\\Setup\\Scripts\\netvsc-patch.cmd\"\r\n"
+    "rem netvsc-patch --defer=setup: end\r\n";
+  char want[512];
+
+  mem_put (&m, DEFER_SETUPCOMPLETE, theirs, sizeof theirs - 1);
+  ck_assert_int_eq (run (&m, &spec, 1, 1), DEFER_INSTALLED);
+  ck_assert_str_eq (m.log, "");
+  ck_assert_int_eq (run (&m, &spec, 1, 0), DEFER_INSTALLED);
+  ck_assert_str_eq (m.log, "w:netvsc-patch.ps1;w:netvsc-patch.cmd;w:SetupComplete.cmd;");
+  snprintf (want, sizeof want, "%s%s", block, theirs);
+  ck_assert_str_eq (content (&m, DEFER_SETUPCOMPLETE), want);
+  ck_assert_ptr_nonnull (strstr (content (&m, DEFER_SETUP_PS1), "\r\n$Mode = 'setup'\r\n"));
+  ck_assert_ptr_null (content (&m, DEFER_SCRIPTS_INI));
+  ck_assert_ptr_null (content (&m, DEFER_PS1));
+  ck_assert_int_eq (run (&m, &spec, 1, 0), DEFER_IN_PLACE);
+  ck_assert_str_eq (m.log, "");
+
+  /* to every boot: the startup script in, our call out (theirs kept) */
+  spec.mode = DEFER_ALWAYS;
+  ck_assert_int_eq (run (&m, &spec, 1, 0), DEFER_INSTALLED);
+  ck_assert_str_eq (m.log, "w:netvsc-patch.ps1;w:netvsc-patch.cmd;w:scripts.ini;w:gpt.ini;"
+                    "w:SetupComplete.cmd;r:netvsc-patch.ps1;r:netvsc-patch.cmd;");
+  ck_assert_str_eq (content (&m, DEFER_SETUPCOMPLETE), theirs);
+  ck_assert_ptr_null (content (&m, DEFER_SETUP_PS1));
+  ck_assert_ptr_nonnull (strstr (content (&m, DEFER_PS1), "\r\n$Mode = 'always'\r\n"));
+
+  /* and back: the startup script's entry out */
+  spec.mode = DEFER_SETUP;
+  ck_assert_int_eq (run (&m, &spec, 1, 0), DEFER_INSTALLED);
+  ck_assert_int_eq (defer_scripts_ini_has (content (&m, DEFER_SCRIPTS_INI),
+                                           clen (&m, DEFER_SCRIPTS_INI)), 0);
+  ck_assert_ptr_null (content (&m, DEFER_PS1));
+
+  /* --remove: our block out, theirs kept as it was */
+  ck_assert_int_eq (run (&m, &spec, 0, 0), DEFER_REMOVED);
+  ck_assert_str_eq (m.log, "w:SetupComplete.cmd;r:netvsc-patch.ps1;r:netvsc-patch.cmd;");
+  ck_assert_str_eq (content (&m, DEFER_SETUPCOMPLETE), theirs);
+  ck_assert_int_eq (run (&m, &spec, 0, 0), DEFER_ABSENT);
+
+  /* no SetupComplete.cmd: created with our call alone; removed whole */
+  mem_free (&m);
+  ck_assert_int_eq (run (&m, &spec, 1, 0), DEFER_INSTALLED);
+  ck_assert_str_eq (content (&m, DEFER_SETUPCOMPLETE), block);
+  ck_assert_int_eq (run (&m, &spec, 0, 0), DEFER_REMOVED);
+  ck_assert_str_eq (m.log, "r:SetupComplete.cmd;r:netvsc-patch.ps1;r:netvsc-patch.cmd;");
+  ck_assert_uint_eq (m.n, 0);
+  mem_free (&m);
+}
+END_TEST
+
+/* Someone else's file of the other kind that cannot be parsed (a
+ * UTF-16 SetupComplete.cmd, a broken scripts.ini) does not stop an
+ * install or --remove, and is left alone; one that names us does. */
+START_TEST (test_other_kind_unparseable)
+{
+  struct memdisk m = { 0 };
+  struct defer_value v[] = { { .name = "ReceiveBufferSize", .is_dword = 1, .dword = 4096 } };
+  struct defer_spec spec = { .match = { MATCH_NETVSC, NULL }, .values = v, .n = 1 };
+  struct np_error err = { 0, "" };
+  enum defer_result res;
+  const char u16[] = "\xff\xfe@\0e\0c\0h\0o\0 \0o\0f\0f\0\r\0\n\0";
+  const char junk[] = "\x01 not an ini";
+  const char ours[] = "\x01 not an ini, NETVSC-PATCH.cmd";
+
+  mem_put (&m, DEFER_SETUPCOMPLETE, u16, sizeof u16 - 1);
+  ck_assert_int_eq (run (&m, &spec, 1, 0), DEFER_INSTALLED);
+  ck_assert_int_eq (run (&m, &spec, 0, 0), DEFER_REMOVED);
+  ck_assert_uint_eq (clen (&m, DEFER_SETUPCOMPLETE), sizeof u16 - 1);
+  ck_assert (memcmp (content (&m, DEFER_SETUPCOMPLETE), u16, sizeof u16 - 1) == 0);
+  mem_free (&m);
+
+  spec.mode = DEFER_SETUP;
+  mem_put (&m, DEFER_SCRIPTS_INI, junk, sizeof junk - 1);
+  ck_assert_int_eq (run (&m, &spec, 1, 0), DEFER_INSTALLED);
+  ck_assert_str_eq (content (&m, DEFER_SCRIPTS_INI), junk);
+  mem_free (&m);
+
+  mem_put (&m, DEFER_SCRIPTS_INI, ours, sizeof ours - 1);
+  ck_assert_int_eq (guest_defer (&mem_backend, (struct disk *) &m, &spec, 1, 1, &res, &err), -1);
+  ck_assert_msg (strstr (err.msg, "scripts.ini cannot be parsed"), "%s", err.msg);
+  mem_free (&m);
+}
+END_TEST
+
 Suite *
 guestdefer_suite (void)
 {
@@ -253,6 +350,8 @@ guestdefer_suite (void)
   tcase_add_test (tc, test_install_remove);
   tcase_add_test (tc, test_keeps_other_policy);
   tcase_add_test (tc, test_unparseable_left_alone);
+  tcase_add_test (tc, test_setup_mode);
+  tcase_add_test (tc, test_other_kind_unparseable);
   suite_add_tcase (s, tc);
   return s;
 }

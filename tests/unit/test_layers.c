@@ -278,6 +278,88 @@ START_TEST (test_vhd_parent)
 }
 END_TEST
 
+/* QED: a backing name only with the backing-file feature, within the
+ * header clusters; its format recorded only as raw (no-probe). */
+START_TEST (test_qed_backing)
+{
+  struct layer_names n;
+  char why[256];
+
+  memset (img, 0, 65536);
+  memcpy (img, "QED\0", 4);
+  put_le (img + 4, 4096, 4);            /* cluster size */
+  put_le (img + 12, 1, 4);              /* header: one cluster */
+  put_le (img + 56, 64, 4);
+  put_le (img + 60, 8, 4);
+  memcpy (img + 64, "base.raw", 8);
+  /* without the feature bit qemu ignores the name */
+  ck_assert_int_eq (parse ("qed", 65536, &n, why), 0);
+  ck_assert_int_eq (n.n, 0);
+  put_le (img + 16, 1, 8);
+  ck_assert_int_eq (parse ("qed", 65536, &n, why), 0);
+  ck_assert_int_eq (n.n, 1);
+  ck_assert_int_eq (n.v[0].role, LAYER_BACKING);
+  ck_assert_str_eq (n.v[0].name, "base.raw");
+  ck_assert_str_eq (n.v[0].format, "");
+  put_le (img + 16, 5, 8);              /* + no-probe: raw */
+  ck_assert_int_eq (parse ("qed", 65536, &n, why), 0);
+  ck_assert_str_eq (n.v[0].format, "raw");
+  /* past the header clusters: qemu refuses, so do we */
+  put_le (img + 56, 4090, 4);
+  ck_assert_int_eq (parse ("qed", 65536, &n, why), -1);
+  ck_assert_ptr_nonnull (strstr (why, "QED backing file name qemu refuses"));
+  /* past the end of the file */
+  put_le (img + 12, 16, 4);
+  ck_assert_int_eq (parse ("qed", 4092, &n, why), -1);
+  ck_assert_ptr_nonnull (strstr (why, "past the end"));
+  /* longer than we keep */
+  put_le (img + 56, 64, 4);
+  put_le (img + 60, 2000, 4);
+  ck_assert_int_eq (parse ("qed", 65536, &n, why), -1);
+  ck_assert_ptr_nonnull (strstr (why, "longer than 1023"));
+  /* truncated header */
+  ck_assert_int_eq (parse ("qed", 40, &n, why), -1);
+}
+END_TEST
+
+/* VDI: dynamic and fixed stand alone; differencing (type 4), undo, or a
+ * parent or link UUID: has_parent, the UUID as VirtualBox prints it. */
+START_TEST (test_vdi_parent)
+{
+  static const unsigned char uuid[16] = {
+    0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+    0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x01 };
+  struct layer_names n;
+  char why[256];
+
+  memset (img, 0, 4096);
+  put_le (img + 0x40, 0xbeda107f, 4);
+  put_le (img + 0x4c, 1, 4);
+  ck_assert_int_eq (parse ("vdi", 4096, &n, why), 0);
+  ck_assert_int_eq (n.has_parent, 0);
+  put_le (img + 0x4c, 2, 4);
+  ck_assert_int_eq (parse ("vdi", 4096, &n, why), 0);
+  ck_assert_int_eq (n.has_parent, 0);
+  put_le (img + 0x4c, 4, 4);
+  ck_assert_int_eq (parse ("vdi", 4096, &n, why), 0);
+  ck_assert_int_eq (n.has_parent, 1);
+  ck_assert_int_eq (n.n, 0);
+  memcpy (img + 0x1b8, uuid, 16);
+  ck_assert_int_eq (parse ("vdi", 4096, &n, why), 0);
+  ck_assert_int_eq (n.n, 1);
+  ck_assert_int_eq (n.v[0].role, LAYER_PARENT);
+  ck_assert_str_eq (n.v[0].name, "44332211-6655-8877-99aa-bbccddeeff01");
+  /* a dynamic image with a link UUID only is not standalone either */
+  put_le (img + 0x4c, 1, 4);
+  memset (img + 0x1b8, 0, 16);
+  memcpy (img + 0x1a8, uuid, 16);
+  ck_assert_int_eq (parse ("vdi", 4096, &n, why), 0);
+  ck_assert_int_eq (n.has_parent, 1);
+  ck_assert_int_eq (parse ("vdi", 0x100, &n, why), -1);
+  ck_assert_ptr_nonnull (strstr (why, "truncated VDI header"));
+}
+END_TEST
+
 START_TEST (test_vhdx_parent)
 {
   static const unsigned char meta[16] = {
@@ -460,6 +542,8 @@ layers_suite (void)
   tcase_add_test (tc, test_vmdk_sparse);
   tcase_add_test (tc, test_vhd_parent);
   tcase_add_test (tc, test_vhdx_parent);
+  tcase_add_test (tc, test_qed_backing);
+  tcase_add_test (tc, test_vdi_parent);
   suite_add_tcase (s, tc);
   tcase_add_checked_fixture (tc2, setup, teardown);
   tcase_add_test (tc2, test_check_rules);

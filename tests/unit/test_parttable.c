@@ -210,6 +210,62 @@ START_TEST (test_gpt_4k)
 }
 END_TEST
 
+/* A sector size given (--blocksize) is the only one tried, and MBR
+ * addresses count in it; parttable_sector_size tells the appliance
+ * which one parttable_read would use. */
+START_TEST (test_sector_size_given)
+{
+  struct mem m = disk_new (32 << 20);
+  struct part p[PARTTABLE_MAX];
+  struct np_error err;
+  uint64_t first[1] = { 256 }, last[1] = { 4095 };
+  unsigned sector = 0;
+  size_t n;
+
+  /* a 4K GPT: found at 4096 by default and when told 4096 ... */
+  mbr_entry (m.data, 0, 0xee, 1, 8191);
+  gpt_put (&m, 4096, 1, 2, 1, first, last);
+  ck_assert_int_eq (parttable_sector_size (mem_read, &m, m.size, &sector, &err), 0);
+  ck_assert_uint_eq (sector, 4096);
+  ck_assert_int_eq (parttable_read_sector (mem_read, &m, m.size, 4096, p, PARTTABLE_MAX,
+                                           &n, &err), 0);
+  ck_assert_uint_eq (n, 1);
+  ck_assert_uint_eq (p[0].offset, 256 * 4096);
+  /* ... not when told 512, as a kernel with 512-byte sectors: the
+   * protective MBR's entry is no partition, the whole disk is left */
+  ck_assert_int_eq (parttable_read_sector (mem_read, &m, m.size, 512, p, PARTTABLE_MAX,
+                                           &n, &err), 0);
+  ck_assert_uint_eq (n, 1);
+  ck_assert_str_eq (p[0].dev, "/dev/sda");
+
+  /* both headers valid: 512 wins, as parttable_read has it */
+  gpt_put (&m, 512, 1, 2, 1, first, last);
+  memset (m.data + 4096, 0, 4096);
+  gpt_put (&m, 4096, 1, 3, 1, first, last);
+  ck_assert_int_eq (parttable_sector_size (mem_read, &m, m.size, &sector, &err), 0);
+  ck_assert_uint_eq (sector, 512);
+
+  /* an MBR disk: 512, and told 4096 its addresses are 4K sectors */
+  memset (m.data, 0, 16384);
+  mbr_entry (m.data, 0, 0x07, 256, 1024);
+  ck_assert_int_eq (parttable_sector_size (mem_read, &m, m.size, &sector, &err), 0);
+  ck_assert_uint_eq (sector, 512);
+  ck_assert_int_eq (parttable_read_sector (mem_read, &m, m.size, 4096, p, PARTTABLE_MAX,
+                                           &n, &err), 0);
+  ck_assert_uint_eq (n, 1);
+  ck_assert_uint_eq (p[0].offset, 256 * 4096);
+  ck_assert_uint_eq (p[0].size, 1024 * 4096);
+  ck_assert_int_eq (parttable_read_sector (mem_read, &m, m.size, 0, p, PARTTABLE_MAX,
+                                           &n, &err), 0);
+  ck_assert_uint_eq (p[0].offset, 256 * 512);
+
+  /* read errors are the reader's */
+  m.fail = 1;
+  ck_assert_int_eq (parttable_sector_size (mem_read, &m, m.size, &sector, &err), -1);
+  free (m.data);
+}
+END_TEST
+
 START_TEST (test_no_table)
 {
   struct mem m = disk_new (1 << 20);
@@ -268,6 +324,7 @@ parttable_suite (void)
   tcase_add_test (tc, test_ebr_loop_ends);
   tcase_add_test (tc, test_gpt);
   tcase_add_test (tc, test_gpt_4k);
+  tcase_add_test (tc, test_sector_size_given);
   tcase_add_test (tc, test_no_table);
   tcase_add_test (tc, test_mbr_bounds);
   suite_add_tcase (s, tc);

@@ -395,6 +395,62 @@ START_TEST (test_fan_out_bounded)
 }
 END_TEST
 
+/* BitLocker volumes not opened: the message says how to open them, in
+ * the backend's terms, with its own exit code; a Windows volume beside
+ * one is chosen as ever. */
+START_TEST (test_encrypted)
+{
+  struct winvol w;
+  struct np_error err = { 0, "" };
+  const struct winvol_fs *fs;
+
+  /* --direct: cannot decrypt, points at the appliance */
+  winvol_init (&w, "img.raw", NULL);
+  ck_assert_ptr_null (add (&w, "/dev/sda1", "vfat", data));
+  ck_assert_ptr_null (add (&w, "/dev/sda2", "BitLocker", data));
+  ck_assert_ptr_null (winvol_choose (&w, &err));
+  ck_assert_int_eq (err.code, NP_EXIT_ENCRYPTED);
+  ck_assert_str_eq (err.msg, "img.raw: /dev/sda2 is BitLocker-encrypted and --direct cannot "
+                    "decrypt it: run without --direct and give its recovery key with --key "
+                    "/dev/sda2:file:FILE or --keys-from-stdin; nothing was written");
+  winvol_free (&w);
+
+  /* the appliance, no key given; two of them */
+  winvol_init (&w, "img.raw", NULL);
+  w.can_decrypt = 1;
+  winvol_add_encrypted (&w, "/dev/sda2", NULL);
+  winvol_add_encrypted (&w, "/dev/sda3", NULL);
+  ck_assert_ptr_nonnull (add (&w, "/dev/sda4", "ntfs", data));
+  ck_assert_ptr_null (winvol_choose (&w, &err));
+  ck_assert_int_eq (err.code, NP_EXIT_ENCRYPTED);
+  ck_assert_str_eq (err.msg, "img.raw: /dev/sda2 (and 1 more) is BitLocker-encrypted (the "
+                    "Windows volume?): give its recovery key or password with --key "
+                    "/dev/sda2:file:FILE or --keys-from-stdin; nothing was written");
+  winvol_free (&w);
+
+  /* a key that failed: its reason, one line */
+  winvol_init (&w, "img.raw", "/dev/sda2");
+  w.can_decrypt = 1;
+  winvol_add_encrypted (&w, "/dev/sda1", NULL);
+  winvol_add_encrypted (&w, "/dev/sda2", "cryptsetup_open: No key available\nwith this passphrase");
+  ck_assert_ptr_null (winvol_choose (&w, &err));
+  ck_assert_int_eq (err.code, NP_EXIT_ENCRYPTED);
+  ck_assert_str_eq (err.msg, "img.raw: /dev/sda2 is BitLocker-encrypted and the key given did "
+                    "not open it (cryptsetup_open: No key available with this passphrase); "
+                    "nothing was written");
+  winvol_free (&w);
+
+  /* Windows outside the encrypted volume: patched as ever */
+  winvol_init (&w, "img.raw", NULL);
+  ck_assert_ptr_null (add (&w, "/dev/sda1", "BitLocker", data));
+  ck_assert_ptr_nonnull (add (&w, "/dev/sda2", "ntfs", windows));
+  fs = winvol_choose (&w, &err);
+  ck_assert_msg (fs != NULL, "%s", err.msg);
+  ck_assert_str_eq (fs->dev, "/dev/sda2");
+  winvol_free (&w);
+}
+END_TEST
+
 Suite *
 winvol_suite (void)
 {
@@ -412,6 +468,7 @@ winvol_suite (void)
   tcase_add_test (tc, test_case_clash_more);
   tcase_add_test (tc, test_case_clash_elsewhere);
   tcase_add_test (tc, test_fan_out_bounded);
+  tcase_add_test (tc, test_encrypted);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -19,6 +19,9 @@ Suite *layers_suite (void);
 Suite *winvol_suite (void);
 Suite *status_suite (void);
 Suite *utf16_suite (void);
+Suite *domain_suite (void);
+Suite *uri_suite (void);
+Suite *bitlocker_suite (void);
 
 /* Path of fixture hive NAME (built by tests/make-fixture-hives.sh into
  * $FIXTURES/hives) in a static buffer. */

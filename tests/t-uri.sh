@@ -1,0 +1,253 @@
+#!/bin/bash
+# Remote images by URI (src/uri.c): qemu-nbd serves copies of the fixture
+# images on Unix sockets (and one on TCP), the tool patches them through
+# nbd+unix:// and nbd:// with both backends (one appliance launch for
+# two images), then the server is stopped and the image file read back
+# without the tool (tests/extract-hive.sh + hivexget).  Bad cases: no
+# server, a read-only export, http writes and other usage errors, a
+# qcow2 over NBD naming a backing file (refused, never opened: strace).
+. "$(dirname "$0")/lib.sh"
+export TMPDIR="$WORK/tmp"
+mkdir -p "$TMPDIR"
+
+IMAGES=$FIXTURES/images
+HIVES=$FIXTURES/hives
+KEY1="$CLASS\\0001"
+
+img_copy () { cp --sparse=always "$IMAGES/$1" "$WORK/$2"; echo "$WORK/$2"; }
+extract () { sh "$TOP/tests/extract-hive.sh" "$@" 2>/dev/null; }
+
+# serve NAME FILE QEMU-NBD-ARGS...: qemu-nbd serving FILE on the socket
+# $WORK/NAME.sock (persistent, several clients: libguestfs and the
+# header check open more than one connection); its pid in $WORK/NAME.pid.
+serve () {
+  local name=$1 file=$2; shift 2
+  rm -f "$WORK/$name.sock"
+  qemu-nbd -k "$WORK/$name.sock" -t --shared=4 "$@" "$file" >"$WORK/$name.log" 2>&1 &
+  echo $! >"$WORK/$name.pid"
+  for _ in $(seq 100); do [ -S "$WORK/$name.sock" ] && return 0; sleep 0.05; done
+  echo "qemu-nbd did not start:"; cat "$WORK/$name.log"; return 1
+}
+# stop NAME: end that qemu-nbd (by its pid) and wait until it has closed
+# the image.
+stop () {
+  local pid
+  [ -f "$WORK/$1.pid" ] || return 0
+  pid=$(cat "$WORK/$1.pid"); rm -f "$WORK/$1.pid"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  echo "qemu-nbd $pid did not stop"; return 1
+}
+stop_all () { for p in "$WORK"/*.pid; do [ -f "$p" ] && stop "$(basename "$p" .pid)"; done; }
+trap 'stop_all; rm -rf "$WORK"' EXIT
+
+uri () { echo "nbd+unix:///?socket=$WORK/$1.sock"; }
+
+# patched IMAGE FORMAT RECEIVE SEND: read back without the tool.
+patched () {
+  FORMAT=$2 extract "$1" "$WORK/SYSTEM.out"
+  [ "$(hget "$WORK/SYSTEM.out" "$KEY1" ReceiveBufferSize)" = "$3" ]
+  [ "$(hget "$WORK/SYSTEM.out" "$KEY1" SendBufferSize)" = "$4" ]
+}
+
+# No staging directory left in TMPDIR.
+no_temps () {
+  # (libguestfs keeps its appliance cache, .guestfs-UID, there)
+  ! ls "$TMPDIR" | grep -q '^netvsc-patch' || { echo "left in TMPDIR:"; ls -la "$TMPDIR"; return 1; }
+}
+
+direct_unix_qcow2 () {
+  # the server interprets the qcow2; the tool sees a raw disk (the default)
+  img=$(img_copy win.qcow2 served.qcow2)
+  serve q "$img" -f qcow2
+  run 1 "$N" --direct --check -r 4M -s 2M "$(uri q)"
+  out_has "$(uri q) (raw, /dev/sda1 /Windows/System32/config/SYSTEM): check: values differ"
+  mkdir "$WORK/backups"
+  run 0 "$N" --direct --backup "$WORK/backups" -r 4M -s 2M "$(uri q)"
+  out_has "$(uri q) (raw, /dev/sda1 /Windows/System32/config/SYSTEM): patched"
+  run 0 "$N" --direct --check -r 4M -s 2M "$(uri q)"
+  out_has "unchanged"
+  stop q
+  qemu-img check -q "$img"
+  patched "$img" qcow2 4096 2048
+  # the backup is the original hive, named after the URI, owner-only
+  b=$(ls "$WORK/backups")
+  [ "$b" = "nbd+unix:___?socket=$(echo "$WORK" | tr / _)_q.sock.SYSTEM" ] || { echo "backup: $b"; return 1; }
+  [ "$(stat -c %a "$WORK/backups/$b")" = 600 ]
+  extract "$IMAGES/win.qcow2" "$WORK/SYSTEM.orig"
+  same_bytes "$WORK/backups/$b" "$WORK/SYSTEM.orig"
+  no_temps
+}
+
+direct_tcp_export_name () {
+  # nbd://HOST:PORT/EXPORT over TCP, a raw image, an export name
+  img=$(img_copy win.raw tcp.raw)
+  # a port the kernel just gave out (and took back): free, most likely
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  qemu-nbd -b 127.0.0.1 -p "$port" -x winexp -t --shared=4 -f raw "$img" \
+    >"$WORK/tcp.log" 2>&1 &
+  echo $! >"$WORK/tcp.pid"
+  for _ in $(seq 100); do
+    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])))' \
+      "$port" 2>/dev/null && break
+    sleep 0.05
+  done
+  run 1 "$N" --direct -r 1M "nbd://127.0.0.1:$port/nosuchexport"
+  err_has "nbd://127.0.0.1:$port/nosuchexport: cannot connect to the NBD server"
+  err_lines 1
+  run 0 "$N" --direct -r 1M -s 1M "nbd://127.0.0.1:$port/winexp"
+  stop tcp
+  patched "$img" raw 1024 1024
+}
+
+appliance_two_uris () {
+  # one launch, two remote images: a raw export and a qcow2 one
+  a=$(img_copy win.raw app.raw)
+  b=$(img_copy win.qcow2 app.qcow2)
+  serve ar "$a" -f raw
+  serve aq "$b" -f qcow2
+  run 0 "$N" -v -j 1 -r 4M -s 2M "$(uri ar)" "$(uri aq)"
+  err_has "opening 2 images in one appliance"
+  out_has "$(uri ar) (raw, /dev/sda1 /Windows/System32/config/SYSTEM): patched"
+  out_has "$(uri aq) (raw, /dev/sda1 /Windows/System32/config/SYSTEM): patched"
+  stop ar; stop aq
+  patched "$a" raw 4096 2048
+  patched "$b" qcow2 4096 2048
+  qemu-img check -q "$b"
+  no_temps
+}
+
+qcow2_bytes_over_nbd () {
+  # the server serves the qcow2 file's bytes; --format qcow2 makes a
+  # local qemu-nbd read them (header checked first, backing:null)
+  img=$(img_copy win.qcow2 bytes.qcow2); cp "$img" "$WORK/orig"
+  serve b "$img" -f raw
+  run 0 "$N" --direct --format qcow2 --list "$(uri b)"
+  out_has "$(uri b) (qcow2, /dev/sda1 /Windows/System32/config/SYSTEM): network adapters"
+  out_has "Microsoft Hyper-V Network Adapter"
+  run 0 "$N" --direct --format qcow2 -n -r 4M "$(uri b)"
+  out_has "would patch"
+  # a write would have to grow the export
+  run 2 "$N" --direct --format qcow2 -r 4M "$(uri b)"
+  err_has "$(uri b): --format qcow2 over nbd+unix:// is read-only here"
+  # without --format, the qcow2's bytes are a raw disk with no partitions
+  run 1 "$N" --direct -n -r 4M "$(uri b)"
+  err_has "$(uri b): "
+  stop b
+  same_bytes "$img" "$WORK/orig"
+  no_temps
+}
+
+qcow2_backing_refused () {
+  # a qcow2 over NBD that names a backing file: refused before qemu
+  # opens anything on this host, and the backing file is never opened
+  base=$(img_copy win.qcow2 base.qcow2)
+  qemu-img create -q -f qcow2 -b "$base" -F qcow2 "$WORK/top.qcow2"
+  cp "$WORK/top.qcow2" "$WORK/top.orig"; cp "$base" "$WORK/base.orig"
+  serve t "$WORK/top.qcow2" -f raw
+  for mode in "--direct -n -r 4M" "-n -r 4M" "--direct --list"; do
+    # shellcheck disable=SC2086
+    run 1 strace -f -e trace=open,openat -o "$WORK/strace" "$N" --format qcow2 $mode "$(uri t)"
+    err_has "$(uri t): refused: as qcow2 it names another file, \"$base\" (a backing file)"
+    err_lines 1
+    if grep -F "$base" "$WORK/strace" | grep -v ENOENT; then
+      echo "the backing file was opened"; return 1
+    fi
+  done
+  stop t
+  same_bytes "$WORK/top.qcow2" "$WORK/top.orig"
+  same_bytes "$base" "$WORK/base.orig"
+  no_temps
+}
+
+no_server () {
+  img=$(img_copy win.raw ns.raw); cp "$img" "$WORK/orig"
+  for backend in --direct ""; do
+    run 1 "$N" $backend -r 4M "nbd+unix:///?socket=$WORK/nothere.sock"
+    err_has "netvsc-patch: nbd+unix:///?socket=$WORK/nothere.sock: no NBD server: $WORK/nothere.sock: No such file or directory"
+    err_lines 1
+  done
+  # a socket nobody listens on
+  python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' \
+    "$WORK/dead.sock"
+  run 1 "$N" --direct -r 4M "nbd+unix:///?socket=$WORK/dead.sock"
+  err_has "nbd+unix:///?socket=$WORK/dead.sock: cannot connect to the NBD server"
+  err_lines 1
+  same_bytes "$img" "$WORK/orig"
+  no_temps
+}
+
+read_only_export () {
+  img=$(img_copy win.qcow2 ro.qcow2); cp "$img" "$WORK/orig"
+  serve ro "$img" -f qcow2 -r
+  run 0 "$N" --direct --list "$(uri ro)"
+  run 1 "$N" --direct -r 4M "$(uri ro)"
+  err_has "$(uri ro): the NBD server serves the image read-only or without flush; nothing was written"
+  err_lines 1
+  stop ro
+  same_bytes "$img" "$WORK/orig"
+  no_temps
+}
+
+usage_errors () {
+  hv=$(hive_copy ws2019)
+  cp "$hv" "$WORK/hive.orig"
+  # read-only protocols: only --dry-run/--check/--list
+  run 2 "$N" -r 4M "http://192.0.2.1/win.img"
+  err_has "netvsc-patch: http://192.0.2.1/win.img: http:// images are read-only: only --dry-run, --check or --list"
+  run 2 "$N" -r 4M "https://192.0.2.1/win.img"
+  err_has "https:// images are read-only"
+  # checked before anything is opened: the local hive after it is untouched
+  run 2 "$N" --direct -n -r 4M "https://192.0.2.1/win.img"
+  err_has "--direct takes nbd:// and nbd+unix:// URIs only"
+  run 2 "$N" -n --format qcow2 -r 4M "ssh://user@192.0.2.1/win.qcow2"
+  err_has "--format qcow2 over ssh:// is refused"
+  run 2 "$N" -n -r 4M "ftp://192.0.2.1/win.img"
+  err_has "ftp://192.0.2.1/win.img: unknown URI scheme 'ftp': netvsc-patch takes nbd://, nbd+unix://, ssh://, http:// or https://"
+  run 2 "$N" -n -r 4M "ssh://user:secret@192.0.2.1/win.img"
+  err_has "a password in the URI is not accepted"
+  run 2 "$N" -n -r 4M "nbd+unix:///?socket=/x&tls=require"
+  err_has "the only query parameter is socket=PATH"
+  run 2 "$N" -n -r 4M "nbd+unix:///"
+  err_has "nbd+unix:// needs ?socket=PATH"
+  run 2 "$N" -n -r 4M "nbd://192.0.2.1:99999/"
+  err_has "bad port"
+  run 2 "$N" -n -r 4M "http://192.0.2.1/"
+  err_has "no path to the image on the server"
+  # in a --from list too, before anything is opened
+  img=$(img_copy win.raw list.raw); cp "$img" "$WORK/orig"
+  printf '%s\n' "$img" "http://192.0.2.1/win.img" >"$WORK/list"
+  run 2 "$N" --direct -r 4M --from "$WORK/list"
+  err_has "http://192.0.2.1/win.img: "
+  same_bytes "$img" "$WORK/orig"
+  # host file handling needs a host file
+  run 2 "$N" -r 4M --hive "nbd://192.0.2.1/x"
+  err_has "--hive nbd://192.0.2.1/x: a hive is a local file, not a URI"
+  run 2 "$N" -r 4M --hive "$hv" -o "nbd://192.0.2.1/x"
+  err_has "-o nbd://192.0.2.1/x: the output is a local file, not a URI"
+  same_bytes "$hv" "$WORK/hive.orig"
+  no_temps
+}
+
+local_file_named_like_uri () {
+  # "./" keeps a file whose name starts like a URI a file: nbd://w.raw
+  # is the directory "nbd:" and the file w.raw in it
+  mkdir "$WORK/nbd:"
+  cp --sparse=always "$IMAGES/win.raw" "$WORK/nbd:/w.raw"
+  (cd "$WORK" && run 0 "$N" --direct -r 4M ./nbd://w.raw)
+  out_has "./nbd://w.raw (raw, /dev/sda1 /Windows/System32/config/SYSTEM): patched"
+  extract "$WORK/nbd:/w.raw" "$WORK/SYSTEM.out"
+  [ "$(hget "$WORK/SYSTEM.out" "$KEY1" ReceiveBufferSize)" = 4096 ]
+  no_temps
+}
+
+check "--direct, nbd+unix://, qcow2 served by qemu-nbd: check, patch (--backup), read back" direct_unix_qcow2
+check "--direct, nbd://HOST:PORT/EXPORT over TCP, raw" direct_tcp_export_name
+check "appliance, two nbd+unix:// exports (raw, qcow2) in one launch" appliance_two_uris
+check "--format qcow2 over NBD: read by a local qemu-nbd, list/dry run only" qcow2_bytes_over_nbd
+check "qcow2 over NBD naming a backing file: refused, never opened" qcow2_backing_refused
+check "no NBD server (missing socket, dead socket): one line, exit 1" no_server
+check "read-only export: write refused, image unchanged" read_only_export
+check "URI usage errors (http write, --direct http, unknown scheme, --hive/-o)" usage_errors
+check "a local file named like a URI, with ./" local_file_named_like_uri
+finish
