@@ -55,7 +55,7 @@ direct_bitlocker () {
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 by = {r["target"]: r for r in rows}
-assert by[sys.argv[2]]["exit_code"] == 5 and by[sys.argv[2]]["status"] == "error", by
+assert by[sys.argv[2]]["exit_code"] == 6 and by[sys.argv[2]]["status"] == "error", by
 assert "BitLocker-encrypted" in by[sys.argv[2]]["error"], by
 assert [r["status"] for r in rows if r["target"] != sys.argv[2]] == ["patched"], rows
 PY

@@ -60,7 +60,7 @@ direct_unix_qcow2 () {
   # the server interprets the qcow2; the tool sees a raw disk (the default)
   img=$(img_copy win.qcow2 served.qcow2)
   serve q "$img" -f qcow2
-  run 1 "$N" --direct --check -r 4M -s 2M "$(uri q)"
+  run 5 "$N" --direct --check -r 4M -s 2M "$(uri q)"
   out_has "$(uri q) (raw, /dev/sda1 /Windows/System32/config/SYSTEM): check: values differ"
   mkdir "$WORK/backups"
   run 0 "$N" --direct --backup "$WORK/backups" -r 4M -s 2M "$(uri q)"
