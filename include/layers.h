@@ -14,6 +14,7 @@
 #define NETVSC_PATCH_LAYERS_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "status.h"
@@ -104,5 +105,9 @@ int layers_recorded (const char *path, const struct layers *l, struct np_error *
  * layers_specs_free. */
 int layers_qemu_spec (const struct layers *l, char **spec, char ***each);
 void layers_specs_free (char **each);
+
+/* S as a JSON string on F (quotes, backslashes and control bytes
+ * escaped), for the qemu json: specs built here and in uri.c. */
+int layers_json_str (FILE *f, const char *s);
 
 #endif

@@ -24,6 +24,19 @@ gfile_free (struct gfile *f)
   f->old = f->new = NULL;
 }
 
+/* Write the files that changed, in ORDER's order (crash-safe order:
+ * what the registration names comes before the registration). */
+static int
+write_changed (const struct disk_backend *be, struct disk *d, struct gfile *const *order,
+               size_t n, struct np_error *err)
+{
+  for (size_t i = 0; i < n; i++)
+    if (order[i]->changed &&
+        be->write_file (d, order[i]->path, order[i]->new, order[i]->new_len, err) == -1)
+      return -1;
+  return 0;
+}
+
 static int
 gfile_read (const struct disk_backend *be, struct disk *d, struct gfile *f,
             struct np_error *err)
@@ -109,11 +122,8 @@ install (const struct disk_backend *be, struct disk *d, const struct defer_spec 
     *res = DEFER_UPDATED;
   else
     *res = DEFER_IN_PLACE;
-  if (!dry)
-    for (size_t i = 0; i < 4; i++)
-      if (order[i]->changed &&
-          be->write_file (d, order[i]->path, order[i]->new, order[i]->new_len, err) == -1)
-        goto out;
+  if (!dry && write_changed (be, d, order, 4, err) == -1)
+    goto out;
   r = 0;
 
  out:
@@ -233,11 +243,8 @@ install_setup (const struct disk_backend *be, struct disk *d,
   }
   *res = sc.changed ? DEFER_INSTALLED : ps1.changed || cmd.changed ? DEFER_UPDATED
     : DEFER_IN_PLACE;
-  if (!dry)
-    for (size_t i = 0; i < 3; i++)
-      if (order[i]->changed &&
-          be->write_file (d, order[i]->path, order[i]->new, order[i]->new_len, err) == -1)
-        goto out;
+  if (!dry && write_changed (be, d, order, 3, err) == -1)
+    goto out;
   r = 0;
 
  out:

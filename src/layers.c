@@ -1002,8 +1002,8 @@ layers_recorded (const char *path, const struct layers *l, struct np_error *err)
 
 /* --- the qemu spec -------------------------------------------------- */
 
-static int
-json_str (FILE *f, const char *s)
+int
+layers_json_str (FILE *f, const char *s)
 {
   fputc ('"', f);
   for (const unsigned char *p = (const unsigned char *) s; *p; p++)
@@ -1022,11 +1022,11 @@ json_layer (FILE *f, const struct layers *l, int i, int chain)
   const struct layer_file *v = &l->v[i];
 
   fprintf (f, "{\"driver\":\"%s\",\"file\":{\"driver\":\"file\",\"filename\":", v->format);
-  json_str (f, v->path);
+  layers_json_str (f, v->path);
   fputc ('}', f);
   if (v->data_file >= 0) {
     fputs (",\"data-file\":{\"driver\":\"file\",\"filename\":", f);
-    json_str (f, l->v[v->data_file].path);
+    layers_json_str (f, l->v[v->data_file].path);
     fputc ('}', f);
   }
   if (v->backing >= 0 && chain) {

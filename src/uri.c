@@ -276,20 +276,6 @@ uri_allowed (const struct options *o, const char *target, const char *format,
 }
 
 
-static int
-json_str (FILE *f, const char *s)
-{
-  fputc ('"', f);
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-    if (*p == '"' || *p == '\\')
-      fprintf (f, "\\%c", *p);
-    else if (*p < 0x20)
-      fprintf (f, "\\u%04x", *p);
-    else
-      fputc (*p, f);
-  return fputc ('"', f) == EOF ? -1 : 0;
-}
-
 /* qemu's json: spec for FORMAT over the NBD export, with nothing else
  * opened even if the header asks for it. */
 static char *
@@ -304,17 +290,17 @@ qemu_spec (const struct image_uri *u, const char *format)
   fprintf (f, "json:{\"driver\":\"%s\",\"file\":{\"driver\":\"nbd\",\"server\":", format);
   if (u->scheme == URI_NBD_UNIX) {
     fputs ("{\"type\":\"unix\",\"path\":", f);
-    json_str (f, u->socket);
+    layers_json_str (f, u->socket);
   }
   else {
     fputs ("{\"type\":\"inet\",\"host\":", f);
-    json_str (f, u->host);
+    layers_json_str (f, u->host);
     fprintf (f, ",\"port\":\"%d\"", u->port ? u->port : 10809);
   }
   fputc ('}', f);
   if (u->path[0]) {
     fputs (",\"export\":", f);
-    json_str (f, u->path);
+    layers_json_str (f, u->path);
   }
   fputc ('}', f);
   if (strcmp (format, "qcow2") == 0 || strcmp (format, "vmdk") == 0)
