@@ -279,9 +279,12 @@ output_refusals () {
 # SIGKILL while the temporary file exists: the next run removes it.
 stale_temps () {
   mkdir "$WORK/k"; cp "$FIXTURES/hives/multi.hive" "$WORK/k/SYSTEM"; cp "$WORK/k/SYSTEM" "$WORK/orig"
-  # the kill must land while a temporary file exists (most of the run)
+  # the kill must land while a temporary file exists: strace holds the
+  # rename that ends it for 3 s, however fast the run is
   for try in $(seq 20); do
-    signal_when SIGKILL temp "$WORK/k" "$N" -q --hive "$WORK/k/SYSTEM" -r 2M >/dev/null 2>&1 || true
+    signal_when SIGKILL temp "$WORK/k" strace -f -o /dev/null -e trace=rename,renameat,renameat2 \
+      -e inject=rename,renameat,renameat2:delay_enter=3000000 \
+      "$N" -q --hive "$WORK/k/SYSTEM" -r 2M >/dev/null 2>&1 || true
     sleep 0.1
     left=$(temps "$WORK/k")
     [ -z "$left" ] || break
