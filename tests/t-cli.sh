@@ -60,8 +60,16 @@ completion () {
     if grep -qF -- "$o" "$COMPLETION"; then echo "$COMPLETION names $o: a copy of the list?"; exit 1; fi
   done
   # option values, as the next word and after "="
-  [ "$(complete_words "$N" --format v | tr '\n' ' ')" = "vhd vhdx vmdk vpc " ]
-  [ "$(complete_words "$N" --format = q)" = qcow2 ]
+  [ "$(complete_words "$N" --format v | tr '\n' ' ')" = "vdi vhd vhdx vmdk vpc " ]
+  [ "$(complete_words "$N" --defer=o)" = once ]
+  [ "$(complete_words "$N" --blocksize "" | tr '\n' ' ')" = "4096 512 " ]
+  # -d: the domains of -c's connection (libvirt's test driver: "test")
+  if command -v virsh >/dev/null 2>&1; then
+    [ "$(complete_words "$N" -c test:///default -d "")" = test ]
+    [ "$(complete_words "$N" --connect=test:///default --domain t)" = test ]
+  fi
+  [ "$(complete_words "$N" --format = qc)" = qcow2 ]
+  [ "$(complete_words "$N" --format = q | tr '\n' ' ')" = "qcow2 qed " ]
   [ "$(complete_words "$N" --control-set "" | tr '\n' ' ')" = "1 2 3 all current default " ]
   [ "$(complete_words "$N" --match "" | tr '\n' ' ')" = "desc: netvsc service: " ]
   [ "$(complete_words "$N" --type 'MTU=d')" = MTU=dword ]
