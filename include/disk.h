@@ -132,6 +132,9 @@ int disk_path_split (const char *image, const char *path, char **buf, char ***co
  * image (a running VM), a missing parent of a differencing disk or a
  * truncated container fail here in milliseconds with qemu's reason. */
 int disk_preflight (const char *path, const char *format, struct np_error *err);
+/* A remote image (http, https, ssh URI) opened once by qemu-img:
+ * 0, or -1 with a one-line *err naming URI and qemu's reason. */
+int disk_preflight_remote (const char *uri, const char *format, struct np_error *err);
 /* The same, opening each layer of SPECS (layers_qemu_spec: NULL-
  * terminated) instead when not NULL. */
 int disk_preflight_spec (const char *path, const char *format, char *const *specs,

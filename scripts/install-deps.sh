@@ -9,7 +9,7 @@ PACKAGES="
   libguestfs-dev libhivex-dev check libnbd-dev ntfs-3g-dev libjansson-dev
   libvirt-dev libxml2-dev libvirt-clients
   libguestfs-tools guestfish libhivex-bin libwin-hivex-perl
-  qemu-utils qemu-system-x86 ntfs-3g linux-image-amd64
+  qemu-utils qemu-system-x86 qemu-block-extra ntfs-3g linux-image-amd64
   libregf-utils xz-utils python3 clang libclang-rt-14-dev util-linux fdisk bc procps time
   acl attr
 "

@@ -166,6 +166,44 @@ disk_preflight (const char *path, const char *format, struct np_error *err)
   return disk_preflight_spec (path, format, NULL, err);
 }
 
+/* qemu's message, for the reader: one line, without "qemu-img: " and
+ * the nested "Could not open 'PATH': " (we name the file ourselves). */
+static const char *
+qemu_reason (char *out)
+{
+  const char *msg;
+
+  np_one_line (out);
+  msg = strncmp (out, "qemu-img: ", 10) == 0 ? out + 10 : out;
+  while (strncmp (msg, "Could not open '", 16) == 0 && strstr (msg, "': "))
+    msg = strstr (msg, "': ") + 3;
+  return msg;
+}
+
+/* A remote image qemu on this host opens itself (http, https, ssh:
+ * uri.h), opened once by qemu-img first: a wrong address or a server
+ * without byte ranges is then one line naming the URI, not the
+ * appliance's "cannot create an overlay".  Never for NBD: a qemu-nbd
+ * without -t serves one client, which this would use up. */
+int
+disk_preflight_remote (const char *uri, const char *format, struct np_error *err)
+{
+  char out[4096];
+  char *argv[] = {
+    "qemu-img", "info", "-U", "-f", (char *) format, "--output=json", (char *) uri, NULL
+  };
+  json_t *info = NULL;
+  int r = run_json (argv, &info, out, sizeof out);
+
+  json_decref (info);
+  if (r == 0)
+    return 0;
+  const char *why = qemu_reason (out);
+  return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot open the image: %s%s", uri, why,
+                       strstr (why, "Unknown protocol") ? " (qemu's curl and ssh drivers are "
+                       "in Debian's qemu-block-extra)" : "");
+}
+
 static int preflight_one (const char *path, const char *format, const char *spec,
                           struct np_error *err);
 
@@ -231,12 +269,7 @@ preflight_one (const char *path, const char *format, const char *spec,
   }
   json_decref (info);
 
-  /* qemu's message, for the reader: one line, without "qemu-img: " and
-   * the nested "Could not open 'PATH': " (we name the file ourselves). */
-  np_one_line (out);
-  msg = strncmp (out, "qemu-img: ", 10) == 0 ? out + 10 : out;
-  while (strncmp (msg, "Could not open '", 16) == 0 && strstr (msg, "': "))
-    msg = strstr (msg, "': ") + 3;
+  msg = qemu_reason (out);
 
   /* Locked: the same info with force-share opens it. */
   r = run_json (spec ? argv_spec_shared : argv_shared, &info, other, sizeof other);

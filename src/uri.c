@@ -12,6 +12,7 @@
 
 
 #include "backends.h"
+#include "disk.h"
 #include "layers.h"
 #include "uri.h"
 
@@ -333,6 +334,10 @@ uri_prepare (const struct options *o, const char *target, const char *format,
   if (u.scheme == URI_NBD_UNIX && !S_ISSOCK (st.st_mode))
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: no NBD server: %s is not a socket",
                          target, u.socket);
+  /* qemu on this host opens http, https and ssh itself: once first */
+  if ((u.scheme == URI_HTTP || u.scheme == URI_HTTPS || u.scheme == URI_SSH) &&
+      disk_preflight_remote (target, *format_out, err) == -1)
+    return -1;
   if (strcmp (*format_out, "raw") == 0)
     return 0;
   if (backends_uri_check_header (target, *format_out, err) == -1)

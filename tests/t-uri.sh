@@ -241,6 +241,30 @@ local_file_named_like_uri () {
   no_temps
 }
 
+# http:// through the appliance (qemu's curl driver, qemu-block-extra),
+# served with byte ranges by tests/http-range.py: a dry run reads the
+# image (one launch); a wrong address is one line before any launch; a
+# write is a usage error; the file is untouched.
+http_appliance () {
+  mkdir "$WORK/www"; img_copy win.raw www/win.raw >/dev/null; cp "$WORK/www/win.raw" "$WORK/orig"
+  python3 "$TOP/tests/http-range.py" "$WORK/www" >"$WORK/http.port" 2>"$WORK/http.log" &
+  echo $! >"$WORK/http.pid"
+  for _ in $(seq 100); do [ -s "$WORK/http.port" ] && break; sleep 0.05; done
+  base="http://127.0.0.1:$(cat "$WORK/http.port")"
+  run 0 "$N" -n -r 4M -s 2M "$base/win.raw"
+  out_has "$base/win.raw (raw, /dev/sda1 /Windows/System32/config/SYSTEM)"
+  out_has "ReceiveBufferSize  (not set) -> 0x1000 (4096 KB)"
+  out_has "SendBufferSize     (not set) -> 0x800 (2048 KB)"
+  run 1 "$N" -n -r 4M "$base/nothere.raw"
+  err_has "$base/nothere.raw: cannot open the image: "
+  err_has "404"
+  err_lines 1
+  run 2 "$N" -r 4M "$base/win.raw"
+  err_has "$base/win.raw: http:// images are read-only"
+  same_bytes "$WORK/www/win.raw" "$WORK/orig"
+  stop http
+}
+
 check "--direct, nbd+unix://, qcow2 served by qemu-nbd: check, patch (--backup), read back" direct_unix_qcow2
 check "--direct, nbd://HOST:PORT/EXPORT over TCP, raw" direct_tcp_export_name
 check "appliance, two nbd+unix:// exports (raw, qcow2) in one launch" appliance_two_uris
@@ -250,4 +274,5 @@ check "no NBD server (missing socket, dead socket): one line, exit 1" no_server
 check "read-only export: write refused, image unchanged" read_only_export
 check "URI usage errors (http write, --direct http, unknown scheme, --hive/-o)" usage_errors
 check "a local file named like a URI, with ./" local_file_named_like_uri
+check "http:// (appliance, byte ranges): dry run read, wrong address one line, write refused" http_appliance
 finish

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""http-range.py DIR: serve DIR over HTTP on 127.0.0.1 with byte ranges
+(qemu's curl driver needs them; Python's own server has none).  Prints
+the port it listens on, then serves until killed.  Test use only."""
+import http.server
+import os
+import re
+import sys
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def send_head(self):
+        path = self.translate_path(self.path)
+        if not os.path.isfile(path):
+            self.send_error(404)
+            return None
+        size = os.path.getsize(path)
+        f = open(path, "rb")
+        m = re.match(r"bytes=(\d+)-(\d*)$", self.headers.get("Range", ""))
+        if m:
+            first = int(m.group(1))
+            last = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
+            f.seek(first)
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, size))
+            self.left = last - first + 1
+        else:
+            self.send_response(200)
+            self.left = size
+        self.send_header("Content-Length", str(self.left))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return f
+
+    def copyfile(self, src, dst):
+        while self.left > 0:
+            buf = src.read(min(65536, self.left))
+            if not buf:
+                break
+            dst.write(buf)
+            self.left -= len(buf)
+
+    def log_message(self, *args):
+        pass
+
+
+os.chdir(sys.argv[1])
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
