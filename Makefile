@@ -96,7 +96,7 @@ DISK_OBJS := $(addprefix $(B)/,status.o format.o hostfile.o diskpath.o image.o d
                launchwatch.o interrupt.o winvol.o utf16.o strbuf.o \
                image_files.o image_replace.o direct_file.o uri.o layers.o \
                bitlocker.o direct_probe.o image_crypt.o backends.o image_module.o \
-               uri_header.o domain.o domain_list.o)
+               uri_header.o domain.o domain_list.o preflight.o)
 $(B)/tests/disk-files: tests/disk-files.c $(DISK_OBJS) include/disk.h | $(B)/tests
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(THREADS) -o $@ tests/disk-files.c $(DISK_OBJS) $(PKG_LIBS)
 
