@@ -599,6 +599,39 @@ parse_options (int argc, char **argv, struct options *o)
   return -1;
 }
 
+/* The same image file named twice (directly, by another path, or in
+ * --from) would be opened by two workers at once, and qemu's lock would
+ * fail one of them halfway: each file is worked on once, the repeat
+ * noted on stderr.  Returns the new count. */
+static size_t
+drop_repeated_images (const struct options *o, struct target *all, size_t n)
+{
+  struct stat *st = calloc (n ? n : 1, sizeof *st);
+  size_t kept = 0;
+
+  if (st == NULL)
+    return n;                   /* then qemu's lock says it, as before */
+  for (size_t i = 0; i < n; i++) {
+    int repeat = 0;
+    if (!all[i].domain && !uri_looks_like (all[i].path) &&
+        stat (all[i].path, &st[kept]) == 0 && S_ISREG (st[kept].st_mode))
+      for (size_t j = 0; j < kept && !repeat; j++)
+        repeat = !all[j].domain && st[j].st_dev == st[kept].st_dev &&
+                 st[j].st_ino == st[kept].st_ino && st[j].st_ino != 0;
+    else
+      st[kept].st_ino = 0;      /* not a local file: never a repeat */
+    if (repeat) {
+      if (!o->quiet)
+        esc_line (stderr, "netvsc-patch: %s: named again in this run: worked on once",
+                  all[i].path);
+      continue;
+    }
+    all[kept++] = all[i];
+  }
+  free (st);
+  return kept;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -654,6 +687,8 @@ main (int argc, char **argv)
         fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
         worst = err.code;
       }
+    if (worst == NP_EXIT_OK)
+      n = drop_repeated_images (&o, all, n);
     if (worst != NP_EXIT_OK)
       ;
     else if (n == 0) {

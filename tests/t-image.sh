@@ -188,7 +188,10 @@ PY
 dirty_in_image () {
   img=$(img_copy dirty.qcow2); cp "$img" "$WORK/orig"
   # its logs are empty: nothing to recover from, so refused either way
+  # named twice: worked on once (two appliances would fight over qemu's lock)
   run 4 "$N" -r 2M "$img" "$img"
+  err_has "$img: named again in this run: worked on once"
+  [ "$(grep -c 'refused: the hive is dirty' "$WORK/err")" = 1 ]
   err_has "refused: the hive is dirty (sequence numbers differ"
   err_has "cannot be recovered from its transaction logs"
   err_has "$img:/dev/sda1:/Windows/System32/config/SYSTEM"
