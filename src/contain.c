@@ -515,30 +515,38 @@ image_body (void *arg, FILE *out, FILE *err)
   return res.exit_code;
 }
 
+/* No child could be had: the outcome of a job run in this process,
+ * rendered into C as a child's report would be (and RES freed). */
+static void
+render_in_process (const struct options *o, struct outcome *res, struct contained *c)
+{
+  FILE *fo = open_memstream (&c->out, &c->out_len);
+  FILE *fe = open_memstream (&c->err, &c->err_len);
+
+  if (fo && fe)
+    report_outcome_to (fo, fe, o, res);
+  if (fo)
+    fclose (fo);
+  if (fe)
+    fclose (fe);
+  c->exit_code = res->exit_code;
+  c->patched = res->status == ST_PATCHED;
+  outcome_free (res);
+}
+
 void
 contain_image (const struct options *o, const char *path, const char *format,
                pthread_mutex_t *lock, struct contained *c)
 {
   struct image_arg a = { o, path, format };
   struct outcome res;
-  FILE *fo, *fe;
 
   if (run_contained (o, path, 1, "its NTFS volume or SYSTEM hive", image_body, &a, lock,
                      c) == 0)
     return;
   /* no child: in this process, rendered the same way */
   job_run_image (o, path, format, &res);
-  fo = open_memstream (&c->out, &c->out_len);
-  fe = open_memstream (&c->err, &c->err_len);
-  if (fo && fe)
-    report_outcome_to (fo, fe, o, &res);
-  if (fo)
-    fclose (fo);
-  if (fe)
-    fclose (fe);
-  c->exit_code = res.exit_code;
-  c->patched = res.status == ST_PATCHED;
-  outcome_free (&res);
+  render_in_process (o, &res, c);
 }
 
 /* A libvirt domain (--direct): the same, its disks parsed in the child. */
@@ -567,23 +575,12 @@ contain_domain (const struct options *o, const char *name, pthread_mutex_t *lock
 {
   struct domain_arg a = { o, name };
   struct outcome res;
-  FILE *fo, *fe;
 
   if (run_contained (o, name, 1, "the NTFS volume or SYSTEM hive of one of its disks",
                      domain_body, &a, lock, c) == 0)
     return;
   job_run_domain (o, name, &res);
-  fo = open_memstream (&c->out, &c->out_len);
-  fe = open_memstream (&c->err, &c->err_len);
-  if (fo && fe)
-    report_outcome_to (fo, fe, o, &res);
-  if (fo)
-    fclose (fo);
-  if (fe)
-    fclose (fe);
-  c->exit_code = res.exit_code;
-  c->patched = res.status == ST_PATCHED;
-  outcome_free (&res);
+  render_in_process (o, &res, c);
 }
 
 /* --- the appliance backend's rehearsal ------------------------------ */
