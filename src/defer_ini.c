@@ -100,6 +100,44 @@ same (const char *s, size_t len, const char *word)
   return strlen (word) == len && strncasecmp (s, word, len) == 0;
 }
 
+/* Cut the line at *P (the text ends at END) into L->s, L->len and L->eol
+ * and step *P past it: ini and batch files alike keep each line's own
+ * end, so that the lines we do not change are written back as they were.
+ * The first end met goes to *FILE_EOL (new lines end the same way) and
+ * clears *FIRST. */
+static void
+cut_line (const char **p, const char *end, struct line *l, const char **file_eol, int *first)
+{
+  const char *nl = memchr (*p, '\n', (size_t) (end - *p));
+
+  l->s = *p;
+  l->len = nl ? (size_t) (nl - *p) : (size_t) (end - *p);
+  l->eol = nl ? "\n" : "";
+  if (nl && l->len && (*p)[l->len - 1] == '\r') {
+    l->len--;
+    l->eol = "\r\n";
+  }
+  if (nl && *first) {
+    *file_eol = l->eol;
+    *first = 0;
+  }
+  *p = nl ? nl + 1 : end;
+}
+
+/* Append L to the *N lines of *V (one allocation per line, as both
+ * parsers did); -1 when out of memory, *V left for the caller to free. */
+static int
+lines_push (struct line **v, size_t *n, const struct line *l)
+{
+  struct line *grown = realloc (*v, (*n + 1) * sizeof **v);
+
+  if (grown == NULL)
+    return -1;
+  *v = grown;
+  (*v)[(*n)++] = *l;
+  return 0;
+}
+
 /* Split TEXT (8-bit: ASCII, UTF-8 or ANSI; NUL-free) into classified
  * lines.  -1 (EINVAL) on a line that is no section header, key, comment
  * or blank, a key before any section, a lone CR, or a control byte. */
@@ -118,21 +156,9 @@ ini_parse (const char *text, size_t len, struct ini *ini)
       goto bad;
   }
   for (int first_eol = 1; p < end;) {
-    const char *nl = memchr (p, '\n', (size_t) (end - p));
     struct line l = { .s = p, .section = section, .index = -1 };
-    struct line *grown;
 
-    l.len = nl ? (size_t) (nl - p) : (size_t) (end - p);
-    l.eol = nl ? "\n" : "";
-    if (nl && l.len && p[l.len - 1] == '\r') {
-      l.len--;
-      l.eol = "\r\n";
-    }
-    if (nl && first_eol) {
-      ini->eol = l.eol;
-      first_eol = 0;
-    }
-    p = nl ? nl + 1 : end;
+    cut_line (&p, end, &l, &ini->eol, &first_eol);
 
     const char *s = l.s;
     size_t n = l.len;
@@ -165,14 +191,11 @@ ini_parse (const char *text, size_t len, struct ini *ini)
       if (l.name_len == 0)
         goto bad;
     }
-    grown = realloc (ini->v, (ini->n + 1) * sizeof *ini->v);
-    if (grown == NULL) {
+    if (lines_push (&ini->v, &ini->n, &l) == -1) {
       ini_free (ini);
       errno = ENOMEM;
       return -1;
     }
-    ini->v = grown;
-    ini->v[ini->n++] = l;
   }
   return 0;
 
@@ -826,20 +849,9 @@ batch_parse (const char *text, size_t len, struct batch *b)
     b->bom = 3;
   p = text + b->bom;
   for (int first = 1; p < end;) {
-    const char *nl = memchr (p, '\n', (size_t) (end - p));
     struct line l = { .s = p, .index = -1 };
-    struct line *grown;
-    l.len = nl ? (size_t) (nl - p) : (size_t) (end - p);
-    l.eol = nl ? "\n" : "";
-    if (nl && l.len && p[l.len - 1] == '\r') {
-      l.len--;
-      l.eol = "\r\n";
-    }
-    if (nl && first) {
-      b->eol = l.eol;
-      first = 0;
-    }
-    p = nl ? nl + 1 : end;
+
+    cut_line (&p, end, &l, &b->eol, &first);
     {
       const char *s = l.s;
       size_t n = l.len;
@@ -849,14 +861,11 @@ batch_parse (const char *text, size_t len, struct batch *b)
       else if (same (s, n, SETUP_END) && b->begin != -1 && b->end == -1)
         b->end = (long) b->n;
     }
-    grown = realloc (b->v, (b->n + 1) * sizeof *b->v);
-    if (grown == NULL) {
+    if (lines_push (&b->v, &b->n, &l) == -1) {
       free (b->v);
       errno = ENOMEM;
       return -1;
     }
-    b->v = grown;
-    b->v[b->n++] = l;
   }
   if (b->begin != -1 && b->end == -1) {
     free (b->v);
