@@ -84,6 +84,30 @@ edit_failed (const char *path, struct np_error *err)
   return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", win, strerror (errno));
 }
 
+/* Both install paths: every file of ORDER read first (nothing written
+ * before all are known), then the script and its .cmd (ORDER[0] and
+ * ORDER[1]) rendered for MODE and compared with what is there. */
+static int
+read_and_render (const struct disk_backend *be, struct disk *d, const struct defer_spec *spec,
+                 enum defer_mode mode, struct gfile *const *order, size_t n,
+                 struct np_error *err)
+{
+  struct gfile *ps1 = order[0], *cmd = order[1];
+
+  for (size_t i = 0; i < n; i++)
+    if (gfile_read (be, d, order[i], err) == -1)
+      return -1;
+  if (defer_render_script (spec, &ps1->new, &ps1->new_len) == -1 ||
+      defer_render_cmd (mode, &cmd->new, &cmd->new_len) == -1)
+    return np_error_set (err, errno == EINVAL ? NP_EXIT_USAGE : NP_EXIT_RUNTIME,
+                         "cannot write the boot-time script: %s",
+                         errno == EINVAL ? "a name or value holds a character it cannot carry"
+                         : strerror (errno));
+  gfile_compare (ps1);
+  gfile_compare (cmd);
+  return 0;
+}
+
 static int
 install (const struct disk_backend *be, struct disk *d, const struct defer_spec *spec,
          int dry, enum defer_result *res, struct np_error *err)
@@ -93,19 +117,8 @@ install (const struct disk_backend *be, struct disk *d, const struct defer_spec 
   struct gfile *order[] = { &ps1, &cmd, &scripts, &gpt };   /* the order of writes */
   int r = -1;
 
-  for (size_t i = 0; i < 4; i++)
-    if (gfile_read (be, d, order[i], err) == -1)
-      goto out;
-  if (defer_render_script (spec, &ps1.new, &ps1.new_len) == -1 ||
-      defer_render_cmd (spec->mode, &cmd.new, &cmd.new_len) == -1) {
-    np_error_set (err, errno == EINVAL ? NP_EXIT_USAGE : NP_EXIT_RUNTIME,
-                  "cannot write the boot-time script: %s",
-                  errno == EINVAL ? "a name or value holds a character it cannot carry"
-                  : strerror (errno));
+  if (read_and_render (be, d, spec, spec->mode, order, 4, err) == -1)
     goto out;
-  }
-  gfile_compare (&ps1);
-  gfile_compare (&cmd);
   if (defer_scripts_ini_edit (scripts.old, scripts.old_len, 1, &scripts.new,
                               &scripts.new_len, &scripts.changed) == -1) {
     edit_failed (DEFER_SCRIPTS_INI, err);
@@ -153,6 +166,26 @@ mentions_us (const char *buf, size_t len)
   return 0;
 }
 
+/* Both uninstall paths: *HAVE set if any of the N FILES is there (read,
+ * as the backends offer no stat; the content is not needed). */
+static int
+any_present (const struct disk_backend *be, struct disk *d, const char *const *files,
+             size_t n, int *have, struct np_error *err)
+{
+  for (size_t i = 0; i < n; i++) {
+    char *buf;
+    size_t len;
+    int e = be->read_file (d, files[i], &buf, &len, err);
+    if (e == -1)
+      return -1;
+    if (e == 0) {
+      *have = 1;
+      free (buf);
+    }
+  }
+  return 0;
+}
+
 /* LENIENT (taking out the other kind while installing one): a scripts.ini
  * that cannot be parsed and does not name us is not ours to touch, and
  * no reason to fail. */
@@ -166,17 +199,8 @@ uninstall (const struct disk_backend *be, struct disk *d, int dry, int lenient,
 
   if (gfile_read (be, d, &scripts, err) == -1 || gfile_read (be, d, &gpt, err) == -1)
     goto out;
-  for (size_t i = 0; i < 2; i++) {
-    char *buf;
-    size_t len;
-    int e = be->read_file (d, files[i], &buf, &len, err);
-    if (e == -1)
-      goto out;
-    if (e == 0) {
-      have_files = 1;
-      free (buf);
-    }
-  }
+  if (any_present (be, d, files, 2, &have_files, err) == -1)
+    goto out;
   if (scripts.old && defer_scripts_ini_has (scripts.old, scripts.old_len) &&
       !(lenient && defer_scripts_ini_has (scripts.old, scripts.old_len) == -1 &&
         !mentions_us (scripts.old, scripts.old_len))) {
@@ -223,19 +247,8 @@ install_setup (const struct disk_backend *be, struct disk *d,
   struct gfile *order[] = { &ps1, &cmd, &sc };
   int r = -1;
 
-  for (size_t i = 0; i < 3; i++)
-    if (gfile_read (be, d, order[i], err) == -1)
-      goto out;
-  if (defer_render_script (spec, &ps1.new, &ps1.new_len) == -1 ||
-      defer_render_cmd (DEFER_SETUP, &cmd.new, &cmd.new_len) == -1) {
-    np_error_set (err, errno == EINVAL ? NP_EXIT_USAGE : NP_EXIT_RUNTIME,
-                  "cannot write the boot-time script: %s",
-                  errno == EINVAL ? "a name or value holds a character it cannot carry"
-                  : strerror (errno));
+  if (read_and_render (be, d, spec, DEFER_SETUP, order, 3, err) == -1)
     goto out;
-  }
-  gfile_compare (&ps1);
-  gfile_compare (&cmd);
   if (defer_setupcomplete_edit (sc.old, sc.old_len, 1, &sc.new, &sc.new_len,
                                 &sc.changed) == -1) {
     edit_failed (DEFER_SETUPCOMPLETE, err);
@@ -265,17 +278,8 @@ uninstall_setup (const struct disk_backend *be, struct disk *d, int dry,
 
   if (gfile_read (be, d, &sc, err) == -1)
     goto out;
-  for (size_t i = 0; i < 2; i++) {
-    char *buf;
-    size_t len;
-    int e = be->read_file (d, files[i], &buf, &len, err);
-    if (e == -1)
-      goto out;
-    if (e == 0) {
-      have_files = 1;
-      free (buf);
-    }
-  }
+  if (any_present (be, d, files, 2, &have_files, err) == -1)
+    goto out;
   /* A SetupComplete.cmd that cannot be parsed (UTF-16...) and does not
    * name us is someone else's: left alone without failing. */
   if (sc.old && (defer_setupcomplete_has (sc.old, sc.old_len) != -1 ||
