@@ -103,6 +103,30 @@ data_record (ntfs_inode *ni, struct data_rec *r, const char **why)
   return *why ? -1 : 0;
 }
 
+/* Put DR's search context back and close NI (either may be absent).
+ * Closing writes a dirty inode's MFT record, so for the commit functions
+ * its result is the record write's. */
+static int
+data_record_release (ntfs_inode *ni, struct data_rec *dr)
+{
+  if (dr->ctx)
+    ntfs_attr_put_search_ctx (dr->ctx);
+  return ni ? ntfs_inode_close (ni) : 0;
+}
+
+/* After NI's $DATA record is rewritten in memory: the sizes its
+ * directory entry duplicates (SIZE, ALLOC), the times of a write, and
+ * the inode marked dirty so that ntfs_inode_close writes the record. */
+static void
+mark_rewritten (ntfs_inode *ni, s64 size, s64 alloc)
+{
+  ni->data_size = size;
+  ni->allocated_size = alloc;
+  ntfs_inode_update_times (ni, NTFS_UPDATE_MCTIME);
+  NInoFileNameSetDirty (ni);
+  ntfs_inode_mark_dirty (ni);
+}
+
 /* A copy of the runs of NI's unnamed $DATA (terminated as libntfs-3g
  * terminates them), its size and allocated size. */
 struct runs {
@@ -160,6 +184,32 @@ runs_fit (ntfs_volume *vol, const struct data_rec *dr, const runlist_element *rl
     le32_to_cpu (m->bytes_in_use);
 }
 
+/* The sizes in non-resident record A that must agree with its runs R
+ * (set_runs and set_form describe new runs alike). */
+static void
+runs_sizes (const ntfs_volume *vol, ATTR_RECORD *a, const struct runs *r)
+{
+  a->highest_vcn = cpu_to_sle64 ((r->alloc >> vol->cluster_size_bits) - 1);
+  a->allocated_size = cpu_to_sle64 (r->alloc);
+  a->data_size = cpu_to_sle64 (r->size);
+  a->initialized_size = cpu_to_sle64 (r->size);
+}
+
+/* The end of set_runs and set_form: NI closed, which writes the record
+ * if it was marked dirty, and the first error E (or the close's) told
+ * as the one failure of the switch. */
+static int
+switch_end (struct direct *d, const char *path, ntfs_inode *ni, struct data_rec *dr, int e,
+            struct np_error *err)
+{
+  if (data_record_release (ni, dr) != 0 && !e)
+    e = errno;
+  if (e)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot switch %s to its new data: %s",
+                         d->path, path, strerror (e));
+  return 0;
+}
+
 /* Step 2, the commit point (and its undo): make inode MREF's unnamed $DATA describe runs
  * R.  Only its base MFT record changes, written by ntfs_inode_close. */
 static int
@@ -186,25 +236,10 @@ set_runs (struct direct *d, MFT_REF mref, const char *path, const struct runs *r
     e = errno ? errno : EIO;
     goto out;
   }
-  dr.a->highest_vcn = cpu_to_sle64 ((r->alloc >> d->vol->cluster_size_bits) - 1);
-  dr.a->allocated_size = cpu_to_sle64 (r->alloc);
-  dr.a->data_size = cpu_to_sle64 (r->size);
-  dr.a->initialized_size = cpu_to_sle64 (r->size);
-  /* What the directory entry duplicates, and the times of a write. */
-  ni->data_size = r->size;
-  ni->allocated_size = r->alloc;
-  ntfs_inode_update_times (ni, NTFS_UPDATE_MCTIME);
-  NInoFileNameSetDirty (ni);
-  ntfs_inode_mark_dirty (ni);
+  runs_sizes (d->vol, dr.a, r);
+  mark_rewritten (ni, r->size, r->alloc);
  out:
-  if (dr.ctx)
-    ntfs_attr_put_search_ctx (dr.ctx);
-  if (ntfs_inode_close (ni) != 0 && !e)
-    e = errno;
-  if (e)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot switch %s to its new data: %s",
-                         d->path, path, strerror (e));
-  return 0;
+  return switch_end (d, path, ni, &dr, e, err);
 }
 
 /* A file whose data is resident (held in its MFT record: small files,
@@ -230,15 +265,9 @@ set_resident (struct direct *d, MFT_REF mref, const char *path, const char *buf,
     goto out;
   }
   memcpy ((u8 *) dr.a + le16_to_cpu (dr.a->value_offset), buf, len);
-  ni->data_size = (s64) len;
-  ni->allocated_size = ((s64) len + 7) & ~7;
-  ntfs_inode_update_times (ni, NTFS_UPDATE_MCTIME);
-  NInoFileNameSetDirty (ni);
-  ntfs_inode_mark_dirty (ni);
+  mark_rewritten (ni, (s64) len, ((s64) len + 7) & ~7);
  out:
-  if (dr.ctx)
-    ntfs_attr_put_search_ctx (dr.ctx);
-  if (ntfs_inode_close (ni) != 0 && !e)
+  if (data_record_release (ni, &dr) != 0 && !e)
     e = errno;
   if (e)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot rewrite %s in its MFT record: %s%s",
@@ -463,11 +492,8 @@ set_form (struct direct *d, MFT_REF mref, const char *path, const struct runs *r
     dr.a->non_resident = 1;
     dr.a->name_offset = const_cpu_to_le16 (NONRES_HEADER);
     dr.a->lowest_vcn = const_cpu_to_sle64 (0);
-    dr.a->highest_vcn = cpu_to_sle64 ((r->alloc >> d->vol->cluster_size_bits) - 1);
     dr.a->mapping_pairs_offset = const_cpu_to_le16 (NONRES_HEADER);
-    dr.a->allocated_size = cpu_to_sle64 (r->alloc);
-    dr.a->data_size = cpu_to_sle64 (r->size);
-    dr.a->initialized_size = cpu_to_sle64 (r->size);
+    runs_sizes (d->vol, dr.a, r);
     if (ntfs_mapping_pairs_build (d->vol, (u8 *) dr.a + NONRES_HEADER,
                                   (int) (newlen - NONRES_HEADER), r->rl, 0, NULL) != 0) {
       /* The record in memory is half rebuilt, but the inode is not
@@ -475,8 +501,7 @@ set_form (struct direct *d, MFT_REF mref, const char *path, const struct runs *r
       e = errno ? errno : EIO;
       goto out;
     }
-    ni->data_size = r->size;
-    ni->allocated_size = r->alloc;
+    mark_rewritten (ni, r->size, r->alloc);
   }
   else {
     dr.a->non_resident = 0;
@@ -484,21 +509,10 @@ set_form (struct direct *d, MFT_REF mref, const char *path, const struct runs *r
     dr.a->value_length = cpu_to_le32 ((u32) len);
     dr.a->value_offset = const_cpu_to_le16 (RES_HEADER);
     memcpy ((u8 *) dr.a + RES_HEADER, buf, len);
-    ni->data_size = (s64) len;
-    ni->allocated_size = ((s64) len + 7) & ~7;
+    mark_rewritten (ni, (s64) len, ((s64) len + 7) & ~7);
   }
-  ntfs_inode_update_times (ni, NTFS_UPDATE_MCTIME);
-  NInoFileNameSetDirty (ni);
-  ntfs_inode_mark_dirty (ni);
  out:
-  if (dr.ctx)
-    ntfs_attr_put_search_ctx (dr.ctx);
-  if (ntfs_inode_close (ni) != 0 && !e)
-    e = errno;
-  if (e)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot switch %s to its new data: %s",
-                         d->path, path, strerror (e));
-  return 0;
+  return switch_end (d, path, ni, &dr, e, err);
 }
 
 /* Replace the data of the existing regular file MREF (PATH in messages,
@@ -528,10 +542,7 @@ direct_swap_data (struct direct *d, MFT_REF sys, const char *path, const char *n
     if (ok && resident)
       in_place = resident_fits (&dr, len);
     e = errno;
-    if (dr.ctx)
-      ntfs_attr_put_search_ctx (dr.ctx);
-    if (ni)
-      ntfs_inode_close (ni);
+    data_record_release (ni, &dr);
     if (!ok) {
       np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot replace %s in place: %s", d->path,
                     path, why ? why : strerror (e ? e : EIO));
@@ -569,10 +580,7 @@ direct_swap_data (struct direct *d, MFT_REF sys, const char *path, const char *n
     fits = si && data_record (si, &dr, &why) == 0 &&
       (resident ? nonresident_fits (d->vol, &dr, new.rl, &need)
        : runs_fit (d->vol, &dr, new.rl, &need));
-    if (dr.ctx)
-      ntfs_attr_put_search_ctx (dr.ctx);
-    if (si)
-      ntfs_inode_close (si);
+    data_record_release (si, &dr);
     if (!fits) {
       np_error_set (err, NP_EXIT_RUNTIME, "%s: the new data runs of %s do not fit in its MFT "
                     "record (free space too fragmented); original left in place", d->path, path);
