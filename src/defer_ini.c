@@ -100,11 +100,8 @@ same (const char *s, size_t len, const char *word)
   return strlen (word) == len && strncasecmp (s, word, len) == 0;
 }
 
-/* Cut the line at *P (the text ends at END) into L->s, L->len and L->eol
- * and step *P past it: ini and batch files alike keep each line's own
- * end, so that the lines we do not change are written back as they were.
- * The first end met goes to *FILE_EOL (new lines end the same way) and
- * clears *FIRST. */
+/* The line at *P for ini and batch files alike: its own end kept (what we
+ * do not change is written back as it was), the file's first in *FILE_EOL. */
 static void
 cut_line (const char **p, const char *end, struct line *l, const char **file_eol, int *first)
 {
@@ -124,8 +121,7 @@ cut_line (const char **p, const char *end, struct line *l, const char **file_eol
   *p = nl ? nl + 1 : end;
 }
 
-/* Append L to the *N lines of *V (one allocation per line, as both
- * parsers did); -1 when out of memory, *V left for the caller to free. */
+/* Append L to *V (*N lines); -1 if out of memory, *V left for the caller. */
 static int
 lines_push (struct line **v, size_t *n, const struct line *l)
 {

@@ -103,9 +103,8 @@ data_record (ntfs_inode *ni, struct data_rec *r, const char **why)
   return *why ? -1 : 0;
 }
 
-/* Put DR's search context back and close NI (either may be absent).
- * Closing writes a dirty inode's MFT record, so for the commit functions
- * its result is the record write's. */
+/* DR's search context put back, NI closed (either may be absent); closing
+ * writes a dirty record, so its result is the commit's. */
 static int
 data_record_release (ntfs_inode *ni, struct data_rec *dr)
 {
@@ -114,9 +113,8 @@ data_record_release (ntfs_inode *ni, struct data_rec *dr)
   return ni ? ntfs_inode_close (ni) : 0;
 }
 
-/* After NI's $DATA record is rewritten in memory: the sizes its
- * directory entry duplicates (SIZE, ALLOC), the times of a write, and
- * the inode marked dirty so that ntfs_inode_close writes the record. */
+/* NI's $DATA record rewritten in memory: the sizes its directory entry
+ * duplicates, the times of a write, dirty so that closing writes it. */
 static void
 mark_rewritten (ntfs_inode *ni, s64 size, s64 alloc)
 {
@@ -184,8 +182,7 @@ runs_fit (ntfs_volume *vol, const struct data_rec *dr, const runlist_element *rl
     le32_to_cpu (m->bytes_in_use);
 }
 
-/* The sizes in non-resident record A that must agree with its runs R
- * (set_runs and set_form describe new runs alike). */
+/* The sizes of non-resident record A that must agree with its runs R. */
 static void
 runs_sizes (const ntfs_volume *vol, ATTR_RECORD *a, const struct runs *r)
 {
@@ -195,9 +192,8 @@ runs_sizes (const ntfs_volume *vol, ATTR_RECORD *a, const struct runs *r)
   a->initialized_size = cpu_to_sle64 (r->size);
 }
 
-/* The end of set_runs and set_form: NI closed, which writes the record
- * if it was marked dirty, and the first error E (or the close's) told
- * as the one failure of the switch. */
+/* set_runs' and set_form's end: NI closed (the record write), the first
+ * error (E, else the close's) told as the switch's. */
 static int
 switch_end (struct direct *d, const char *path, ntfs_inode *ni, struct data_rec *dr, int e,
             struct np_error *err)

@@ -84,9 +84,8 @@ edit_failed (const char *path, struct np_error *err)
   return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s", win, strerror (errno));
 }
 
-/* Both install paths: every file of ORDER read first (nothing written
- * before all are known), then the script and its .cmd (ORDER[0] and
- * ORDER[1]) rendered for MODE and compared with what is there. */
+/* Both install paths: all of ORDER read before anything is written, then
+ * ORDER[0] and ORDER[1] (the script, its .cmd) rendered for MODE. */
 static int
 read_and_render (const struct disk_backend *be, struct disk *d, const struct defer_spec *spec,
                  enum defer_mode mode, struct gfile *const *order, size_t n,
@@ -166,8 +165,8 @@ mentions_us (const char *buf, size_t len)
   return 0;
 }
 
-/* Both uninstall paths: *HAVE set if any of the N FILES is there (read,
- * as the backends offer no stat; the content is not needed). */
+/* Both uninstall paths: *HAVE set if any of FILES is there (read: the
+ * backends have no stat). */
 static int
 any_present (const struct disk_backend *be, struct disk *d, const char *const *files,
              size_t n, int *have, struct np_error *err)
