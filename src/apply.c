@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "apply.h"
+#include "hive_count.h"
 
 /* Copy every value of NODE into K (k->readable = 0 if one cannot be
  * read).  -1 only when out of memory. */
@@ -74,7 +75,9 @@ hive_census_take (struct hive *hv, const struct plan *p, struct hive_census *c,
   c->touched = NULL;
   c->n_touched = 0;
   c->skip_bad = 0;
-  if (hive_count_structure (hv, 0, &c->keys, &c->values) == -1) {
+  if (hive_count_take (hv, &c->skip_bad, &c->keys, &c->values) == 0)
+    ;                           /* counted while the hive was read */
+  else if (hive_count_structure (hv, 0, &c->keys, &c->values) == -1) {
     /* Real hives can hold oddities a strict count rejects; then the
      * comparison is made between two lenient counts. */
     c->skip_bad = 1;
@@ -258,7 +261,7 @@ verify_written (const char *out_path, const struct plan *p,
                 const struct hive_census *before, struct np_error *err)
 {
   struct base_block bb;
-  struct hive hv = { NULL, out_path };
+  struct hive hv = { NULL, out_path, NULL };
   size_t keys, values, want_values = before->values;
   int r = -1;
 
