@@ -32,11 +32,11 @@ int base_block_is_dirty (const struct base_block *bb);
  * (0x656 / 0x655)". */
 void base_block_describe (const struct base_block *bb, char *buf, size_t len);
 
-struct hive_census_count;
+struct hive_count_job;
 struct hive {
   hive_h *h;
   const char *path;            /* borrowed: for messages */
-  struct hive_census_count *census;  /* a writable open's count (hive_count.h) */
+  struct hive_count_job *census;  /* a writable open's count (hive_count.h) */
 };
 
 /* Open PATH with hivex.  A writable open is for patching it: the

@@ -87,9 +87,7 @@ int
 hive_open (struct hive *hv, const char *path, int writable, struct np_error *err)
 {
   hv->path = path;
-  hv->census = NULL;
-  if (writable)
-    hive_count_start (hv, path);
+  hv->census = writable ? hive_count_start (path, HIVE_COUNT_CENSUS) : NULL;
   hv->h = hivex_open (path, writable ? HIVEX_OPEN_WRITE : 0);
   if (hv->h == NULL) {
     int e = errno;
@@ -109,7 +107,8 @@ hive_close (struct hive *hv)
   size_t keys, values;
 
   /* a count not taken (nothing to write, or a failure): its thread */
-  hive_count_take (hv, &skip_bad, &keys, &values);
+  hive_count_finish (hv->census, &skip_bad, &keys, &values);
+  hv->census = NULL;
   if (hv->h)
     hivex_close (hv->h);
   hv->h = NULL;

@@ -144,73 +144,83 @@ hive_count_structure (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_v
   return r;
 }
 
-struct hive_census_count {
+struct hive_count_job {
   pthread_t thread;
   char *path;
-  int r, skip_bad;
+  int mode;
+  int r, err, skip_bad;
   size_t keys, values;
 };
 
-/* The census's rule (apply.c): strict, else lenient. */
 static void *
 count_thread (void *arg)
 {
-  struct hive_census_count *cc = arg;
-  struct hive view = { NULL, cc->path, NULL };
+  struct hive_count_job *job = arg;
+  struct hive view = { NULL, job->path, NULL };
 
-  cc->r = -1;
-  view.h = hivex_open (cc->path, 0);
+  job->r = -1;
+  job->err = 0;
+  view.h = hivex_open (job->path, 0);
   if (view.h == NULL)
     return NULL;
-  if (hive_count_structure (&view, 0, &cc->keys, &cc->values) == 0)
-    cc->r = 0;
-  else if (hive_count_structure (&view, 1, &cc->keys, &cc->values) == 0) {
-    cc->skip_bad = 1;
-    cc->r = 0;
+  job->skip_bad = job->mode == 1;
+  errno = 0;
+  job->r = hive_count_structure (&view, job->skip_bad, &job->keys, &job->values);
+  if (job->r == -1 && job->mode == HIVE_COUNT_CENSUS) {
+    job->skip_bad = 1;
+    errno = 0;
+    job->r = hive_count_structure (&view, 1, &job->keys, &job->values);
   }
+  if (job->r == -1)
+    job->err = errno ? errno : EINVAL;
   hivex_close (view.h);
   return NULL;
 }
 
-void
-hive_count_start (struct hive *hv, const char *path)
+struct hive_count_job *
+hive_count_start (const char *path, int mode)
 {
-  struct hive_census_count *cc = calloc (1, sizeof *cc);
+  struct hive_count_job *job = calloc (1, sizeof *job);
   sigset_t all, old;
+  int r;
 
-  hv->census = NULL;
-  if (cc == NULL || (cc->path = strdup (path)) == NULL) {
-    free (cc);
-    return;
+  if (job == NULL || (job->path = strdup (path)) == NULL) {
+    free (job);
+    return NULL;
   }
+  job->mode = mode;
   /* Signals are for the threads that act on them (interrupt.h): this
    * one is made with every signal blocked. */
   sigfillset (&all);
   pthread_sigmask (SIG_BLOCK, &all, &old);
-  if (pthread_create (&cc->thread, NULL, count_thread, cc) == 0)
-    hv->census = cc;
-  else {
-    free (cc->path);
-    free (cc);
-  }
+  r = pthread_create (&job->thread, NULL, count_thread, job);
   pthread_sigmask (SIG_SETMASK, &old, NULL);
+  if (r != 0) {
+    free (job->path);
+    free (job);
+    return NULL;
+  }
+  return job;
 }
 
 int
-hive_count_take (struct hive *hv, int *skip_bad, size_t *n_keys, size_t *n_values)
+hive_count_finish (struct hive_count_job *job, int *skip_bad, size_t *n_keys,
+                   size_t *n_values)
 {
-  struct hive_census_count *cc = hv->census;
-  int r;
+  int r, e;
 
-  if (cc == NULL)
+  if (job == NULL) {
+    errno = 0;
     return -1;
-  pthread_join (cc->thread, NULL);
-  hv->census = NULL;
-  r = cc->r;
-  *skip_bad = cc->skip_bad;
-  *n_keys = cc->keys;
-  *n_values = cc->values;
-  free (cc->path);
-  free (cc);
+  }
+  pthread_join (job->thread, NULL);
+  r = job->r;
+  e = job->err;
+  *skip_bad = job->skip_bad;
+  *n_keys = job->keys;
+  *n_values = job->values;
+  free (job->path);
+  free (job);
+  errno = e;
   return r;
 }
