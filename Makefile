@@ -22,7 +22,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files backends image_module domain caveats trace direct_file uri bitlocker direct_probe image_crypt domain_list uri_header
+CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files backends image_module domain caveats trace direct_file uri bitlocker direct_probe image_crypt domain_list uri_header hive_count
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 # The image backends: the CORE modules that need libguestfs, libnbd or

@@ -32,11 +32,16 @@ int base_block_is_dirty (const struct base_block *bb);
  * (0x656 / 0x655)". */
 void base_block_describe (const struct base_block *bb, char *buf, size_t len);
 
+struct hive_count_job;
 struct hive {
   hive_h *h;
   const char *path;            /* borrowed: for messages */
+  struct hive_count_job *census;  /* a writable open's count (hive_count.h) */
 };
 
+/* Open PATH with hivex.  A writable open is for patching it: the
+ * structure count that verification compares with starts alongside
+ * (hive_count.h). */
 int hive_open (struct hive *hv, const char *path, int writable,
                struct np_error *err);
 void hive_close (struct hive *hv);
@@ -104,15 +109,4 @@ int hive_delete_value (struct hive *hv, hive_node_h node, const char *name);
 /* Read every key and value of the hive, failing on the first damaged
  * one (names decoded, value data read). */
 int hive_walk_all (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values);
-
-/* Count the keys and values reachable from the root, checking the
- * structure without decoding names or reading value data: every key is
- * a valid "nk" cell reached once (no cycle, no key shared by two
- * parents), its subkey and value lists are valid, every value is a
- * valid "vk" cell whose data is inline (at most 4 bytes) or in a valid
- * allocated cell.  Fails (errno) on the first fault, or with SKIP_BAD
- * skips the rest of a faulty key and its subkeys, as HIVEX_VISIT_SKIP_BAD
- * does.  About a third of hive_walk_all's time: names are UTF-16 and
- * their decoding (iconv) is what costs. */
-int hive_count_structure (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values);
 #endif

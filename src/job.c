@@ -338,7 +338,7 @@ hive_writable (const struct options *o, const char *path, const struct hostfile_
 void
 job_run_hive (const struct options *o, const char *path, struct outcome *out)
 {
-  struct hive hv = { NULL, path };
+  struct hive hv = { NULL, path, NULL };
   struct np_error err = { 0, "" };
   const char *dest = o->output ? o->output : path;
   char *tmp = NULL, *real = NULL;
@@ -533,7 +533,7 @@ rehearse_child (void *arg)
 {
   struct rehearsal *r = arg;
   struct outcome out;
-  struct hive hv = { NULL, NULL };
+  struct hive hv = { NULL, NULL, NULL };
   struct np_error err = { 0, "" };
   int ret = -1;
 
@@ -693,7 +693,7 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
             struct image_job *job)
 {
   struct outcome *out = job->out;
-  struct hive hv = { NULL, NULL };
+  struct hive hv = { NULL, NULL, NULL };
   struct np_error err = { 0, "" };
   char local[PATH_MAX + 32], patched[PATH_MAX + 32], scratch[PATH_MAX + 32];
   char log1[PATH_MAX + 32], log2[PATH_MAX + 32], recovered[PATH_MAX + 32];  /* tmpdir + "/SYSTEM.recovered" */

@@ -15,7 +15,7 @@ static void
 one_pass (const char *path, const char *out, enum cs_mode mode)
 {
   struct base_block bb;
-  struct hive hv = { NULL, path };
+  struct hive hv = { NULL, path, NULL };
   struct control_sets cs = { NULL, 0 };
   struct adapter_list al;
   struct plan p;

@@ -72,7 +72,7 @@ get32 (const unsigned char *p)
 static void
 set_dword (hive_h *h, const char *path, const char *name, uint32_t v)
 {
-  struct hive hv = { h, "step" };
+  struct hive hv = { h, "step", NULL };
   hive_node_h node = hive_lookup (&hv, hivex_root (h), path);
 
   ck_assert_msg (node != 0, "%s not found", path);
@@ -103,7 +103,7 @@ make_step (const char *from, const char *to, int step)
   }
   else {
     static char utf16[] = { 't', 0, 'h', 0, 'r', 0, 'e', 0, 'e', 0, 0, 0 };
-    struct hive hv = { h, "step" };
+    struct hive hv = { h, "step", NULL };
     hive_node_h sel = hive_lookup (&hv, hivex_root (h), "Select");
     hive_set_value v = { .key = (char *) "Extra", .t = hive_t_REG_SZ,
                          .len = sizeof utf16, .value = utf16 };
