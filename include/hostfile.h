@@ -104,9 +104,14 @@ int hostfile_check_output (const char *input, const char *output, struct np_erro
 int hostfile_stage_dir (const char *dir, char *out, size_t len, int *lock_fd,
                         struct np_error *err);
 
+/* Remove staging directory DIR and what it holds, its .lock last, and
+ * close LOCK_FD (if not -1) once it is gone. */
+void hostfile_stage_remove (const char *dir, int lock_fd);
+
 /* Remove, from DIR, the staging directories of runs that are gone
- * (ours: owned by us, mode 0700, .lock free).  Returns how many; each is
- * named on stderr if VERBOSE. */
+ * (ours: owned by us, mode 0700; .lock, or .lock.new, free; or neither
+ * there and the directory unchanged for a minute: a run killed while
+ * removing it).  Returns how many; each is named on stderr if VERBOSE. */
 int hostfile_clean_stale_stages (const char *dir, int verbose);
 
 /* Where temporary files go: $TMPDIR if set (and short enough for our

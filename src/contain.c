@@ -14,7 +14,6 @@
  * millisecond; measured in README (Benchmark). */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -105,13 +104,6 @@ struct ending {
   int sig;                     /* killed by this signal, or 0 */
   int status;                  /* else its exit status */
 };
-
-static int
-remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-  (void) sb; (void) flag; (void) ftw;
-  return remove (path);
-}
 
 static void __attribute__((noreturn))
 child_main (int fd, int errfd, pid_t parent, int from_main, const char *tmpdir,
@@ -431,18 +423,14 @@ run_contained (const struct options *o, const char *target, int is_image, const 
     free (temps[i]);
   free (temps);
   if (have_tmpdir)
-    nftw (tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-  if (tmpdir_lock != -1)
-    close (tmpdir_lock);
+    hostfile_stage_remove (tmpdir, tmpdir_lock);
   return 0;
 
  no_child:
   if (errfd != -1)
     close (errfd);
   if (have_tmpdir)
-    nftw (tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-  if (tmpdir_lock != -1)
-    close (tmpdir_lock);
+    hostfile_stage_remove (tmpdir, tmpdir_lock);
   return -1;
 }
 

@@ -777,6 +777,41 @@ remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw
   return remove (path);
 }
 
+void
+hostfile_stage_remove (const char *dir, int lock_fd)
+{
+  DIR *d = opendir (dir);
+  struct dirent *e;
+  char path[PATH_MAX];
+
+  /* Everything but the lock first, then the lock, then the directory:
+   * a run killed on the way leaves a directory the next run still
+   * recognises (hostfile_clean_stale_stages). */
+  while (d && (e = readdir (d)) != NULL) {
+    struct stat st;
+    if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0 ||
+        strcmp (e->d_name, STAGE_LOCK) == 0 ||
+        (size_t) snprintf (path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
+      continue;
+    if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
+      nftw (path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    else
+      unlink (path);
+  }
+  if (d)
+    closedir (d);
+  if ((size_t) snprintf (path, sizeof path, "%s/" STAGE_LOCK, dir) < sizeof path)
+    unlink (path);
+  rmdir (dir);
+  if (lock_fd >= 0)
+    close (lock_fd);
+}
+
+/* A directory of ours that holds no lock has not been made yet (its
+ * lock is made a moment after the directory), or its run was killed
+ * while removing it; one unchanged for a minute is the latter. */
+#define STAGE_UNLOCKED_AGE 60
+
 int
 hostfile_clean_stale_stages (const char *dir, int verbose)
 {
@@ -789,28 +824,41 @@ hostfile_clean_stale_stages (const char *dir, int verbose)
   while ((e = readdir (d)) != NULL) {
     char path[PATH_MAX], lock[PATH_MAX + 16];
     struct stat st;
-    int fd;
+    int fd = -1, gone;
 
     if (strncmp (e->d_name, STAGE_PREFIX, strlen (STAGE_PREFIX)) != 0 ||
         strlen (e->d_name) != strlen (STAGE_PREFIX) + 6 ||
         (size_t) snprintf (path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
       continue;
     /* Only directories we made (a shared /tmp holds others' too), and
-     * only when their run is gone: its .lock is free. */
+     * only when their run is gone: its lock is free, or it has none and
+     * has not changed for a while. */
     if (lstat (path, &st) == -1 || !S_ISDIR (st.st_mode) || st.st_uid != geteuid () ||
         (st.st_mode & 07777) != 0700)
       continue;
     snprintf (lock, sizeof lock, "%s/" STAGE_LOCK, path);
     fd = open (lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd == -1)
-      continue;
-    if (flock (fd, LOCK_EX | LOCK_NB) == 0 &&
-        nftw (path, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0) {
-      n++;
-      if (verbose)
-        fprintf (stderr, "netvsc-patch: removed %s, left by a run that was killed\n", path);
+    if (fd == -1) {
+      /* killed between taking the lock and naming it */
+      snprintf (lock, sizeof lock, "%s/" STAGE_LOCK ".new", path);
+      fd = open (lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     }
-    close (fd);
+    if (fd != -1)
+      gone = flock (fd, LOCK_EX | LOCK_NB) == 0;
+    else
+      gone = errno == ENOENT && time (NULL) - st.st_mtime > STAGE_UNLOCKED_AGE;
+    if (gone) {
+      /* the lock is held until the directory is gone */
+      hostfile_stage_remove (path, fd);
+      fd = -1;
+      if (lstat (path, &st) == -1) {
+        n++;
+        if (verbose)
+          fprintf (stderr, "netvsc-patch: removed %s, left by a run that was killed\n", path);
+      }
+    }
+    if (fd != -1)
+      close (fd);
   }
   closedir (d);
   return n;

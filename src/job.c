@@ -8,7 +8,6 @@
  * never knows whether an image was involved. */
 #include <errno.h>
 #include <signal.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,13 +487,6 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   hostfile_unlock (&lk);
 }
 
-static int
-remove_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-  (void) sb; (void) flag; (void) ftw;
-  return remove (path);
-}
-
 /* Which of the hive's transaction logs exist beside it, for messages. */
 static void
 describe_guest_logs (const struct disk_backend *be, struct disk *d, char *buf, size_t len)
@@ -819,10 +811,8 @@ image_work (const struct options *o, const struct disk_backend *be, struct disk 
 static void
 image_finish (struct image_job *job)
 {
-  if (job->have_tmpdir) {
-    nftw (job->tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    close (job->tmpdir_lock);
-  }
+  if (job->have_tmpdir)
+    hostfile_stage_remove (job->tmpdir, job->tmpdir_lock);
   job->have_tmpdir = 0;
   free (job->qemu_spec);
   job->qemu_spec = NULL;

@@ -363,9 +363,15 @@ stale_staging_dirs () {
   TMPDIR=$st signal_when SIGKILL stage "$st" "$N" -q --direct -r 2M "$WORK/win.qcow2" >/dev/null
   killed=$(ls -d "$st"/netvsc-patch.* 2>/dev/null)
   [ -n "$killed" ] && [ -f "$killed/.lock" ] || { echo "no staging directory left: $killed"; exit 1; }
-  # a live run's (its .lock held) and one without .lock stay
-  mkdir -m 700 "$st/netvsc-patch.LIVE00" "$st/netvsc-patch.NOLOCK"
+  # a live run's (its .lock held) and one just made (no .lock yet) stay;
+  # one killed between locking and naming its lock (.lock.new free), and
+  # one killed while removing it (no lock, unchanged for two minutes) go
+  mkdir -m 700 "$st/netvsc-patch.LIVE00" "$st/netvsc-patch.NOLOCK" \
+    "$st/netvsc-patch.NEWLCK" "$st/netvsc-patch.OLDDIR"
   : >"$st/netvsc-patch.LIVE00/.lock"; : >"$st/netvsc-patch.LIVE00/SYSTEM"
+  : >"$st/netvsc-patch.NEWLCK/.lock.new"; : >"$st/netvsc-patch.NEWLCK/SYSTEM"
+  : >"$st/netvsc-patch.OLDDIR/SYSTEM.recovered"
+  touch -d '2 minutes ago' "$st/netvsc-patch.OLDDIR"
   flock -o "$st/netvsc-patch.LIVE00/.lock" sleep 60 &
   holder=$!
   for _ in $(seq 50); do grep -q "FLOCK.* $holder " /proc/locks && break; sleep 0.1; done
@@ -374,10 +380,26 @@ stale_staging_dirs () {
   run 0 env TMPDIR="$st" "$N" -v --direct -r 2M "$WORK/win.qcow2"
   sleeper=$(pgrep -P "$holder" || true)
   kill "$holder" $sleeper; wait "$holder" 2>/dev/null || true
-  err_has "removed $killed, left by a run that was killed"
-  [ ! -e "$killed" ]
+  for gone in "$killed" "$st/netvsc-patch.NEWLCK" "$st/netvsc-patch.OLDDIR"; do
+    err_has "removed $gone, left by a run that was killed"
+    [ ! -e "$gone" ]
+  done
   [ -f "$st/netvsc-patch.LIVE00/SYSTEM" ] && [ -d "$st/netvsc-patch.NOLOCK" ]
   [ "$(ls "$st")" = "$(printf 'netvsc-patch.LIVE00\nnetvsc-patch.NOLOCK')" ]
+  # a directory is removed with its .lock last (a kill on the way leaves
+  # one the next run recognises): strace's order of removals in a killed
+  # run's directory of 40 files (readdir's order would put .lock last
+  # once in 41)
+  rm -rf "$st"/netvsc-patch.*; cp "$FIXTURES/hives/ws2019.hive" "$WORK/order.hive"
+  mkdir -m 700 "$st/netvsc-patch.MANY00"; : >"$st/netvsc-patch.MANY00/.lock"
+  for i in $(seq 40); do : >"$st/netvsc-patch.MANY00/f$i"; done
+  TMPDIR=$st strace -f -o "$WORK/rm.trace" -e trace=unlink,unlinkat,rmdir \
+    "$N" -q --hive "$WORK/order.hive" -r 2M >/dev/null
+  grep -E '(unlink|unlinkat|rmdir)\(.*netvsc-patch\.MANY00' "$WORK/rm.trace" |
+    grep ' = 0' | sed 's/.*"\(.*\)".*/\1/' >"$WORK/rm.order"
+  [ "$(wc -l <"$WORK/rm.order")" -eq 42 ] || { cat "$WORK/rm.trace"; exit 1; }
+  [ "$(tail -2 "$WORK/rm.order")" = "$(printf '%s\n%s' "$st/netvsc-patch.MANY00/.lock" "$st/netvsc-patch.MANY00")" ]
+  [ -z "$(ls -A "$st")" ]
 }
 
 check "8 concurrent runs on one hive: no update lost" concurrent_runs
@@ -391,6 +413,6 @@ check "backups: original's mode or stricter, and owner" backup_modes
 check "-o refuses input, logs, special files" output_refusals
 check "killed run's temp files removed by the next run" stale_temps
 check "errors name the hive, not a temp file" messages_name_the_hive
-check "image mode: a killed run's staging directory removed, a live one's kept" stale_staging_dirs
+check "staging directories: a killed run's removed (lock free, half-named, half-removed), a live one's kept, .lock removed last" stale_staging_dirs
 check "image locked by netvsc-patch vs a VM; image backup mode; read-only image" image_held_by_netvsc_patch
 finish
