@@ -5,8 +5,8 @@
  * then letters, digits, '+', '-' or '.'); any other target is a host
  * path.  A local file whose name starts like that is reached with a
  * "./" prefix ("./nbd://x").  Known schemes: nbd, nbd+unix (writable),
- * ssh (writable, appliance only), http and https (read-only, appliance
- * only); any other scheme is a usage error.
+ * ssh, http and https (read-only, appliance only: qemu takes no lock on
+ * an ssh server's file); any other scheme is a usage error.
  *
  * The bytes of a remote image are interpreted by qemu on this host only
  * when a format other than raw is given: its header is then read first
@@ -33,7 +33,7 @@ struct image_uri {
   enum uri_scheme scheme;
   const char *name;             /* the scheme: "nbd", "nbd+unix", ... */
   const char *protocol;         /* libguestfs's: "nbd", "ssh", "http", "https" */
-  int read_only;                /* the protocol cannot write (http, https) */
+  int read_only;                /* no writes: http, https; ssh (no lock) */
   int is_nbd;
   char host[256];               /* "" with nbd+unix; IPv6 without brackets */
   int port;                     /* 0: the protocol's default */

@@ -89,7 +89,7 @@ usage (FILE *fp)
 "  -c, --connect URI          libvirt connection URI for -d (default: libvirt's)\n"
 "  An IMAGE may be a URI (REMOTE IMAGES in netvsc-patch(1)); ./nbd://... is a file:\n"
 "    nbd://HOST[:PORT][/EXPORT]     nbd+unix:///[EXPORT]?socket=PATH\n"
-"    ssh://[USER@]HOST[:PORT]/PATH  (not with --direct)\n"
+"    ssh://[USER@]HOST[:PORT]/PATH  (not with --direct; --dry-run, --check, --list)\n"
 "    http[s]://HOST[:PORT]/PATH     (not with --direct; --dry-run, --check, --list)\n"
 "\n"
 "How:\n"

@@ -24,7 +24,7 @@ static const struct {
 } schemes[] = {
   { "nbd", URI_NBD, "nbd", 0, 1 },
   { "nbd+unix", URI_NBD_UNIX, "nbd", 0, 1 },
-  { "ssh", URI_SSH, "ssh", 0, 0 },
+  { "ssh", URI_SSH, "ssh", 1, 0 },
   { "http", URI_HTTP, "http", 1, 0 },
   { "https", URI_HTTPS, "https", 1, 0 },
 };
@@ -251,10 +251,17 @@ uri_allowed (const struct options *o, const char *target, const char *format,
 
   if (uri_parse (target, &u, err) == -1)
     return -1;
+  /* ssh: qemu's ssh driver takes no lock on the server's file, so a VM
+   * running there from it would not be seen, and its flush does nothing
+   * on a server without the fsync@openssh.com extension. */
   if (u.read_only && o->mode == RUN_PATCH)
     return np_error_set (err, NP_EXIT_USAGE, "%s: %s:// images are read-only: only "
-                         "--dry-run, --check or --list (to patch it, copy it and patch the "
-                         "copy)", target, u.name);
+                         "--dry-run, --check or --list (%s)", target, u.name,
+                         u.scheme == URI_SSH
+                         ? "qemu's ssh driver takes no lock on the server, so a VM running "
+                         "there from this image would not be seen: serve it with qemu-nbd "
+                         "there, which locks it, and patch nbd://, or patch a copy"
+                         : "to patch it, copy it and patch the copy");
   if (o->direct && !u.is_nbd)
     return np_error_set (err, NP_EXIT_USAGE, "%s: --direct takes nbd:// and nbd+unix:// "
                          "URIs only: %s:// images go through the appliance (without --direct)",
