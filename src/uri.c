@@ -24,7 +24,7 @@ static const struct {
 } schemes[] = {
   { "nbd", URI_NBD, "nbd", 0, 1 },
   { "nbd+unix", URI_NBD_UNIX, "nbd", 0, 1 },
-  { "ssh", URI_SSH, "ssh", 1, 0 },
+  { "ssh", URI_SSH, "ssh", 0, 0 },
   { "http", URI_HTTP, "http", 1, 0 },
   { "https", URI_HTTPS, "https", 1, 0 },
 };
@@ -251,17 +251,10 @@ uri_allowed (const struct options *o, const char *target, const char *format,
 
   if (uri_parse (target, &u, err) == -1)
     return -1;
-  /* ssh: qemu's ssh driver takes no lock on the server's file, so a VM
-   * running there from it would not be seen, and its flush does nothing
-   * on a server without the fsync@openssh.com extension. */
   if (u.read_only && o->mode == RUN_PATCH)
     return np_error_set (err, NP_EXIT_USAGE, "%s: %s:// images are read-only: only "
-                         "--dry-run, --check or --list (%s)", target, u.name,
-                         u.scheme == URI_SSH
-                         ? "qemu's ssh driver takes no lock on the server, so a VM running "
-                         "there from this image would not be seen: serve it with qemu-nbd "
-                         "there, which locks it, and patch nbd://, or patch a copy"
-                         : "to patch it, copy it and patch the copy");
+                         "--dry-run, --check or --list (to patch it, copy it and patch the "
+                         "copy)", target, u.name);
   if (o->direct && !u.is_nbd)
     return np_error_set (err, NP_EXIT_USAGE, "%s: --direct takes nbd:// and nbd+unix:// "
                          "URIs only: %s:// images go through the appliance (without --direct)",
@@ -283,6 +276,20 @@ uri_allowed (const struct options *o, const char *target, const char *format,
   return 0;
 }
 
+
+const char *
+uri_write_warning (const struct options *o, const char *target)
+{
+  struct image_uri u;
+  struct np_error ignored;
+
+  /* qemu's ssh driver locks nothing on the server (local files and
+   * qemu-nbd's exports are locked by qemu there) */
+  if (o->mode == RUN_PATCH && uri_parse (target, &u, &ignored) == 0 && u.scheme == URI_SSH)
+    return "qemu takes no lock on an ssh server's file: make sure no VM there runs from "
+      "this image (or serve it with qemu-nbd, which locks it, and give nbd://)";
+  return NULL;
+}
 
 /* qemu's json: spec for FORMAT over the NBD export, with nothing else
  * opened even if the header asks for it. */

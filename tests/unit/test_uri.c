@@ -40,9 +40,9 @@ static const struct {
     "unix:/tmp/a?b", 0, 0 },
   { "NBD+UNIX:///?socket=s", URI_NBD_UNIX, "nbd", "", "s", "", "", "unix:s", 0, 0 },
   { "ssh://host/var/lib/win.img", URI_SSH, "ssh", "host", "", "", "/var/lib/win.img",
-    "host", 0, 1 },
+    "host", 0, 0 },
   { "ssh://root@host:2222/win.img", URI_SSH, "ssh", "host", "", "root", "/win.img",
-    "host:2222", 2222, 1 },
+    "host:2222", 2222, 0 },
   { "http://www.example.org/disk.img", URI_HTTP, "http", "www.example.org", "", "",
     "/disk.img", "www.example.org", 0, 1 },
   { "https://[2001:db8::1]:8443/d.img", URI_HTTPS, "https", "2001:db8::1", "", "", "/d.img",
@@ -123,11 +123,10 @@ START_TEST (test_allowed)
   memset (&o, 0, sizeof o);
   o.mode = RUN_PATCH;
   ck_assert_int_eq (uri_allowed (&o, "nbd://h/e", NULL, &err), 0);
-  /* ssh: read-only, qemu's ssh driver locks nothing on the server */
-  ck_assert_int_eq (uri_allowed (&o, "ssh://h/x.img", "raw", &err), -1);
-  ck_assert_int_eq (err.code, NP_EXIT_USAGE);
-  ck_assert_ptr_nonnull (strstr (err.msg, "ssh:// images are read-only"));
-  ck_assert_ptr_nonnull (strstr (err.msg, "takes no lock on the server"));
+  /* ssh: written, with a warning (qemu locks nothing on the server) */
+  ck_assert_int_eq (uri_allowed (&o, "ssh://h/x.img", "raw", &err), 0);
+  ck_assert_ptr_nonnull (strstr (uri_write_warning (&o, "ssh://h/x.img"), "no lock"));
+  ck_assert_ptr_null (uri_write_warning (&o, "nbd://h/e"));
   ck_assert_int_eq (uri_allowed (&o, "http://h/x.img", NULL, &err), -1);
   ck_assert_int_eq (err.code, NP_EXIT_USAGE);
   ck_assert_ptr_nonnull (strstr (err.msg, "http:// images are read-only"));
@@ -137,6 +136,7 @@ START_TEST (test_allowed)
   o.mode = RUN_LIST;
   ck_assert_int_eq (uri_allowed (&o, "http://h/x.img", NULL, &err), 0);
   ck_assert_int_eq (uri_allowed (&o, "ssh://u@h:2222/x.img", NULL, &err), 0);
+  ck_assert_ptr_null (uri_write_warning (&o, "ssh://u@h:2222/x.img"));
   ck_assert_int_eq (uri_allowed (&o, "nbd://h/e", "qcow2", &err), 0);
   ck_assert_int_eq (uri_allowed (&o, "https://h/x.img", "qcow2", &err), -1);
   ck_assert_ptr_nonnull (strstr (err.msg, "--format qcow2 over https:// is refused"));
