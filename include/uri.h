@@ -5,8 +5,9 @@
  * then letters, digits, '+', '-' or '.'); any other target is a host
  * path.  A local file whose name starts like that is reached with a
  * "./" prefix ("./nbd://x").  Known schemes: nbd, nbd+unix (writable),
- * ssh (writable, appliance only), http and https (read-only, appliance
- * only); any other scheme is a usage error.
+ * ssh (writable, appliance only: qemu takes no lock on the server's
+ * file, uri_write_warning), http and https (read-only, appliance only);
+ * any other scheme is a usage error.
  *
  * The bytes of a remote image are interpreted by qemu on this host only
  * when a format other than raw is given: its header is then read first
@@ -60,6 +61,10 @@ int uri_parse (const char *target, struct image_uri *u, struct np_error *err);
  * with ssh/http, a format qemu would interpret on this host over a
  * protocol whose header cannot be checked.  Returns 0, or -1 with *err
  * (NP_EXIT_USAGE). */
+/* The warning a run writing to TARGET should print (one line, no
+ * target name), or NULL. */
+const char *uri_write_warning (const struct options *o, const char *target);
+
 int uri_allowed (const struct options *o, const char *target, const char *format,
                  struct np_error *err);
 

@@ -12,7 +12,11 @@ PACKAGES="
   qemu-utils qemu-system-x86 qemu-block-extra ntfs-3g linux-image-amd64
   libregf-utils xz-utils python3 clang libclang-rt-14-dev util-linux fdisk bc procps time
   acl attr
+  openssh-server openssh-client libnss-wrapper
 "
+# (openssh-server, openssh-client, libnss-wrapper: t-uri's ssh:// case, a
+# private sshd; nss_wrapper gives libssh, which finds ~/.ssh with
+# getpwuid(), a home in the test's directory)
 
 missing=""
 for p in $PACKAGES; do

@@ -680,13 +680,18 @@ main (int argc, char **argv)
       all[n++] = (struct target) { o.domains[i], NULL, 1 };
     /* URIs are checked before anything is opened: a usage error stops
      * the run, as a bad option does. */
-    for (size_t i = 0; i < n && worst == NP_EXIT_OK; i++)
-      if (!all[i].domain && uri_looks_like (all[i].path) &&
-          uri_allowed (&o, all[i].path, all[i].format ? all[i].format : o.format, &err) == -1) {
+    for (size_t i = 0; i < n && worst == NP_EXIT_OK; i++) {
+      const char *warning;
+      if (all[i].domain || !uri_looks_like (all[i].path))
+        continue;
+      if (uri_allowed (&o, all[i].path, all[i].format ? all[i].format : o.format, &err) == -1) {
         esc_line (stderr, "netvsc-patch: %s", err.msg);
         fprintf (stderr, "Try 'netvsc-patch --help' for more information.\n");
         worst = err.code;
       }
+      else if ((warning = uri_write_warning (&o, all[i].path)) != NULL && !o.quiet)
+        esc_line (stderr, "netvsc-patch: %s: warning: %s", all[i].path, warning);
+    }
     if (worst == NP_EXIT_OK)
       n = drop_repeated_images (&o, all, n);
     if (worst != NP_EXIT_OK)

@@ -277,6 +277,20 @@ uri_allowed (const struct options *o, const char *target, const char *format,
 }
 
 
+const char *
+uri_write_warning (const struct options *o, const char *target)
+{
+  struct image_uri u;
+  struct np_error ignored;
+
+  /* qemu's ssh driver locks nothing on the server (local files and
+   * qemu-nbd's exports are locked by qemu there) */
+  if (o->mode == RUN_PATCH && uri_parse (target, &u, &ignored) == 0 && u.scheme == URI_SSH)
+    return "qemu takes no lock on an ssh server's file: make sure no VM there runs from "
+      "this image (or serve it with qemu-nbd, which locks it, and give nbd://)";
+  return NULL;
+}
+
 /* qemu's json: spec for FORMAT over the NBD export, with nothing else
  * opened even if the header asks for it. */
 static char *

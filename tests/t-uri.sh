@@ -40,6 +40,11 @@ stop () {
 }
 stop_all () { for p in "$WORK"/*.pid; do [ -f "$p" ] && stop "$(basename "$p" .pid)"; done; }
 trap 'stop_all; rm -rf "$WORK"' EXIT
+# bash runs no EXIT trap when a signal ends it: exit, so that the servers
+# (qemu-nbd, sshd, ssh-agent) are stopped then too
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
 
 uri () { echo "nbd+unix:///?socket=$WORK/$1.sock"; }
 
@@ -265,6 +270,169 @@ http_appliance () {
   stop http
 }
 
+# ssh:// through the appliance (qemu's ssh driver, libssh) against a
+# private sshd on 127.0.0.1, everything in $WORK/ssh: its host key and
+# config, the user's key held only by an ssh-agent (the key file is
+# deleted once added), and a known_hosts in $WORK/home.  libssh finds
+# ~/.ssh through getpwuid(), not $HOME, so the tool runs under
+# nss_wrapper (libnss-wrapper) with a passwd file that gives this user
+# $WORK/home: the real ~/.ssh is never read or written.
+SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+free_port () {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# ssh_start: sshd on a free port ($WORK/ssh/port); fails only if sshd
+# cannot be started at all (the case is then skipped).  Bounded by
+# timeout 900 too, should the test be SIGKILLed.
+ssh_start () {
+  local d=$WORK/ssh port pid
+  [ -x "$SSHD" ] || { echo "no sshd (openssh-server)"; return 1; }
+  mkdir -p "$d" && ssh-keygen -q -t ed25519 -N '' -C netvsc-test-host -f "$d/host_key" ||
+    return 1
+  : >"$d/authorized_keys"
+  # as root, sshd insists on its privilege separation directory (made by
+  # its service; the path is compiled in): an empty root-owned directory
+  if [ "$(id -u)" -eq 0 ] && [ ! -d /run/sshd ]; then mkdir -p -m 755 /run/sshd || return 1; fi
+  for _ in 1 2 3; do
+    port=$(free_port)
+    printf '%s\n' "Port $port" "ListenAddress 127.0.0.1" "HostKey $d/host_key" \
+      "PidFile $d/sshd.pidfile" "AuthorizedKeysFile $d/authorized_keys" \
+      "AllowUsers $(id -un)" "UsePAM no" "StrictModes no" "PubkeyAuthentication yes" \
+      "AuthenticationMethods publickey" "PasswordAuthentication no" \
+      "KbdInteractiveAuthentication no" "PermitRootLogin prohibit-password" \
+      "ForceCommand internal-sftp" "Subsystem sftp internal-sftp" >"$d/sshd_config"
+    timeout 900 "$SSHD" -D -e -f "$d/sshd_config" >"$WORK/sshd.log" 2>&1 &
+    pid=$!; echo $pid >"$WORK/sshd.pid"
+    for _ in $(seq 200); do
+      if grep -q "Server listening on 127.0.0.1 port $port" "$WORK/sshd.log"; then
+        echo "$port" >"$d/port"; return 0
+      fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    stop sshd
+  done
+  cat "$WORK/sshd.log"; echo "$SSHD did not listen (3 tries)"; return 1
+}
+# sshenv CMD...: CMD with the test's ssh-agent and home (see above).
+sshenv () {
+  env LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD="$WORK/ssh/${SSH_PASSWD:-passwd}" \
+      NSS_WRAPPER_GROUP="$WORK/ssh/group" SSH_AUTH_SOCK="$WORK/ssh/agent.sock" "$@"
+}
+# sshenv_home2 CMD...: the same with $WORK/home2, whose known_hosts lacks the key.
+sshenv_home2 () { SSH_PASSWD=passwd2 sshenv "$@"; }
+# logins: how many logins the sshd accepted with the agent's key (its
+# -e lines end in CR LF).
+logins () {
+  grep -F "Accepted publickey for $(id -un) from 127.0.0.1 " "$WORK/sshd.log" |
+    grep -cF " $(cat "$WORK/ssh/fpr")" || true
+}
+# elapsed T0: seconds since T0 (date +%s.%N), one decimal.
+elapsed () { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
+ssh_appliance () {
+  local d=$WORK/ssh user port img u t0 logged
+  user=$(id -un); port=$(cat "$d/port")
+  # the user's key, in an agent only
+  ssh-keygen -q -t ed25519 -N '' -C netvsc-test-user -f "$d/user_key"
+  cp "$d/user_key.pub" "$d/authorized_keys"
+  ssh-keygen -l -f "$d/user_key.pub" | awk '{ print $2 }' >"$d/fpr"
+  timeout 900 ssh-agent -D -a "$d/agent.sock" >"$WORK/agent.log" 2>&1 &
+  echo $! >"$WORK/agent.pid"
+  for _ in $(seq 100); do [ -S "$d/agent.sock" ] && break; sleep 0.05; done
+  SSH_AUTH_SOCK="$d/agent.sock" timeout 10 ssh-add -q "$d/user_key"
+  rm "$d/user_key"
+  # this user's home is $WORK/home for libssh, with only known_hosts in
+  # it; $WORK/home2 has no known_hosts
+  mkdir -p "$WORK/home/.ssh" "$WORK/home2/.ssh"
+  echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$d/host_key.pub")" >"$WORK/home/.ssh/known_hosts"
+  printf '%s:x:%s:%s:netvsc test:%s:/bin/sh\n' "$user" "$(id -u)" "$(id -g)" "$WORK/home" \
+    >"$d/passwd"
+  printf '%s:x:%s:%s:netvsc test:%s:/bin/sh\n' "$user" "$(id -u)" "$(id -g)" "$WORK/home2" \
+    >"$d/passwd2"
+  printf '%s:x:%s:\n' "$(id -gn)" "$(id -g)" >"$d/group"
+  [ "$(sshenv getent passwd "$user" | cut -d: -f6)" = "$WORK/home" ] ||
+    { echo "nss_wrapper does not work (libnss-wrapper: scripts/install-deps.sh)"; return 1; }
+
+  # the served image: win.raw with ReceiveBufferSize already 1024 KB
+  # (--direct, locally), so that the plan can only come from this file
+  mkdir "$WORK/srv"; img=$(img_copy win.raw srv/win.raw)
+  run 0 "$N" --direct -r 1M "$img"
+  extract "$img" "$WORK/SYSTEM.srv"
+  [ "$(hget "$WORK/SYSTEM.srv" "$KEY1" ReceiveBufferSize)" = 1024 ]
+  hget_absent "$WORK/SYSTEM.srv" "$KEY1" SendBufferSize
+  [ "$(hget "$WORK/SYSTEM.srv" "$KEY1" DriverDesc)" = "Microsoft Hyper-V Network Adapter" ]
+  cp "$img" "$WORK/orig"
+
+  # a dry run through the appliance: one launch
+  u="ssh://$user@127.0.0.1:$port$img"
+  t0=$(date +%s.%N)
+  run 0 sshenv timeout 300 "$N" -n -r 4M -s 2M "$u"
+  echo "# ssh:// dry run (preflight + one appliance launch): $(elapsed "$t0") s"
+  out_has "$u (raw, /dev/sda1 /Windows/System32/config/SYSTEM): would patch (dry run, nothing written), 1 adapter matched"
+  out_has "{4d36e972-...}\\0001  Microsoft Hyper-V Network Adapter"
+  out_has "ReceiveBufferSize  0x400 (1024 KB) -> 0x1000 (4096 KB)"
+  out_has "SendBufferSize     (not set) -> 0x800 (2048 KB)"
+  # it came through this sshd, as this user, with the agent's key
+  # (qemu-img's preflight, then the appliance's qemu)
+  # (err_lines sets a global n: "logged")
+  logged=$(logins)
+  [ "$logged" -ge 2 ] || { echo "sshd accepted $logged logins:"; cat "$WORK/sshd.log"; return 1; }
+  same_bytes "$img" "$WORK/orig"
+
+  # a write through the appliance (a second launch), warned about the
+  # server's file being unlocked; the served file read back here
+  t0=$(date +%s.%N)
+  run 0 sshenv timeout 300 "$N" -r 4M -s 2M "$u"
+  echo "# ssh:// write (preflight + one appliance launch): $(elapsed "$t0") s"
+  err_has "netvsc-patch: $u: warning: qemu takes no lock on an ssh server's file"
+  out_has "$u (raw, /dev/sda1 /Windows/System32/config/SYSTEM): patched, 1 adapter matched"
+  extract "$img" "$WORK/SYSTEM.written"
+  [ "$(hget "$WORK/SYSTEM.written" "$KEY1" ReceiveBufferSize)" = 4096 ]
+  [ "$(hget "$WORK/SYSTEM.written" "$KEY1" SendBufferSize)" = 2048 ]
+  [ "$(logins)" -gt "$logged" ] || { echo "the write did not go through sshd"; return 1; }
+  logged=$(logins)
+  cp "$img" "$WORK/orig"
+
+  # the host key is checked: a home whose known_hosts lacks it
+  t0=$(date +%s.%N)
+  run 1 sshenv_home2 timeout 60 "$N" -n -r 4M "$u"
+  err_has "netvsc-patch: $u: cannot open the image: no host key was found in known_hosts"
+  err_lines 1
+  [ "$(logins)" = "$logged" ] || { echo "logged in with an unknown host key"; return 1; }
+  echo "# unknown host key: $(elapsed "$t0") s"
+
+  # no server on the port: one line naming the URI, quickly
+  u="ssh://$user@127.0.0.1:$(free_port)$img"
+  t0=$(date +%s.%N)
+  run 1 sshenv timeout 60 "$N" -n -r 4M "$u"
+  err_has "netvsc-patch: $u: cannot open the image: "
+  err_has "Connection refused"
+  err_lines 1
+  echo "# no server: $(elapsed "$t0") s"
+
+  # a server that accepts and never speaks: libssh gives up (10 s)
+  python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+while True:
+    held.append(s.accept()[0])' "$WORK/mute.port" &
+  echo $! >"$WORK/mute.pid"
+  for _ in $(seq 100); do [ -s "$WORK/mute.port" ] && break; sleep 0.05; done
+  u="ssh://$user@127.0.0.1:$(cat "$WORK/mute.port")$img"
+  t0=$(date +%s.%N)
+  run 1 sshenv timeout 60 "$N" -n -r 4M "$u"
+  err_has "netvsc-patch: $u: cannot open the image: "
+  err_lines 1
+  echo "# silent server: $(elapsed "$t0") s"
+  stop mute
+
+  same_bytes "$img" "$WORK/orig"
+  no_temps
+}
+
 check "--direct, nbd+unix://, qcow2 served by qemu-nbd: check, patch (--backup), read back" direct_unix_qcow2
 check "--direct, nbd://HOST:PORT/EXPORT over TCP, raw" direct_tcp_export_name
 check "appliance, two nbd+unix:// exports (raw, qcow2) in one launch" appliance_two_uris
@@ -275,4 +443,10 @@ check "read-only export: write refused, image unchanged" read_only_export
 check "URI usage errors (http write, --direct http, unknown scheme, --hive/-o)" usage_errors
 check "a local file named like a URI, with ./" local_file_named_like_uri
 check "http:// (appliance, byte ranges): dry run read, wrong address one line, write refused" http_appliance
+if ssh_start >"$WORK/sshd.start" 2>&1; then
+  check "ssh:// (appliance, private sshd, ssh-agent, known_hosts): dry run plan, write refused, host key checked, no server one line" ssh_appliance
+  stop sshd
+else
+  skip "ssh:// through the appliance" "sshd cannot be started: $(tail -1 "$WORK/sshd.start")"
+fi
 finish

@@ -123,7 +123,10 @@ START_TEST (test_allowed)
   memset (&o, 0, sizeof o);
   o.mode = RUN_PATCH;
   ck_assert_int_eq (uri_allowed (&o, "nbd://h/e", NULL, &err), 0);
+  /* ssh: written, with a warning (qemu locks nothing on the server) */
   ck_assert_int_eq (uri_allowed (&o, "ssh://h/x.img", "raw", &err), 0);
+  ck_assert_ptr_nonnull (strstr (uri_write_warning (&o, "ssh://h/x.img"), "no lock"));
+  ck_assert_ptr_null (uri_write_warning (&o, "nbd://h/e"));
   ck_assert_int_eq (uri_allowed (&o, "http://h/x.img", NULL, &err), -1);
   ck_assert_int_eq (err.code, NP_EXIT_USAGE);
   ck_assert_ptr_nonnull (strstr (err.msg, "http:// images are read-only"));
@@ -132,6 +135,8 @@ START_TEST (test_allowed)
   ck_assert_ptr_nonnull (strstr (err.msg, "--format qcow2 over nbd:// is read-only here"));
   o.mode = RUN_LIST;
   ck_assert_int_eq (uri_allowed (&o, "http://h/x.img", NULL, &err), 0);
+  ck_assert_int_eq (uri_allowed (&o, "ssh://u@h:2222/x.img", NULL, &err), 0);
+  ck_assert_ptr_null (uri_write_warning (&o, "ssh://u@h:2222/x.img"));
   ck_assert_int_eq (uri_allowed (&o, "nbd://h/e", "qcow2", &err), 0);
   ck_assert_int_eq (uri_allowed (&o, "https://h/x.img", "qcow2", &err), -1);
   ck_assert_ptr_nonnull (strstr (err.msg, "--format qcow2 over https:// is refused"));
