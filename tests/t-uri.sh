@@ -444,7 +444,7 @@ check "URI usage errors (http write, --direct http, unknown scheme, --hive/-o)" 
 check "a local file named like a URI, with ./" local_file_named_like_uri
 check "http:// (appliance, byte ranges): dry run read, wrong address one line, write refused" http_appliance
 if ssh_start >"$WORK/sshd.start" 2>&1; then
-  check "ssh:// (appliance, private sshd, ssh-agent, known_hosts): dry run plan, write refused, host key checked, no server one line" ssh_appliance
+  check "ssh:// (appliance, private sshd, ssh-agent, known_hosts): dry run plan, write warned and read back, host key checked, no server one line" ssh_appliance
   stop sshd
 else
   skip "ssh:// through the appliance" "sshd cannot be started: $(tail -1 "$WORK/sshd.start")"
