@@ -287,6 +287,11 @@ free_port () {
 ssh_start () {
   local d=$WORK/ssh port pid
   [ -x "$SSHD" ] || { echo "no sshd (openssh-server)"; return 1; }
+  # without PAM, sshd refuses any login to an account whose password
+  # field is locked ("!..."), keys included
+  case "$(getent shadow "$(id -un)" 2>/dev/null | cut -d: -f2)" in
+    '!'*) echo "the account $(id -un) is locked (shadow \"!\"): sshd would refuse it"; return 1 ;;
+  esac
   mkdir -p "$d" && ssh-keygen -q -t ed25519 -N '' -C netvsc-test-host -f "$d/host_key" ||
     return 1
   : >"$d/authorized_keys"
