@@ -260,40 +260,14 @@ verify_key (struct hive *hv, const struct plan *p, const struct census_key *k,
   return r;
 }
 
-/* The written hive's count, compared with the census's. */
-static int
-check_count (const char *out_path, const struct plan *p, const struct hive_census *before,
-             int r, int count_errno, size_t keys, size_t values, struct np_error *err)
-{
-  size_t want_values = before->values;
-
-  for (size_t i = 0; i < p->n_changes; i++) {
-    if (p->changes[i].action == CHANGE_ADD)
-      want_values++;
-    else if (p->changes[i].action == CHANGE_DELETE)
-      want_values--;
-  }
-  if (r == -1)
-    return np_error_set (err, NP_EXIT_RUNTIME,
-                         "%s: verification failed: the written hive does not read back: %s",
-                         out_path, strerror (count_errno ? count_errno : EINVAL));
-  if (keys != before->keys || values != want_values)
-    return np_error_set (err, NP_EXIT_RUNTIME,
-                         "%s: verification failed: %zu keys and %zu values, expected %zu and %zu",
-                         out_path, keys, values, before->keys, want_values);
-  return 0;
-}
-
 int
 verify_written (const char *out_path, const struct plan *p,
                 const struct hive_census *before, struct np_error *err)
 {
   struct base_block bb;
   struct hive hv = { NULL, out_path, NULL };
-  struct hive_count_job *count;
-  struct np_error changes_err;
-  size_t keys, values;
-  int r, skip_bad, count_errno, changes_ok = 1;
+  size_t keys, values, want_values = before->values;
+  int r = -1;
 
   if (hive_read_base_block (out_path, &bb, err) == -1)
     return -1;
@@ -304,32 +278,36 @@ verify_written (const char *out_path, const struct plan *p,
                          "%s: verification failed: written hive is not clean: %s",
                          out_path, why);
   }
-  /* counted by a thread while the changes are read back here
-   * (hive_count.h); a failed count is reported first, as before */
-  count = hive_count_start (out_path, before->skip_bad);
-  if (hive_open (&hv, out_path, 0, err) == -1) {
-    hive_count_finish (count, &skip_bad, &keys, &values);
+  if (hive_open (&hv, out_path, 0, err) == -1)
     return -1;
+
+  for (size_t i = 0; i < p->n_changes; i++) {
+    if (p->changes[i].action == CHANGE_ADD)
+      want_values++;
+    else if (p->changes[i].action == CHANGE_DELETE)
+      want_values--;
   }
-  for (size_t i = 0; changes_ok && i < p->n_changes; i++)
-    if (verify_change (&hv, p, &p->changes[i], &changes_err) == -1)
-      changes_ok = 0;
-  for (size_t i = 0; changes_ok && i < before->n_touched; i++)
-    if (verify_key (&hv, p, &before->touched[i], &changes_err) == -1)
-      changes_ok = 0;
-  r = hive_count_finish (count, &skip_bad, &keys, &values);
-  if (r == -1 && errno == 0) {
-    /* no thread, or its open failed where ours did not: count here */
-    errno = 0;
-    r = hive_count_structure (&hv, before->skip_bad, &keys, &values);
+  if (hive_count_structure (&hv, before->skip_bad, &keys, &values) == -1) {
+    np_error_set (err, NP_EXIT_RUNTIME,
+                  "%s: verification failed: the written hive does not read back: %s",
+                  out_path, strerror (errno ? errno : EINVAL));
+    goto out;
   }
-  count_errno = errno;
+  if (keys != before->keys || values != want_values) {
+    np_error_set (err, NP_EXIT_RUNTIME,
+                  "%s: verification failed: %zu keys and %zu values, expected %zu and %zu",
+                  out_path, keys, values, before->keys, want_values);
+    goto out;
+  }
+  for (size_t i = 0; i < p->n_changes; i++)
+    if (verify_change (&hv, p, &p->changes[i], err) == -1)
+      goto out;
+  for (size_t i = 0; i < before->n_touched; i++)
+    if (verify_key (&hv, p, &before->touched[i], err) == -1)
+      goto out;
+  r = 0;
+
+ out:
   hive_close (&hv);
-  if (check_count (out_path, p, before, r, count_errno, keys, values, err) == -1)
-    return -1;
-  if (!changes_ok) {
-    *err = changes_err;
-    return -1;
-  }
-  return 0;
+  return r;
 }

@@ -87,7 +87,7 @@ int
 hive_open (struct hive *hv, const char *path, int writable, struct np_error *err)
 {
   hv->path = path;
-  hv->census = writable ? hive_count_start (path, HIVE_COUNT_CENSUS) : NULL;
+  hv->census = writable ? hive_count_start (path) : NULL;
   hv->h = hivex_open (path, writable ? HIVEX_OPEN_WRITE : 0);
   if (hv->h == NULL) {
     int e = errno;

@@ -147,7 +147,6 @@ hive_count_structure (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_v
 struct hive_count_job {
   pthread_t thread;
   char *path;
-  int mode;
   int r, err, skip_bad;
   size_t keys, values;
 };
@@ -163,10 +162,10 @@ count_thread (void *arg)
   view.h = hivex_open (job->path, 0);
   if (view.h == NULL)
     return NULL;
-  job->skip_bad = job->mode == 1;
+  job->skip_bad = 0;
   errno = 0;
-  job->r = hive_count_structure (&view, job->skip_bad, &job->keys, &job->values);
-  if (job->r == -1 && job->mode == HIVE_COUNT_CENSUS) {
+  job->r = hive_count_structure (&view, 0, &job->keys, &job->values);
+  if (job->r == -1) {
     job->skip_bad = 1;
     errno = 0;
     job->r = hive_count_structure (&view, 1, &job->keys, &job->values);
@@ -178,7 +177,7 @@ count_thread (void *arg)
 }
 
 struct hive_count_job *
-hive_count_start (const char *path, int mode)
+hive_count_start (const char *path)
 {
   struct hive_count_job *job = calloc (1, sizeof *job);
   sigset_t all, old;
@@ -188,7 +187,6 @@ hive_count_start (const char *path, int mode)
     free (job);
     return NULL;
   }
-  job->mode = mode;
   /* Signals are for the threads that act on them (interrupt.h): this
    * one is made with every signal blocked. */
   sigfillset (&all);
