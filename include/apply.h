@@ -24,15 +24,22 @@ struct census_key {
 };
 
 /* Shape of the hive before changes: what verification compares with. */
+struct hive_count_job;
 struct hive_census {
   int skip_bad;         /* the original is only counted with skip_bad
                            (hive_count_structure) */
   size_t keys, values;
+  struct hive_count_job *counting;  /* keys, values and skip_bad, still
+                                       being counted (hive_count.h) */
+  const char *path;     /* the original, should that count fail */
   struct census_key *touched;
   size_t n_touched;
 };
-/* Count the keys and values of HV (hive_count_structure: no names or
- * value data read) and copy every value of each key P writes to. */
+/* Copy every value of each key P writes to, and count the keys and
+ * values of HV (hive_count_structure: no names or value data read): the
+ * count its writable open started in a thread (hive_count.h) is taken
+ * over, to be waited for by verify_written; without one, HV is counted
+ * here. */
 int hive_census_take (struct hive *hv, const struct plan *p, struct hive_census *c,
                       struct np_error *err);
 void hive_census_free (struct hive_census *c);
@@ -42,13 +49,14 @@ void hive_census_free (struct hive_census *c);
 int apply_plan (struct hive *hv, const struct plan *p, const char *out_path,
                 struct np_error *err);
 
-/* Reopen OUT_PATH and check it: clean base block; the structure
+/* Reopen OUT_PATH and check it (after waiting for BEFORE's count):
+ * clean base block; the structure
  * (hive_count_structure) sound with as many keys as BEFORE and as many
  * values plus the plan's additions minus its deletions; each change of
  * the plan visible; every other value of each key the plan wrote to
  * read back whole and identical to BEFORE's copy, and no value more or
  * less there.  Returns 0 or -1. */
 int verify_written (const char *out_path, const struct plan *p,
-                    const struct hive_census *before, struct np_error *err);
+                    struct hive_census *before, struct np_error *err);
 
 #endif

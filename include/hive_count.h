@@ -23,8 +23,9 @@ int hive_count_structure (struct hive *hv, int skip_bad, size_t *n_keys, size_t 
  * read-only open of the hive (a mapping of the page cache, not a copy;
  * hivex's handles are not shared between threads) while hivex's
  * writable open copies the whole file (12 MB for a real SYSTEM) into
- * memory: about a sixth of a hive-mode run off its path, for the CPU
- * time of one more hivex open.  Both opens are made under the hive's
+ * memory, and waited for only when verification compares: about a
+ * sixth of a hive-mode run off its path, for the CPU time of one more
+ * hivex open.  Both opens are made under the hive's
  * lock; were the file to differ between them, the counts would differ
  * from the written hive's and verification would refuse the write. */
 struct hive_count_job;

@@ -61,6 +61,12 @@ census_key_free (struct census_key *k)
 void
 hive_census_free (struct hive_census *c)
 {
+  int skip_bad;
+  size_t keys, values;
+
+  /* a count that verification did not get to */
+  hive_count_finish (c->counting, &skip_bad, &keys, &values);
+  c->counting = NULL;
   for (size_t i = 0; i < c->n_touched; i++)
     census_key_free (&c->touched[i]);
   free (c->touched);
@@ -68,27 +74,59 @@ hive_census_free (struct hive_census *c)
   c->n_touched = 0;
 }
 
+/* The census's rule on HV itself: strict, else lenient. */
+static int
+count_here (struct hive *hv, int *skip_bad, size_t *keys, size_t *values,
+            struct np_error *err)
+{
+  *skip_bad = 0;
+  if (hive_count_structure (hv, 0, keys, values) == 0)
+    return 0;
+  /* Real hives can hold oddities a strict count rejects; then the
+   * comparison is made between two lenient counts. */
+  *skip_bad = 1;
+  if (hive_count_structure (hv, 1, keys, values) == 0)
+    return 0;
+  return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is damaged: %s",
+                       hv->path, strerror (errno ? errno : EINVAL));
+}
+
+/* The original's count, made by the thread hive_open started: waited
+ * for only when verification needs it. */
+static int
+census_counted (struct hive_census *c, struct np_error *err)
+{
+  struct hive orig = { NULL, c->path, NULL };
+  int r;
+
+  if (c->counting == NULL)
+    return 0;
+  r = hive_count_finish (c->counting, &c->skip_bad, &c->keys, &c->values);
+  c->counting = NULL;
+  if (r == 0)
+    return 0;
+  if (errno != 0)
+    return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is damaged: %s",
+                         c->path, strerror (errno));
+  /* the thread's open failed where ours did not: count here */
+  if (hive_open (&orig, c->path, 0, err) == -1)
+    return -1;
+  r = count_here (&orig, &c->skip_bad, &c->keys, &c->values, err);
+  hive_close (&orig);
+  return r;
+}
+
 int
 hive_census_take (struct hive *hv, const struct plan *p, struct hive_census *c,
                   struct np_error *err)
 {
-  int r;
-
   c->touched = NULL;
   c->n_touched = 0;
-  c->skip_bad = 0;
-  r = hive_count_finish (hv->census, &c->skip_bad, &c->keys, &c->values);
+  c->path = hv->path;
+  c->counting = hv->census;
   hv->census = NULL;
-  if (r == 0)
-    ;                           /* counted while the hive was read */
-  else if (hive_count_structure (hv, 0, &c->keys, &c->values) == -1) {
-    /* Real hives can hold oddities a strict count rejects; then the
-     * comparison is made between two lenient counts. */
-    c->skip_bad = 1;
-    if (hive_count_structure (hv, 1, &c->keys, &c->values) == -1)
-      return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is damaged: %s",
-                           hv->path, strerror (errno ? errno : EINVAL));
-  }
+  if (c->counting == NULL && count_here (hv, &c->skip_bad, &c->keys, &c->values, err) == -1)
+    return -1;
   c->touched = calloc (p->n_changes ? p->n_changes : 1, sizeof *c->touched);
   if (c->touched == NULL)
     return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
@@ -262,13 +300,16 @@ verify_key (struct hive *hv, const struct plan *p, const struct census_key *k,
 
 int
 verify_written (const char *out_path, const struct plan *p,
-                const struct hive_census *before, struct np_error *err)
+                struct hive_census *before, struct np_error *err)
 {
   struct base_block bb;
   struct hive hv = { NULL, out_path, NULL };
-  size_t keys, values, want_values = before->values;
+  size_t keys, values, want_values;
   int r = -1;
 
+  if (census_counted (before, err) == -1)
+    return -1;
+  want_values = before->values;
   if (hive_read_base_block (out_path, &bb, err) == -1)
     return -1;
   if (base_block_is_dirty (&bb)) {
