@@ -12,11 +12,13 @@ PACKAGES="
   qemu-utils qemu-system-x86 qemu-block-extra ntfs-3g linux-image-amd64
   libregf-utils xz-utils python3 clang libclang-rt-14-dev util-linux fdisk bc procps time
   acl attr
-  openssh-server openssh-client libnss-wrapper
+  openssh-server openssh-client libnss-wrapper openssl ca-certificates
 "
 # (openssh-server, openssh-client, libnss-wrapper: t-uri's ssh:// case, a
 # private sshd; nss_wrapper gives libssh, which finds ~/.ssh with
-# getpwuid(), a home in the test's directory)
+# getpwuid(), a home in the test's directory; openssl, ca-certificates:
+# its https:// case, a test CA put in place of the system trust store in
+# a private mount namespace)
 
 missing=""
 for p in $PACKAGES; do

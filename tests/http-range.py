@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""http-range.py DIR: serve DIR over HTTP on 127.0.0.1 with byte ranges
-(qemu's curl driver needs them; Python's own server has none).  Prints
-the port it listens on, then serves until killed.  Test use only."""
+"""http-range.py DIR [CERT KEY]: serve DIR over HTTP (HTTPS with CERT and
+KEY) on 127.0.0.1 with byte ranges (qemu's curl driver needs them;
+Python's own server has none).  Prints the port it listens on, then
+serves until killed.  Test use only."""
 import http.server
 import os
 import re
+import ssl
 import sys
 
 
@@ -44,7 +46,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+CERT, KEY = (os.path.abspath(a) for a in (sys.argv[2:4] if len(sys.argv) > 3 else ("", "")))
 os.chdir(sys.argv[1])
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if len(sys.argv) > 3:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(CERT, KEY)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()

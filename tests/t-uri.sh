@@ -270,6 +270,59 @@ http_appliance () {
   stop http
 }
 
+# https:// through the appliance, served with byte ranges and a
+# certificate from a CA made here.  qemu's curl driver (GnuTLS) trusts the
+# system's store only: the runs that should trust it run in a private
+# mount namespace (unshare -m) where the store is that CA alone; the
+# host's store is never touched, and a run outside it must refuse the
+# certificate.
+tls_ca () {
+  local d=$WORK/tls
+  mkdir -p "$d" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
+      -subj "/CN=netvsc-patch test CA" 2>/dev/null &&
+    openssl req -newkey rsa:2048 -nodes -keyout "$d/srv.key" -out "$d/srv.csr" \
+      -subj "/CN=127.0.0.1" 2>/dev/null &&
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$d/ext" &&
+    openssl x509 -req -in "$d/srv.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+      -out "$d/srv.pem" -days 2 -extfile "$d/ext" 2>/dev/null || { echo "openssl failed"; return 1; }
+  [ -f /etc/ssl/certs/ca-certificates.crt ] || { echo "no system trust store file"; return 1; }
+  unshare -m true 2>/dev/null || { echo "no private mount namespace (unshare -m)"; return 1; }
+}
+# trusting CMD...: CMD where the system trust store is the test CA.
+trusting () {
+  unshare -m sh -c 'mount --bind "$1" /etc/ssl/certs/ca-certificates.crt && shift && exec "$@"' \
+    sh "$WORK/tls/ca.pem" "$@"
+}
+https_appliance () {
+  mkdir "$WORK/sss"; img_copy win.raw sss/win.raw >/dev/null; cp "$WORK/sss/win.raw" "$WORK/orig"
+  python3 "$TOP/tests/http-range.py" "$WORK/sss" "$WORK/tls/srv.pem" "$WORK/tls/srv.key" \
+    >"$WORK/https.port" 2>"$WORK/https.log" &
+  echo $! >"$WORK/https.pid"
+  for _ in $(seq 100); do [ -s "$WORK/https.port" ] && break; sleep 0.05; done
+  base="https://127.0.0.1:$(cat "$WORK/https.port")"
+  # not trusted: one line, before any launch
+  run 1 timeout 60 "$N" -n -r 4M "$base/win.raw"
+  err_has "$base/win.raw: cannot open the image: "
+  err_has "certificate"
+  err_lines 1
+  # trusted: the plan read through the appliance (one launch)
+  t0=$(date +%s.%N)
+  run 0 trusting timeout 300 "$N" -n -r 4M -s 2M "$base/win.raw"
+  echo "# https:// dry run (preflight + one appliance launch): $(elapsed "$t0") s"
+  out_has "$base/win.raw (raw, /dev/sda1 /Windows/System32/config/SYSTEM): would patch (dry run, nothing written), 1 adapter matched"
+  out_has "ReceiveBufferSize  (not set) -> 0x1000 (4096 KB)"
+  out_has "SendBufferSize     (not set) -> 0x800 (2048 KB)"
+  run 2 trusting "$N" -r 4M "$base/win.raw"
+  err_has "$base/win.raw: https:// images are read-only"
+  same_bytes "$WORK/sss/win.raw" "$WORK/orig"
+  # the host's own store was never changed
+  if cmp -s "$WORK/tls/ca.pem" /etc/ssl/certs/ca-certificates.crt; then
+    echo "the host's trust store is the test CA"; return 1
+  fi
+  stop https
+}
+
 # ssh:// through the appliance (qemu's ssh driver, libssh) against a
 # private sshd on 127.0.0.1, everything in $WORK/ssh: its host key and
 # config, the user's key held only by an ssh-agent (the key file is
@@ -448,6 +501,11 @@ check "read-only export: write refused, image unchanged" read_only_export
 check "URI usage errors (http write, --direct http, unknown scheme, --hive/-o)" usage_errors
 check "a local file named like a URI, with ./" local_file_named_like_uri
 check "http:// (appliance, byte ranges): dry run read, wrong address one line, write refused" http_appliance
+if tls_ca >"$WORK/tls.start" 2>&1; then
+  check "https:// (appliance, a test CA trusted in a private mount namespace): untrusted one line, dry run plan, write refused" https_appliance
+else
+  skip "https:// through the appliance" "$(tail -1 "$WORK/tls.start")"
+fi
 if ssh_start >"$WORK/sshd.start" 2>&1; then
   check "ssh:// (appliance, private sshd, ssh-agent, known_hosts): dry run plan, write warned and read back, host key checked, no server one line" ssh_appliance
   stop sshd
