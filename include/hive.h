@@ -105,8 +105,4 @@ int hive_set_string (struct hive *hv, hive_node_h node, const char *name,
 /* Delete value NAME from NODE (hivex has no single-value delete: the
  * node's remaining values are written back as a set). */
 int hive_delete_value (struct hive *hv, hive_node_h node, const char *name);
-
-/* Read every key and value of the hive, failing on the first damaged
- * one (names decoded, value data read). */
-int hive_walk_all (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values);
 #endif

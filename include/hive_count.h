@@ -15,9 +15,14 @@
  * valid "vk" cell whose data is inline (at most 4 bytes) or in a valid
  * allocated cell.  Fails (errno) on the first fault, or with SKIP_BAD
  * skips the rest of a faulty key and its subkeys, as HIVEX_VISIT_SKIP_BAD
- * does.  About a third of hive_walk_all's time: names are UTF-16 and
- * their decoding (iconv) is what costs. */
+ * does.  About a third of the time of a walk that decodes every name
+ * (hivex_visit): names are UTF-16 and their decoding (iconv) is what
+ * costs. */
 int hive_count_structure (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values);
+
+/* The census's rule: a strict count, else a lenient one (*SKIP_BAD set
+ * when that is the one that succeeded).  0, or -1 with errno. */
+int hive_count_census (struct hive *hv, int *skip_bad, size_t *n_keys, size_t *n_values);
 
 /* The census's count (apply.h), made by a thread of its own on a
  * read-only open of the hive (a mapping of the page cache, not a copy;
@@ -40,5 +45,9 @@ struct hive_count_job *hive_count_start (const char *path);
  * the caller then counts itself, which gives an error its message. */
 int hive_count_finish (struct hive_count_job *job, int *skip_bad, size_t *n_keys,
                        size_t *n_values);
+
+/* Wait for JOB (NULL is allowed), free it, and drop its counts: a count
+ * nobody got to compare (nothing was written, or a failure came first). */
+void hive_count_discard (struct hive_count_job *job);
 
 #endif

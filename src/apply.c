@@ -61,11 +61,7 @@ census_key_free (struct census_key *k)
 void
 hive_census_free (struct hive_census *c)
 {
-  int skip_bad;
-  size_t keys, values;
-
-  /* a count that verification did not get to */
-  hive_count_finish (c->counting, &skip_bad, &keys, &values);
+  hive_count_discard (c->counting);
   c->counting = NULL;
   for (size_t i = 0; i < c->n_touched; i++)
     census_key_free (&c->touched[i]);
@@ -74,25 +70,21 @@ hive_census_free (struct hive_census *c)
   c->n_touched = 0;
 }
 
-/* The census's rule on HV itself: strict, else lenient. */
+/* The census's count of HV itself; its failure's message. */
 static int
 count_here (struct hive *hv, int *skip_bad, size_t *keys, size_t *values,
             struct np_error *err)
 {
-  *skip_bad = 0;
-  if (hive_count_structure (hv, 0, keys, values) == 0)
-    return 0;
-  /* Real hives can hold oddities a strict count rejects; then the
-   * comparison is made between two lenient counts. */
-  *skip_bad = 1;
-  if (hive_count_structure (hv, 1, keys, values) == 0)
+  if (hive_count_census (hv, skip_bad, keys, values) == 0)
     return 0;
   return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is damaged: %s",
-                       hv->path, strerror (errno ? errno : EINVAL));
+                       hv->path, strerror (errno));
 }
 
 /* The original's count, made by the thread hive_open started: waited
- * for only when verification needs it. */
+ * for only when verification needs it.  Should it have failed (or not
+ * opened the file), the original is counted here, which gives the error
+ * its message. */
 static int
 census_counted (struct hive_census *c, struct np_error *err)
 {
@@ -105,10 +97,6 @@ census_counted (struct hive_census *c, struct np_error *err)
   c->counting = NULL;
   if (r == 0)
     return 0;
-  if (errno != 0)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is damaged: %s",
-                         c->path, strerror (errno));
-  /* the thread's open failed where ours did not: count here */
   if (hive_open (&orig, c->path, 0, err) == -1)
     return -1;
   r = count_here (&orig, &c->skip_bad, &c->keys, &c->values, err);

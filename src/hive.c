@@ -90,24 +90,19 @@ hive_open (struct hive *hv, const char *path, int writable, struct np_error *err
   hv->census = writable ? hive_count_start (path) : NULL;
   hv->h = hivex_open (path, writable ? HIVEX_OPEN_WRITE : 0);
   if (hv->h == NULL) {
-    int e = errno;
+    np_error_set (err, NP_EXIT_RUNTIME, "%s: damaged or unsupported registry hive (hivex: %s)",
+                  path, strerror (errno));
     hive_close (hv);
-    errno = e;
+    return -1;
   }
-  if (hv->h == NULL)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: damaged or unsupported registry hive (hivex: %s)",
-                         path, strerror (errno));
   return 0;
 }
 
 void
 hive_close (struct hive *hv)
 {
-  int skip_bad;
-  size_t keys, values;
-
   /* a count not taken (nothing to write, or a failure): its thread */
-  hive_count_finish (hv->census, &skip_bad, &keys, &values);
+  hive_count_discard (hv->census);
   hv->census = NULL;
   if (hv->h)
     hivex_close (hv->h);
@@ -445,42 +440,5 @@ hive_delete_value (struct hive *hv, hive_node_h node, const char *name)
   }
   free (keep);
   free (values);
-  return r;
-}
-
-struct walk_counts {
-  size_t keys, values;
-};
-
-static int
-walk_node (hive_h *h, void *opaque, hive_node_h node, const char *name)
-{
-  (void) h; (void) node; (void) name;
-  ((struct walk_counts *) opaque)->keys++;
-  return 0;
-}
-
-static int
-walk_value (hive_h *h, void *opaque, hive_node_h node, hive_value_h value,
-            hive_type t, size_t len, const char *key, const char *data)
-{
-  (void) h; (void) node; (void) value; (void) t; (void) len; (void) key; (void) data;
-  ((struct walk_counts *) opaque)->values++;
-  return 0;
-}
-
-int
-hive_walk_all (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values)
-{
-  struct walk_counts counts = { 0, 0 };
-  struct hivex_visitor visitor = {
-    .node_start = walk_node,
-    .value_any = walk_value,
-  };
-  int r = hivex_visit (hv->h, &visitor, sizeof visitor, &counts,
-                    skip_bad ? HIVEX_VISIT_SKIP_BAD : 0);
-
-  *n_keys = counts.keys;
-  *n_values = counts.values;
   return r;
 }

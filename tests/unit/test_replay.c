@@ -168,6 +168,46 @@ replay (struct scene *s, struct replay_result *res, struct np_error *err)
   return hive_replay_logs (s->primary, s->log1, s->log2, s->out, res, err);
 }
 
+/* Read every key and value of HV, failing on the first damaged one
+ * (names decoded, value data read): a check independent of the tool's
+ * own structural count. */
+struct walk_counts {
+  size_t keys, values;
+};
+
+static int
+walk_node (hive_h *h, void *opaque, hive_node_h node, const char *name)
+{
+  (void) h; (void) node; (void) name;
+  ((struct walk_counts *) opaque)->keys++;
+  return 0;
+}
+
+static int
+walk_value (hive_h *h, void *opaque, hive_node_h node, hive_value_h value,
+            hive_type t, size_t len, const char *key, const char *data)
+{
+  (void) h; (void) node; (void) value; (void) t; (void) len; (void) key; (void) data;
+  ((struct walk_counts *) opaque)->values++;
+  return 0;
+}
+
+static int
+hive_walk_all (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values)
+{
+  struct walk_counts counts = { 0, 0 };
+  struct hivex_visitor visitor = {
+    .node_start = walk_node,
+    .value_any = walk_value,
+  };
+  int r = hivex_visit (hv->h, &visitor, sizeof visitor, &counts,
+                    skip_bad ? HIVEX_VISIT_SKIP_BAD : 0);
+
+  *n_keys = counts.keys;
+  *n_values = counts.values;
+  return r;
+}
+
 /* The recovered hive's hive bins data is exactly that of WANT, and its
  * base block is clean and says so. */
 static void
