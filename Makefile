@@ -22,7 +22,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 B := build
 # Modules that know nothing of the command line: shared by the tool
 # and the unit tests.
-CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files backends image_module domain caveats trace direct_file uri bitlocker direct_probe image_crypt domain_list uri_header hive_count
+CORE := status size format strbuf diskpath hive match ndi plan apply defer defer_ini guestdefer hostfile interrupt preflight image direct direct_nbd direct_qemu direct_swap direct_files job batch report logreplay parttable escape logfind layers contain launchwatch winvol logsite utf16 image_files image_replace logreplay_new logreplay_old logreplay_files backends image_module domain caveats trace direct_file uri bitlocker direct_probe image_crypt domain_list uri_header hive_count regf_count
 CORE_OBJS := $(CORE:%=$(B)/%.o)
 
 # The image backends: the CORE modules that need libguestfs, libnbd or
@@ -120,7 +120,7 @@ $(FIXTURES)/images.stamp: $(FIXTURES)/hives.stamp tests/make-fixture-images.sh
 # any finding fails the run.
 SAN := $(B)/san
 # libFuzzer targets (tests/fuzz/fuzz_NAME.c)
-FUZZ_TARGETS := size options hive logreplay parttable layers
+FUZZ_TARGETS := size options hive logreplay parttable layers regf_count
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99

@@ -27,7 +27,7 @@ struct census_key {
 struct hive_count_job;
 struct hive_census {
   int skip_bad;         /* the original is only counted with skip_bad
-                           (hive_count_structure) */
+                           (hive_count_file) */
   size_t keys, values;
   struct hive_count_job *counting;  /* keys, values and skip_bad, still
                                        being counted (hive_count.h) */
@@ -36,7 +36,7 @@ struct hive_census {
   size_t n_touched;
 };
 /* Copy every value of each key P writes to, and count the keys and
- * values of HV (hive_count_structure: no names or value data read): the
+ * values of HV's file (hive_count_file: no names or value data read): the
  * count its writable open started in a thread (hive_count.h) is taken
  * over, to be waited for by verify_written; without one, HV is counted
  * here. */
@@ -51,7 +51,7 @@ int apply_plan (struct hive *hv, const struct plan *p, const char *out_path,
 
 /* Reopen OUT_PATH and check it (after waiting for BEFORE's count):
  * clean base block; the structure
- * (hive_count_structure) sound with as many keys as BEFORE and as many
+ * (hive_count_file) sound with as many keys as BEFORE and as many
  * values plus the plan's additions minus its deletions; each change of
  * the plan visible; every other value of each key the plan wrote to
  * read back whole and identical to BEFORE's copy, and no value more or

@@ -6,31 +6,22 @@
 
 #include <stddef.h>
 
-#include "hive.h"
-
-/* Count the keys and values reachable from the root, checking the
- * structure without decoding names or reading value data: every key is
- * a valid "nk" cell reached once (no cycle, no key shared by two
- * parents), its subkey and value lists are valid, every value is a
- * valid "vk" cell whose data is inline (at most 4 bytes) or in a valid
- * allocated cell.  Fails (errno) on the first fault, or with SKIP_BAD
- * skips the rest of a faulty key and its subkeys, as HIVEX_VISIT_SKIP_BAD
- * does.  About a third of the time of a walk that decodes every name
- * (hivex_visit): names are UTF-16 and their decoding (iconv) is what
- * costs. */
-int hive_count_structure (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values);
+/* Count the keys and values of the hive file PATH reachable from its
+ * root, checking its structure (regf_count.h: from the bytes, not
+ * through hivex; the file mapped, not copied).  0, or -1 with errno on
+ * the first fault, or with SKIP_BAD past faulty keys, as
+ * HIVEX_VISIT_SKIP_BAD does. */
+int hive_count_file (const char *path, int skip_bad, size_t *n_keys, size_t *n_values);
 
 /* The census's rule: a strict count, else a lenient one (*SKIP_BAD set
  * when that is the one that succeeded).  0, or -1 with errno. */
-int hive_count_census (struct hive *hv, int *skip_bad, size_t *n_keys, size_t *n_values);
+int hive_count_census (const char *path, int *skip_bad, size_t *n_keys, size_t *n_values);
 
 /* The census's count (apply.h), made by a thread of its own on a
- * read-only open of the hive (a mapping of the page cache, not a copy;
- * hivex's handles are not shared between threads) while hivex's
- * writable open copies the whole file (12 MB for a real SYSTEM) into
- * memory, and waited for only when verification compares: about a
- * sixth of a hive-mode run off its path, for the CPU time of one more
- * hivex open.  Both opens are made under the hive's
+ * mapping of the hive while hivex's writable open copies the whole
+ * file (12 MB for a real SYSTEM) into memory, and waited for only when
+ * verification compares: a few milliseconds of a hive-mode run off its
+ * path.  Both reads are made under the hive's
  * lock; were the file to differ between them, the counts would differ
  * from the written hive's and verification would refuse the write. */
 struct hive_count_job;
@@ -41,8 +32,8 @@ struct hive_count_job *hive_count_start (const char *path);
 
 /* Wait for JOB (NULL is allowed) and free it: 0 with the counts
  * (*SKIP_BAD: whether the lenient count was the one that succeeded), or
- * -1 with errno (0 when there was no job or the file did not open):
- * the caller then counts itself, which gives an error its message. */
+ * -1 with errno (0 when there was no job): the caller then counts
+ * itself, which gives an error its message. */
 int hive_count_finish (struct hive_count_job *job, int *skip_bad, size_t *n_keys,
                        size_t *n_values);
 

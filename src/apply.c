@@ -70,25 +70,23 @@ hive_census_free (struct hive_census *c)
   c->n_touched = 0;
 }
 
-/* The census's count of HV itself; its failure's message. */
+/* The census's count of PATH made here; its failure's message. */
 static int
-count_here (struct hive *hv, int *skip_bad, size_t *keys, size_t *values,
+count_here (const char *path, int *skip_bad, size_t *keys, size_t *values,
             struct np_error *err)
 {
-  if (hive_count_census (hv, skip_bad, keys, values) == 0)
+  if (hive_count_census (path, skip_bad, keys, values) == 0)
     return 0;
   return np_error_set (err, NP_EXIT_RUNTIME, "%s: the hive is damaged: %s",
-                       hv->path, strerror (errno));
+                       path, strerror (errno));
 }
 
 /* The original's count, made by the thread hive_open started: waited
- * for only when verification needs it.  Should it have failed (or not
- * opened the file), the original is counted here, which gives the error
- * its message. */
+ * for only when verification needs it.  Should it have failed, the
+ * original is counted here, which gives the error its message. */
 static int
 census_counted (struct hive_census *c, struct np_error *err)
 {
-  struct hive orig = { NULL, c->path, NULL };
   int r;
 
   if (c->counting == NULL)
@@ -97,11 +95,7 @@ census_counted (struct hive_census *c, struct np_error *err)
   c->counting = NULL;
   if (r == 0)
     return 0;
-  if (hive_open (&orig, c->path, 0, err) == -1)
-    return -1;
-  r = count_here (&orig, &c->skip_bad, &c->keys, &c->values, err);
-  hive_close (&orig);
-  return r;
+  return count_here (c->path, &c->skip_bad, &c->keys, &c->values, err);
 }
 
 int
@@ -113,7 +107,7 @@ hive_census_take (struct hive *hv, const struct plan *p, struct hive_census *c,
   c->path = hv->path;
   c->counting = hv->census;
   hv->census = NULL;
-  if (c->counting == NULL && count_here (hv, &c->skip_bad, &c->keys, &c->values, err) == -1)
+  if (c->counting == NULL && count_here (hv->path, &c->skip_bad, &c->keys, &c->values, err) == -1)
     return -1;
   c->touched = calloc (p->n_changes ? p->n_changes : 1, sizeof *c->touched);
   if (c->touched == NULL)
@@ -316,7 +310,7 @@ verify_written (const char *out_path, const struct plan *p,
     else if (p->changes[i].action == CHANGE_DELETE)
       want_values--;
   }
-  if (hive_count_structure (&hv, before->skip_bad, &keys, &values) == -1) {
+  if (hive_count_file (out_path, before->skip_bad, &keys, &values) == -1) {
     np_error_set (err, NP_EXIT_RUNTIME,
                   "%s: verification failed: the written hive does not read back: %s",
                   out_path, strerror (errno ? errno : EINVAL));

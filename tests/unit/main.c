@@ -54,6 +54,7 @@ main (void)
   srunner_add_suite (sr, domain_suite ());
   srunner_add_suite (sr, uri_suite ());
   srunner_add_suite (sr, bitlocker_suite ());
+  srunner_add_suite (sr, regf_count_suite ());
   srunner_run_all (sr, CK_NORMAL);
   failed = srunner_ntests_failed (sr);
   srunner_free (sr);

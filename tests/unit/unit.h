@@ -22,6 +22,7 @@ Suite *utf16_suite (void);
 Suite *domain_suite (void);
 Suite *uri_suite (void);
 Suite *bitlocker_suite (void);
+Suite *regf_count_suite (void);
 
 /* Path of fixture hive NAME (built by tests/make-fixture-hives.sh into
  * $FIXTURES/hives) in a static buffer. */
