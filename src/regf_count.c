@@ -266,13 +266,20 @@ regf_count (const unsigned char *buf, size_t len, int skip_bad, size_t *n_keys,
   if (data < c.len)
     c.len = data;
   c.budget = c.len / 4;
-  c.used = calloc (c.len / 32 + 1, 1);
-  c.seen = calloc (c.len / 32 + 1, 1);
+  /* Zeroed by writing, not by calloc: a fresh mapping read before it
+   * is written maps the shared zero page, and the write that follows
+   * copies it and flushes the TLB of every CPU the process runs on (a
+   * cross-CPU interrupt a page, while the census's thread runs beside
+   * the main one). */
+  c.used = malloc (c.len / 32 + 1);
+  c.seen = malloc (c.len / 32 + 1);
   if (c.used == NULL || c.seen == NULL || push (&c, get_le32 (buf + 0x24)) == -1) {
     errno = ENOMEM;
     r = -1;
     goto out;
   }
+  memset (c.used, 0, c.len / 32 + 1);
+  memset (c.seen, 0, c.len / 32 + 1);
   index_cells (&c);
   while (c.depth > 0) {
     uint32_t off = c.stack[--c.depth];
