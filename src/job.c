@@ -66,7 +66,7 @@ fail (struct outcome *out, const struct np_error *err)
  * recovered from them. */
 struct logs {
   const char *log1, *log2;     /* either may name a missing file */
-  const char *recovered;
+  const char *recovered;       /* where to recover to; NULL: the hive was clean */
   const char *log;             /* the single FILE.LOG (old format), or NULL */
   const char *ambiguous;       /* non-empty: two logs' names differ only in case */
 };
@@ -90,7 +90,7 @@ plan_hive (const struct options *o, const char *path, const char *name,
     char why[128];
     base_block_describe (&bb, why, sizeof why);
     trace_step (o, name, "the hive is dirty (%s)", why);
-    if (o->no_replay || logs == NULL)
+    if (o->no_replay || logs == NULL || logs->recovered == NULL)
       return np_error_set (err, NP_EXIT_UNSAFE,
                            "%s: refused: the hive is dirty (%s): Windows would replay its "
                            "transaction logs over the change", name, why);
@@ -383,33 +383,36 @@ job_run_hive (const struct options *o, const char *path, struct outcome *out)
   real = realpath (path, NULL);
   host_logs_find (real ? real : path, &found);
   {
-    /* Beside the hive, where a killed run's copy is found and removed
-     * by the next run; else (read-only directory, a dry run) in TMPDIR. */
+    /* Only a dirty hive is recovered, into a file of its own: beside
+     * the hive, where a killed run's copy is found and removed by the
+     * next run; else (read-only directory, a dry run) in TMPDIR.  A
+     * clean one gets none (plan_hive refuses a hive that turned dirty
+     * since). */
     char *t = NULL;
     struct np_error ignored;
     struct base_block bb;
-    /* only a dirty hive needs one: a clean run leaves the directory be */
-    if (in_place && hive_read_base_block (path, &bb, &ignored) == 0 &&
-        base_block_is_dirty (&bb) && hostfile_temp_beside (lk.real, &t, &ignored) == 0) {
+    int dirty = hive_read_base_block (path, &bb, &ignored) == 0 && base_block_is_dirty (&bb);
+    if (dirty && in_place && hostfile_temp_beside (lk.real, &t, &ignored) == 0) {
       snprintf (recovered, sizeof recovered, "%s", t);
       contain_note_temp (recovered);
     }
     free (t);
-  }
-  if (recovered[0] == '\0') {
-    const char *tmpenv = hostfile_tmpdir ();
-    int fd;
-    snprintf (recovered, sizeof recovered, "%s/netvsc-patch-recovered.XXXXXX", tmpenv);
-    if ((fd = mkstemp (recovered)) == -1) {
-      np_error_set (&err, NP_EXIT_RUNTIME, "%s: cannot create a temporary file in %s: %s",
-                    path, tmpenv, strerror (errno));
-      recovered[0] = '\0';
-      goto failed;
+    if (dirty && recovered[0] == '\0') {
+      const char *tmpenv = hostfile_tmpdir ();
+      int fd;
+      snprintf (recovered, sizeof recovered, "%s/netvsc-patch-recovered.XXXXXX", tmpenv);
+      if ((fd = mkstemp (recovered)) == -1) {
+        np_error_set (&err, NP_EXIT_RUNTIME, "%s: cannot create a temporary file in %s: %s",
+                      path, tmpenv, strerror (errno));
+        recovered[0] = '\0';
+        goto failed;
+      }
+      close (fd);
     }
-    close (fd);
   }
-  logs = (struct logs) { found.path[REPLAY_LOG1], found.path[REPLAY_LOG2], recovered,
-                         found.path[REPLAY_LOG], found.ambiguous };
+  logs = (struct logs) { found.path[REPLAY_LOG1], found.path[REPLAY_LOG2],
+                         recovered[0] ? recovered : NULL, found.path[REPLAY_LOG],
+                         found.ambiguous };
   if (plan_hive (o, path, path, &logs, &hv, out, &err) == -1) {
     if (err.code == NP_EXIT_UNSAFE && o->no_replay) {
       char desc[2 * NAME_MAX + 80];

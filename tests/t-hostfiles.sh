@@ -404,6 +404,23 @@ stale_staging_dirs () {
   [ -z "$(ls -A "$st")" ]
 }
 
+# What a clean hive's run creates, seen by strace: its staging
+# directory's lock in TMPDIR and the new hive beside the old one; no file
+# to recover into (only a dirty hive is recovered: t-hive's cases)
+files_created () {
+  h=$(hive_copy ws2019)
+  mkdir -p "$WORK/cr-tmp"
+  TMPDIR=$WORK/cr-tmp ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+    strace -f -o "$WORK/cr.trace" -e trace=open,openat,creat,mkdir "$N" -q --hive "$h" -r 2M >/dev/null
+  grep -E 'O_CREAT|creat\(|mkdir\(' "$WORK/cr.trace" | grep -v ' = -1 ' |
+    sed 's/[^"]*"\([^"]*\)".*/\1/' | sort -u >"$WORK/cr.files"
+  grep -vE "^$WORK/cr-tmp/netvsc-patch\.[A-Za-z0-9]{6}(/\.lock\.new)?\$|^$WORK/\.ws2019\.hive\.netvsc-patch\.[A-Za-z0-9]{6}\$" \
+    "$WORK/cr.files" && { echo "created more than expected"; cat "$WORK/cr.files"; exit 1; }
+  [ "$(grep -c 'ws2019.hive.netvsc-patch' "$WORK/cr.files")" -eq 1 ]
+  [ "$(hivexget "$h" "$KEY1" ReceiveBufferSize)" = 2048 ]
+  [ -z "$(ls -A "$WORK/cr-tmp")" ]
+}
+
 check "8 concurrent runs on one hive: no update lost" concurrent_runs
 check "lock held by another process: --lock-timeout, holder named" lock_timeout
 check "lock held by netvsc-patch: said so; waiter goes on after it" lock_held_by_netvsc_patch
@@ -415,6 +432,7 @@ check "backups: original's mode or stricter, and owner" backup_modes
 check "-o refuses input, logs, special files" output_refusals
 check "killed run's temp files removed by the next run" stale_temps
 check "errors name the hive, not a temp file" messages_name_the_hive
+check "a clean hive's run creates its staging lock and the new hive, nothing else" files_created
 check "staging directories: a killed run's removed (lock free, half-named, half-removed), a live one's kept, .lock removed last" stale_staging_dirs
 check "image locked by netvsc-patch vs a VM; image backup mode; read-only image" image_held_by_netvsc_patch
 finish
