@@ -17,6 +17,39 @@ fixture_hive (const char *name)
   return path;
 }
 
+struct visit_counts {
+  size_t keys, values;
+};
+
+static int
+count_node (hive_h *h, void *opaque, hive_node_h node, const char *name)
+{
+  (void) h; (void) node; (void) name;
+  ((struct visit_counts *) opaque)->keys++;
+  return 0;
+}
+
+static int
+count_value (hive_h *h, void *opaque, hive_node_h node, hive_value_h value, hive_type t,
+             size_t len, const char *key, const char *data)
+{
+  (void) h; (void) node; (void) value; (void) t; (void) len; (void) key; (void) data;
+  ((struct visit_counts *) opaque)->values++;
+  return 0;
+}
+
+int
+hivex_visit_count (hive_h *h, size_t *keys, size_t *values)
+{
+  struct visit_counts c = { 0, 0 };
+  struct hivex_visitor v = { .node_start = count_node, .value_any = count_value };
+  int r = hivex_visit (h, &v, sizeof v, &c, 0);
+
+  *keys = c.keys;
+  *values = c.values;
+  return r;
+}
+
 char *
 fixture_copy (const char *name)
 {

@@ -168,46 +168,6 @@ replay (struct scene *s, struct replay_result *res, struct np_error *err)
   return hive_replay_logs (s->primary, s->log1, s->log2, s->out, res, err);
 }
 
-/* Read every key and value of HV, failing on the first damaged one
- * (names decoded, value data read): a check independent of the tool's
- * own structural count. */
-struct walk_counts {
-  size_t keys, values;
-};
-
-static int
-walk_node (hive_h *h, void *opaque, hive_node_h node, const char *name)
-{
-  (void) h; (void) node; (void) name;
-  ((struct walk_counts *) opaque)->keys++;
-  return 0;
-}
-
-static int
-walk_value (hive_h *h, void *opaque, hive_node_h node, hive_value_h value,
-            hive_type t, size_t len, const char *key, const char *data)
-{
-  (void) h; (void) node; (void) value; (void) t; (void) len; (void) key; (void) data;
-  ((struct walk_counts *) opaque)->values++;
-  return 0;
-}
-
-static int
-hive_walk_all (struct hive *hv, int skip_bad, size_t *n_keys, size_t *n_values)
-{
-  struct walk_counts counts = { 0, 0 };
-  struct hivex_visitor visitor = {
-    .node_start = walk_node,
-    .value_any = walk_value,
-  };
-  int r = hivex_visit (hv->h, &visitor, sizeof visitor, &counts,
-                    skip_bad ? HIVEX_VISIT_SKIP_BAD : 0);
-
-  *n_keys = counts.keys;
-  *n_values = counts.values;
-  return r;
-}
-
 /* The recovered hive's hive bins data is exactly that of WANT, and its
  * base block is clean and says so. */
 static void
@@ -230,7 +190,7 @@ assert_recovered_as (const struct scene *s, const char *want, uint32_t seq)
   ck_assert_msg (hive_read_base_block (s->out, &bb, &err) == 0, "%s", err.msg);
   ck_assert_msg (!base_block_is_dirty (&bb), "recovered hive is dirty");
   ck_assert_msg (hive_open (&hv, s->out, 0, &err) == 0, "%s", err.msg);
-  ck_assert_int_eq (hive_walk_all (&hv, 0, &keys, &values), 0);
+  ck_assert_int_eq (hivex_visit_count (hv.h, &keys, &values), 0);
   hive_close (&hv);
   free (got);
   free (w);
@@ -1090,10 +1050,10 @@ START_TEST (test_real_dirty_system)
   /* hivex reads every key and value, and finds what the stale primary
    * lacks */
   ck_assert_msg (hive_open (&hv, in[0], 0, &err) == 0, "%s", err.msg);
-  ck_assert_int_eq (hive_walk_all (&hv, 0, &keys0, &values0), 0);
+  ck_assert_int_eq (hivex_visit_count (hv.h, &keys0, &values0), 0);
   hive_close (&hv);
   ck_assert_msg (hive_open (&hv, out, 0, &err) == 0, "%s", err.msg);
-  ck_assert_int_eq (hive_walk_all (&hv, 0, &keys, &values), 0);
+  ck_assert_int_eq (hivex_visit_count (hv.h, &keys, &values), 0);
   hive_close (&hv);
   ck_assert_uint_eq (keys0, 33123);
   ck_assert_uint_eq (values0, 74957);

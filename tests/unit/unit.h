@@ -3,6 +3,8 @@
 #define NETVSC_PATCH_UNIT_H
 
 #include <check.h>
+#include <hivex.h>
+#include <stddef.h>
 
 Suite *size_suite (void);
 Suite *format_suite (void);
@@ -30,5 +32,9 @@ const char *fixture_hive (const char *name);
 /* Copy fixture NAME to a fresh temporary file; returns its path
  * (malloc'd). */
 char *fixture_copy (const char *name);
+/* Every key and value of H read by hivex_visit (names decoded, value data
+ * read), failing on the first damaged one: a count independent of the
+ * tool's own.  0 with the counts, or -1. */
+int hivex_visit_count (hive_h *h, size_t *keys, size_t *values);
 
 #endif
