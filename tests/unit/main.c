@@ -1,4 +1,5 @@
 /* netvsc-patch unit tests: runner. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,29 @@ fixture_hive (const char *name)
 
   snprintf (path, sizeof path, "%s/hives/%s.hive", dir ? dir : "build/fixtures", name);
   return path;
+}
+
+unsigned char *
+file_bytes (const char *path, size_t *size)
+{
+  FILE *f = fopen (path, "rb");
+  unsigned char *buf;
+  long n;
+
+  ck_assert_msg (f != NULL, "%s: %s (run the unit tests from the top directory)", path,
+                 strerror (errno));
+  ck_assert_int_eq (fseek (f, 0, SEEK_END), 0);
+  n = ftell (f);
+  ck_assert_int_ge (n, 0);
+  rewind (f);
+  buf = malloc ((size_t) n + 1);
+  ck_assert_ptr_nonnull (buf);
+  ck_assert_uint_eq (fread (buf, 1, (size_t) n, f), (size_t) n);
+  buf[n] = '\0';
+  fclose (f);
+  if (size)
+    *size = (size_t) n;
+  return buf;
 }
 
 struct visit_counts {

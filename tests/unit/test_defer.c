@@ -26,28 +26,6 @@
 #define RSS_PAIR "[{35378EAC-683F-11D2-A89A-00C04FBBCFA2}{D02B1F72-3407-48AE-BA88-E8213C6761F1}]"
 #define SEC_PAIR "[{827D319E-6EAC-11D2-A4EA-00C04F79F83A}{803E14A0-B4FB-11D0-A0D0-00A0C90F574B}]"
 
-static char *
-slurp (const char *path, size_t *len)
-{
-  FILE *f = fopen (path, "rb");
-  char *buf;
-  long n;
-
-  ck_assert_msg (f != NULL, "%s: %s (run the unit tests from the top directory)", path,
-                 strerror (errno));
-  ck_assert_int_eq (fseek (f, 0, SEEK_END), 0);
-  n = ftell (f);
-  ck_assert_int_ge (n, 0);
-  rewind (f);
-  buf = malloc ((size_t) n + 1);
-  ck_assert_ptr_nonnull (buf);
-  ck_assert_uint_eq (fread (buf, 1, (size_t) n, f), (size_t) n);
-  buf[n] = '\0';
-  fclose (f);
-  if (len)
-    *len = (size_t) n;
-  return buf;
-}
 
 /* S with every FROM replaced by TO (malloc'd). */
 static char *
@@ -78,7 +56,7 @@ replace (const char *s, const char *from, const char *to)
 static char *
 expected_script (const char *kind, const char *arg, const char *pattern, const char *values)
 {
-  char *t = slurp ("src/defer.ps1.in", NULL), *u;
+  char *t = (char *) file_bytes ("src/defer.ps1.in", NULL), *u;
   const char *subst[][2] = {
     { "@NP_VERSION@", NETVSC_PATCH_VERSION }, { "@NP_MATCH_KIND@", kind },
     { "@NP_MATCH_ARG@", arg }, { "@NP_MATCH_PATTERN@", pattern }, { "@NP_VALUES@", values },
@@ -315,7 +293,7 @@ unbase64 (const char *s, size_t n, unsigned char *out)
 
 START_TEST (test_render_cmd)
 {
-  char *got, *t = slurp ("src/defer.cmd.in", NULL), *u, *want;
+  char *got, *t = (char *) file_bytes ("src/defer.cmd.in", NULL), *u, *want;
   const char *run = "\r\n\"%NP_PS%\" -NoProfile -NonInteractive -EncodedCommand ";
   const char *p, *e;
   unsigned char dec[4096];
@@ -427,7 +405,7 @@ ps_function (const char *t, const char *name)
  * would look. */
 START_TEST (test_template_structure)
 {
-  char *t = slurp ("src/defer.ps1.in", NULL), *f;
+  char *t = (char *) file_bytes ("src/defer.ps1.in", NULL), *f;
 
   /* Adapters by GUID: NetCfgInstanceId against Win32_NetworkAdapter.GUID,
    * never the instance number as DeviceID. */
@@ -500,7 +478,7 @@ END_TEST
 START_TEST (test_template_ps2)
 {
   size_t len;
-  char *t = slurp ("src/defer.ps1.in", &len);
+  char *t = (char *) file_bytes ("src/defer.ps1.in", &len);
   const char *later[] = {
     " -in ", " -notin ", "[pscustomobject]", "[ordered]", "Get-NetAdapter",
     "-NoNewline", "$PSItem", "::new(", "Get-CimInstance", "-shl", "-shr",

@@ -14,25 +14,6 @@
 #include "regf_count.h"
 #include "unit.h"
 
-static unsigned char *
-load (const char *path, size_t *len)
-{
-  FILE *f = fopen (path, "rb");
-  unsigned char *buf;
-  long n;
-
-  ck_assert_msg (f != NULL, "%s: cannot open", path);
-  ck_assert_int_eq (fseek (f, 0, SEEK_END), 0);
-  n = ftell (f);
-  ck_assert_int_gt (n, 4096);
-  rewind (f);
-  buf = malloc ((size_t) n);
-  ck_assert_ptr_nonnull (buf);
-  ck_assert_uint_eq (fread (buf, 1, (size_t) n, f), (size_t) n);
-  fclose (f);
-  *len = (size_t) n;
-  return buf;
-}
 
 /* hivex's strict walk of BUF: 0 with the counts, or -1. */
 static int
@@ -71,7 +52,7 @@ START_TEST (test_agrees_with_hivex)
 
   for (size_t i = 0; i < sizeof fixtures / sizeof *fixtures; i++) {
     size_t len, k, v, hk, hv;
-    unsigned char *buf = load (fixture_hive (fixtures[i]), &len);
+    unsigned char *buf = file_bytes (fixture_hive (fixtures[i]), &len);
 
     ck_assert_msg (regf_count (buf, len, 0, &k, &v) == 0, "%s: %s", fixtures[i],
                    strerror (errno));
@@ -117,7 +98,7 @@ struct scene {
 static void
 scene_open (struct scene *s, const char *fixture)
 {
-  s->buf = load (fixture_hive (fixture), &s->len);
+  s->buf = file_bytes (fixture_hive (fixture), &s->len);
   snprintf (s->path, sizeof s->path, "%s", fixture_hive (fixture));
   s->h = hivex_open (fixture_hive (fixture), 0);
   ck_assert_ptr_nonnull (s->h);
@@ -318,7 +299,7 @@ END_TEST
 START_TEST (test_truncated)
 {
   size_t len, k, v;
-  unsigned char *buf = load (fixture_hive ("w2008r2"), &len);
+  unsigned char *buf = file_bytes (fixture_hive ("w2008r2"), &len);
 
   for (size_t cut = 0; cut < len; cut += cut < 4200 ? 1 : 61) {
     unsigned char *part = malloc (cut ? cut : 1);

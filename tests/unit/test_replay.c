@@ -43,26 +43,6 @@ struct scene {
   char primary[128], log1[128], log2[128], out[128];
 };
 
-static unsigned char *
-slurp (const char *path, size_t *size)
-{
-  FILE *f = fopen (path, "rb");
-  unsigned char *buf;
-  long n;
-
-  ck_assert_msg (f != NULL, "%s: cannot open", path);
-  ck_assert_int_eq (fseek (f, 0, SEEK_END), 0);
-  n = ftell (f);
-  ck_assert_int_ge (n, 0);
-  rewind (f);
-  buf = malloc ((size_t) n + 1);
-  ck_assert_ptr_nonnull (buf);
-  ck_assert_uint_eq (fread (buf, 1, (size_t) n, f), (size_t) n);
-  fclose (f);
-  *size = (size_t) n;
-  return buf;
-}
-
 static uint32_t
 get32 (const unsigned char *p)
 {
@@ -174,7 +154,7 @@ static void
 assert_recovered_as (const struct scene *s, const char *want, uint32_t seq)
 {
   size_t gs, ws;
-  unsigned char *got = slurp (s->out, &gs), *w = slurp (want, &ws);
+  unsigned char *got = file_bytes (s->out, &gs), *w = file_bytes (want, &ws);
   uint32_t hbins = get32 (w + 40);
   struct base_block bb;
   struct np_error err;
@@ -200,7 +180,7 @@ static uint32_t
 secondary_of (const char *path)
 {
   size_t n;
-  unsigned char *b = slurp (path, &n);
+  unsigned char *b = file_bytes (path, &n);
   uint32_t v = get32 (b + 8);
 
   free (b);
@@ -513,7 +493,7 @@ START_TEST (test_flags_from_entry)
   scene_setup (&s);
   /* the last step's base block says flag 1: mklog copies it into the
    * entries */
-  b = slurp (s.step[2], &n);
+  b = file_bytes (s.step[2], &n);
   b[144] |= 1;
   {
     uint32_t sum = 0;
@@ -528,7 +508,7 @@ START_TEST (test_flags_from_entry)
   free (b);
   scene_logs (&s, &OPTS (0), 0);
   ck_assert_msg (replay (&s, &res, &err) == 0, "%s", err.msg);
-  b = slurp (s.out, &n);
+  b = file_bytes (s.out, &n);
   ck_assert_uint_eq (get32 (b + 144) & 1, 1);
   free (b);
   scene_free (&s);
@@ -605,7 +585,7 @@ static void
 patch_copy (const char *from, const char *to, size_t off, const void *bytes, size_t n)
 {
   size_t size;
-  unsigned char *b = slurp (from, &size);
+  unsigned char *b = file_bytes (from, &size);
   FILE *f;
 
   ck_assert_uint_le (off + n, size);
@@ -645,7 +625,7 @@ START_TEST (test_old_format_all_or_nothing)
   scene_logs (&s, &OPTS (.old_format = 1), 0);
   snprintf (good, sizeof good, "%s/good.LOG1", s.dir);
   ck_assert_int_eq (rename (s.log1, good), 0);
-  log = slurp (good, &size);
+  log = file_bytes (good, &size);
   hbins = get32 (log + 40);
   vec = hbins / 4096;
   start = (512 + 4 + vec + 511) / 512 * 512;
@@ -768,9 +748,9 @@ START_TEST (test_old_format_mutations)
 
   scene_setup (&s);
   scene_logs (&s, &OPTS (.old_format = 1), 0);
-  log = slurp (s.log1, &lsize);
-  prim = slurp (s.primary, &psize);
-  want = slurp (s.step[2], &wsize);
+  log = file_bytes (s.log1, &lsize);
+  prim = file_bytes (s.primary, &psize);
+  want = file_bytes (s.step[2], &wsize);
   hbins = get32 (log + 40);
   vec = hbins / 4096;
   for (uint32_t i = 0; i < vec; i++)

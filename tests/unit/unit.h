@@ -32,6 +32,9 @@ const char *fixture_hive (const char *name);
 /* Copy fixture NAME to a fresh temporary file; returns its path
  * (malloc'd). */
 char *fixture_copy (const char *name);
+/* The whole of file PATH, malloc'd and NUL-terminated, its size in *SIZE
+ * (SIZE may be NULL); the test fails if it cannot be read. */
+unsigned char *file_bytes (const char *path, size_t *size);
 /* Every key and value of H read by hivex_visit (names decoded, value data
  * read), failing on the first damaged one: a count independent of the
  * tool's own.  0 with the counts, or -1. */
