@@ -8,6 +8,10 @@
 #include "bytes.h"
 
 #define REGF_BASE_BLOCK_SIZE 4096
+/* A cell's offset has 31 bits (the top one is for volatile cells, never
+ * in a file): a hive's bins hold at most 2 GB. */
+#define REGF_MAX_BINS 0x80000000u
+#define REGF_BINS_SIZE_AT 0x28
 #define REGF_CHECKSUM_AT 508
 
 /* A base block's checksum: XOR-32 of its first 508 bytes, with 0 and -1

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hive.h"
@@ -28,6 +29,7 @@ hive_read_base_block (const char *path, struct base_block *bb,
                       struct np_error *err)
 {
   unsigned char block[BASE_BLOCK_SIZE];
+  struct stat st;
   ssize_t r;
   int fd;
 
@@ -36,6 +38,8 @@ hive_read_base_block (const char *path, struct base_block *bb,
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot open: %s",
                          path, strerror (errno));
   r = pread (fd, block, sizeof block, 0);
+  if (r >= 0 && fstat (fd, &st) == -1)
+    r = -1;
   close (fd);
   if (r == -1)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read: %s",
@@ -43,6 +47,13 @@ hive_read_base_block (const char *path, struct base_block *bb,
   if (r < (ssize_t) sizeof block || memcmp (block, "regf", 4) != 0)
     return np_error_set (err, NP_EXIT_RUNTIME,
                          "%s: not a registry hive (no \"regf\" base block)", path);
+  /* before hivex copies the whole file into memory */
+  if (st.st_size > (off_t) REGF_BASE_BLOCK_SIZE + REGF_MAX_BINS ||
+      get_le32 (block + REGF_BINS_SIZE_AT) > REGF_MAX_BINS)
+    return np_error_set (err, NP_EXIT_RUNTIME,
+                         "%s: not a registry hive: larger than the 2 GB a hive's cells can "
+                         "address (%lld bytes, %" PRIu32 " declared)", path,
+                         (long long) st.st_size, get_le32 (block + REGF_BINS_SIZE_AT));
 
   bb->seq_primary = get_le32 (block + 4);
   bb->seq_secondary = get_le32 (block + 8);

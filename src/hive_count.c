@@ -9,35 +9,45 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "hive_count.h"
 #include "regf.h"
 #include "regf_count.h"
 
 /* The hive at PATH mapped, read-only: the page cache itself, no copy,
  * populated in one go (faulting it in page by page as the walk jumps
- * about costs twice as long).  The file is locked by the caller, or is
+ * about costs twice as long).  Only the bins its base block declares
+ * (what regf_count reads), and never more than a hive can hold: the
+ * file is someone else's.  The file is locked by the caller, or is
  * ours. */
 static int
 map_hive (const char *path, const unsigned char **buf, size_t *len)
 {
+  unsigned char head[REGF_BINS_SIZE_AT + 4];
   struct stat st;
   int fd = open (path, O_RDONLY | O_CLOEXEC), e;
+  size_t want;
   void *p;
 
   if (fd == -1)
     return -1;
-  if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode)) {
+  if (fstat (fd, &st) == -1 || pread (fd, head, sizeof head, 0) != (ssize_t) sizeof head) {
     e = errno ? errno : EINVAL;
     close (fd);
     errno = e;
     return -1;
   }
-  if (st.st_size < REGF_BASE_BLOCK_SIZE) {
+  if (!S_ISREG (st.st_mode) || st.st_size < REGF_BASE_BLOCK_SIZE ||
+      st.st_size > (off_t) REGF_BASE_BLOCK_SIZE + REGF_MAX_BINS) {
+    e = S_ISREG (st.st_mode) && st.st_size >= REGF_BASE_BLOCK_SIZE ? EFBIG : EINVAL;
     close (fd);
-    errno = EINVAL;
+    errno = e;
     return -1;
   }
-  p = mmap (NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  want = (size_t) st.st_size;
+  if (get_le32 (head + REGF_BINS_SIZE_AT) < want - REGF_BASE_BLOCK_SIZE)
+    want = REGF_BASE_BLOCK_SIZE + get_le32 (head + REGF_BINS_SIZE_AT);
+  p = mmap (NULL, want, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
   e = errno;
   close (fd);
   if (p == MAP_FAILED) {
@@ -45,7 +55,7 @@ map_hive (const char *path, const unsigned char **buf, size_t *len)
     return -1;
   }
   *buf = p;
-  *len = (size_t) st.st_size;
+  *len = want;
   return 0;
 }
 

@@ -258,6 +258,25 @@ bad_inputs () {
   run 1 "$N" --hive "$WORK/dir" -r 2M; err_has "not a regular file"
   run 1 "$N" --hive "$WORK/random" -r 2M; err_has "not a registry hive"
   [ -z "$(ls -A "$WORK" | grep '\.netvsc-patch\.' || true)" ]
+  # larger than a hive can be (2 GB of cells), or saying so: refused
+  # from the base block, before hivex copies the file into memory (GNU
+  # time's peak memory: a few MB, not the file's size)
+  cp "$FIXTURES/hives/ws2019.hive" "$WORK/huge"
+  truncate -s $((4096 + 2147483648 + 4096)) "$WORK/huge"
+  run 1 /usr/bin/time -f '%M' -o "$WORK/huge.kb" "$N" --hive "$WORK/huge" -r 2M
+  err_has "$WORK/huge: not a registry hive: larger than the 2 GB a hive's cells can address (2147491840 bytes"
+  kb=$(tail -1 "$WORK/huge.kb")
+  [ "$kb" -lt 65536 ] || { echo "peak memory $kb KB"; return 1; }
+  [ "$(stat -c %s "$WORK/huge")" = 2147491840 ]
+  cmp -n "$(stat -c %s "$FIXTURES/hives/ws2019.hive")" "$WORK/huge" "$FIXTURES/hives/ws2019.hive"
+  rm -f "$WORK/huge"
+  cp "$FIXTURES/hives/ws2019.hive" "$WORK/declared"
+  printf '\x00\x00\x00\x90' | dd of="$WORK/declared" bs=1 seek=40 conv=notrunc 2>/dev/null
+  cp "$WORK/declared" "$WORK/before"
+  run 1 "$N" --hive "$WORK/declared" -r 2M
+  err_has "$WORK/declared: not a registry hive: larger than the 2 GB a hive's cells can address"
+  err_has "2415919104 declared"
+  same_bytes "$WORK/declared" "$WORK/before"
 }
 
 # A dirty hive whose logs hold a change not yet in the primary (made by
