@@ -12,6 +12,10 @@
  * in a file): a hive's bins hold at most 2 GB. */
 #define REGF_MAX_BINS 0x80000000u
 #define REGF_BINS_SIZE_AT 0x28
+/* The largest a hive file can be; its logs (copies of its dirty pages)
+ * are held to the same.  A file larger is refused before it is copied
+ * out of an image or read. */
+#define REGF_MAX_FILE ((uint64_t) REGF_BASE_BLOCK_SIZE + REGF_MAX_BINS)
 #define REGF_CHECKSUM_AT 508
 
 /* A base block's checksum: XOR-32 of its first 508 bytes, with 0 and -1

@@ -15,6 +15,7 @@
 #include "bitlocker.h"
 #include "escape.h"
 #include "hostfile.h"
+#include "regf.h"
 #include "uri.h"
 #include "winvol.h"
 
@@ -773,6 +774,14 @@ direct_fetch (struct disk *dk, const char *name, const char *local, struct np_er
       (na = ntfs_attr_open (ni, AT_DATA, AT_UNNAMED, 0)) == NULL) {
     e = errno;
     goto out;
+  }
+  if ((uint64_t) na->data_size > REGF_MAX_FILE) {
+    r = np_error_set (err, NP_EXIT_RUNTIME, "%s: %s/%s is %lld bytes, more than a registry "
+                      "file can be (2 GB): not copied out", d->path, d->config_dir, name,
+                      (long long) na->data_size);
+    ntfs_attr_close (na);
+    ntfs_inode_close (ni);
+    return r;
   }
   if ((buf = malloc (FETCH_CHUNK)) == NULL) {
     e = ENOMEM;

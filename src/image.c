@@ -14,6 +14,7 @@
 #include "escape.h"
 #include "interrupt.h"
 #include "launchwatch.h"
+#include "regf.h"
 #include "uri.h"
 #include "winvol.h"
 
@@ -578,12 +579,21 @@ image_fetch (struct disk *d, const char *name, const char *local, struct np_erro
 {
   struct image *im = (struct image *) d;
   char *p = image_config_file (im, name);
+  int64_t size;
   int r = 0;
 
   if (p == NULL)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s/%s does not exist",
                          im->path, im->config_dir, name);
-  if (guestfs_download (im->g, p, local) == -1)
+  size = guestfs_filesize (im->g, p);
+
+  if (size == -1)
+    r = image_guest_error (im, err, NP_EXIT_RUNTIME, "cannot copy a file out of the guest");
+  else if ((uint64_t) size > REGF_MAX_FILE)
+    r = np_error_set (err, NP_EXIT_RUNTIME, "%s: %s/%s is %lld bytes, more than a registry "
+                      "file can be (2 GB): not copied out", im->path, im->config_dir, name,
+                      (long long) size);
+  else if (guestfs_download (im->g, p, local) == -1)
     r = image_guest_error (im, err, NP_EXIT_RUNTIME, "cannot copy a file out of the guest");
   free (p);
   return r;

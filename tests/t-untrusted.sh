@@ -265,6 +265,44 @@ allow_external () {
   err_has "--allow-external $OUT/nothing"
 }
 
+# A SYSTEM, or a log of a dirty one, larger than a registry file can be
+# (2 GB: ntfstruncate makes it 3 GB, sparse, in a 63 MB volume): refused
+# before it is copied out of the image, which would fill the host's
+# TMPDIR; both backends (one appliance launch), image byte-identical.
+huge_registry_file () {
+  local part=$WORK/huge.part ino
+  fresh
+  cp --sparse=always "$IMAGES/win.raw" "$D/big.raw"
+  dd if="$D/big.raw" of="$part" bs=512 skip=2048 count=129024 status=none
+  ino=$(ntfsls -i -p /Windows/System32/config "$part" | awk '$2 == "SYSTEM" {print $1}')
+  ntfstruncate "$part" "$ino" 0x80 "" 3221225472 >/dev/null
+  dd if="$part" of="$D/big.raw" bs=512 seek=2048 conv=notrunc status=none
+  cp --sparse=always "$D/big.raw" "$WORK/orig-big"
+  for backend in --direct ""; do
+    run 1 "$N" $backend -r 2M "$D/big.raw"
+    err_has "$D/big.raw: /Windows/System32/config/SYSTEM is 3221225472 bytes, more than a registry file can be (2 GB): not copied out"
+    err_lines 1
+    same_bytes "$D/big.raw" "$WORK/orig-big"
+    # nothing copied out (the appliance's own cache aside)
+    [ -z "$(ls -A "$TMPDIR" | grep -v '^\.guestfs-')" ] || { ls -la "$TMPDIR"; return 1; }
+  done
+  # a dirty SYSTEM whose SYSTEM.LOG1 is that large
+  cp --sparse=always "$IMAGES/win.raw" "$D/log.raw"
+  dd if="$D/log.raw" of="$part" bs=512 skip=2048 count=129024 status=none
+  ntfscat "$part" /Windows/System32/config/SYSTEM >"$WORK/dirty.hive"
+  printf '\x01\x00\x00\x00' | dd of="$WORK/dirty.hive" bs=1 seek=4 conv=notrunc status=none
+  ntfscp -f "$part" "$WORK/dirty.hive" /Windows/System32/config/SYSTEM >/dev/null
+  ino=$(ntfsls -i -p /Windows/System32/config "$part" | awk '$2 == "SYSTEM.LOG1" {print $1}')
+  ntfstruncate "$part" "$ino" 0x80 "" 3221225472 >/dev/null
+  dd if="$part" of="$D/log.raw" bs=512 seek=2048 conv=notrunc status=none
+  cp --sparse=always "$D/log.raw" "$WORK/orig-log"
+  run 1 "$N" --direct -r 2M "$D/log.raw"
+  err_has "/Windows/System32/config/SYSTEM.LOG1 is 3221225472 bytes, more than a registry file can be (2 GB): not copied out"
+  same_bytes "$D/log.raw" "$WORK/orig-log"
+  [ -z "$(ls -A "$TMPDIR" | grep -v '^\.guestfs-')" ] || { ls -la "$TMPDIR"; return 1; }
+  rm -f "$part"
+}
+
 check "VMDK extent naming a host file (absolute, ..): refused, never opened" vmdk_extent_outside
 check "VMDK extent /dev/null, FIFO, symlink to a device, nbd:, missing" vmdk_extent_devices
 check "VMDK parentFileNameHint outside: refused" vmdk_parent_outside
@@ -278,4 +316,5 @@ check "differencing VDI (parent by UUID): refused before qemu" vdi_differencing
 check "monolithicFlat VMDK with its extent beside it: patched" legit_flat_vmdk
 check "qcow2 overlay with its backing beside it: patched (--direct, appliance)" legit_qcow2_overlay
 check "--allow-external FILE allows exactly that file" allow_external
+check "SYSTEM, or a dirty one's log, larger than a registry file can be: refused before copied out (both backends)" huge_registry_file
 finish
