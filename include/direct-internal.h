@@ -109,8 +109,9 @@ int direct_commit (struct direct *d, const char *step, struct np_error *err);
 /* NAME in directory DIR, case-insensitively (see direct.c). */
 int direct_lookup (ntfs_volume *vol, MFT_REF dir, const char *name, MFT_REF *mref,
                    unsigned *dt, char **spelt);
-/* The whole unnamed $DATA of MREF into *BUF (malloc'd). */
-int direct_read_data (ntfs_volume *vol, MFT_REF mref, char **buf, size_t *len);
+/* The whole unnamed $DATA of MREF into *BUF (malloc'd); EFBIG, unread, if
+ * it is larger than MAX bytes. */
+int direct_read_data (ntfs_volume *vol, MFT_REF mref, size_t max, char **buf, size_t *len);
 
 /* --- direct_nbd.c: the NBD export as a libntfs-3g device -------------- */
 

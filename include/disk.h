@@ -34,6 +34,8 @@ struct disk_request {
   const struct keystore *keys;  /* appliance: BitLocker keys (bitlocker.h), or NULL */
 };
 
+#define DISK_READ_MAX (4u << 20)
+
 struct disk_backend {
   const char *name;
 
@@ -77,7 +79,9 @@ struct disk_backend {
    *
    * read_file: the whole of PATH into *BUF (malloc'd, *LEN bytes, plus a
    * terminating NUL not counted).  Returns 0, 1 if PATH (or a directory
-   * on the way) does not exist, or -1 with *err. */
+   * on the way) does not exist, or -1 with *err; a file larger than
+   * DISK_READ_MAX is refused unread (the files --defer reads hold a few
+   * KB; the image is someone else's). */
   int (*read_file) (struct disk *d, const char *path, char **buf, size_t *len,
                     struct np_error *err);
   /* Create or replace PATH with BUF, creating missing directories.  A

@@ -705,7 +705,7 @@ direct_exists (struct disk *dk, const char *name)
 
 /* The unnamed $DATA of inode MREF, in memory.  -1 with errno. */
 int
-direct_read_data (ntfs_volume *vol, MFT_REF mref, char **buf, size_t *len)
+direct_read_data (ntfs_volume *vol, MFT_REF mref, size_t max, char **buf, size_t *len)
 {
   ntfs_inode *ni = ntfs_inode_open (vol, mref);
   ntfs_attr *na = NULL;
@@ -721,6 +721,10 @@ direct_read_data (ntfs_volume *vol, MFT_REF mref, char **buf, size_t *len)
     goto out;
   }
   size = na->data_size;
+  if ((uint64_t) size > max) {
+    e = EFBIG;
+    goto out;
+  }
   *buf = malloc (size > 0 ? (size_t) size : 1);
   if (*buf == NULL) {
     e = ENOMEM;

@@ -242,9 +242,12 @@ direct_read_file (struct disk *dk, const char *path, char **buf, size_t *len,
   free (spelt);
   if (r != 1)
     return r == 0 ? 1 : -1;
-  if (direct_read_data (d->vol, mref, &data, &n) == -1)
-    return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: cannot read it: %s", d->path, path,
-                         strerror (errno));
+  if (direct_read_data (d->vol, mref, DISK_READ_MAX, &data, &n) == -1)
+    return errno == EFBIG
+      ? np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: larger than %u MB: not read", d->path,
+                      path, DISK_READ_MAX >> 20)
+      : np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: cannot read it: %s", d->path, path,
+                      strerror (errno));
   /* one more byte for the NUL the contract promises */
   *buf = realloc (data, n + 1);
   if (*buf == NULL) {

@@ -377,7 +377,7 @@ replace_resident (struct direct *d, MFT_REF mref, const char *path, const char *
   struct np_error ignored;
   int r = -1;
 
-  if (direct_read_data (d->vol, mref, &oldbuf, &oldlen) == -1)
+  if (direct_read_data (d->vol, mref, SIZE_MAX, &oldbuf, &oldlen) == -1)
     return np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read %s: %s", d->path, path,
                          strerror (errno));
   direct_trace (d, "direct: rewrite %s in its MFT record", path);
@@ -552,7 +552,7 @@ direct_swap_data (struct direct *d, MFT_REF sys, const char *path, const char *n
   /* Resident data that the new content would outgrow: the record is
    * rewritten as a non-resident attribute at the commit point (the
    * undo needs the old value). */
-  if (resident && direct_read_data (d->vol, sys, &oldbuf, &oldlen) == -1) {
+  if (resident && direct_read_data (d->vol, sys, SIZE_MAX, &oldbuf, &oldlen) == -1) {
     np_error_set (err, NP_EXIT_RUNTIME, "%s: cannot read %s: %s", d->path, path,
                   strerror (errno));
     goto out;

@@ -277,6 +277,7 @@ image_read_file (struct disk *d, const char *path, char **buf, size_t *len,
   struct image *im = (struct image *) d;
   char *dir = NULL, *file = NULL, *data;
   size_t n = 0;
+  int64_t size;
   int exists, r;
 
   *buf = NULL;
@@ -291,9 +292,14 @@ image_read_file (struct disk *d, const char *path, char **buf, size_t *len,
     free (file);
     return r == -1 ? -1 : 1;
   }
-  /* Small files: the protocol carries up to a few MB in one message. */
-  data = guestfs_read_file (im->g, file, &n);
-  if (data == NULL)
+  /* Small files: the protocol carries up to a few MB in one message;
+   * larger, refused alike by both backends */
+  size = guestfs_filesize (im->g, file);
+  data = size >= 0 && (uint64_t) size <= DISK_READ_MAX ? guestfs_read_file (im->g, file, &n) : NULL;
+  if (size > (int64_t) DISK_READ_MAX)
+    r = np_error_set (err, NP_EXIT_RUNTIME, "%s: %s: larger than %u MB: not read", im->path,
+                      path, DISK_READ_MAX >> 20);
+  else if (data == NULL)
     r = image_path_error (im, path, "cannot read it", err);
   else if ((*buf = malloc (n + 1)) == NULL)
     r = np_error_set (err, NP_EXIT_RUNTIME, "out of memory");

@@ -434,6 +434,31 @@ defer_usage () {
   same_bytes "$h" "$WORK/orig"
 }
 
+# scripts.ini made 3 GB (sparse, ntfstruncate) in the image: refused
+# unread (a file --defer reads holds a few KB; reading it whole would
+# take 3 GB of memory), in one line, the image unchanged.
+direct_huge_ini () {
+  img=$WORK/hugeini.img; cp --sparse=always "$IMAGES/template.qcow2" "$img"
+  seed_scripts "$img" '[Startup]\r\n'
+  part_raw "$img" raw "$WORK/p"
+  at=$(ntfs_spelt "$WORK/p" "$GPO/Machine/Scripts/scripts.ini")
+  ino=$(ntfsls -i -p "${at%/*}" "$WORK/p" | awk -v n="${at##*/}" '$2 == n {print $1}')
+  ntfstruncate "$WORK/p" "$ino" 0x80 "" 3221225472 >/dev/null 2>&1
+  dd if="$WORK/p" of="$img" bs=512 seek=2048 conv=notrunc status=none
+  cp --sparse=always "$img" "$WORK/hugeini.before"
+  run 1 /usr/bin/time -f '%M' -o "$WORK/hugeini.kb" "$N" --direct --defer=once -r 4M "$img"
+  err_has "$img: boot-time action: $GPO/Machine/Scripts/scripts.ini: larger than 4 MB: not read"
+  [ "$(grep -c . "$WORK/err")" -eq 1 ]
+  kb=$(tail -1 "$WORK/hugeini.kb")
+  [ "$kb" -lt 262144 ] || { echo "peak memory $kb KB"; return 1; }
+  same_bytes "$img" "$WORK/hugeini.before"
+  # the appliance (one launch): the same, by the file's size
+  run 1 "$N" --defer=once -r 4M "$img"
+  err_has "$img: boot-time action: $GPO/Machine/Scripts/scripts.ini: larger than 4 MB: not read"
+  same_bytes "$img" "$WORK/hugeini.before"
+  rm -f "$WORK/p"
+}
+
 check "--defer usage errors" defer_usage
 check "no adapter: exit 3 points at --defer" no_adapter_points_at_defer
 check "--direct: adapter patched and action installed; dry run, --check, update" direct_existing_adapter
@@ -442,6 +467,7 @@ check "--direct: a match argument with quotes stays in single quotes" direct_quo
 check "--direct: --defer=setup: SetupComplete.cmd created with our call; switched to --defer; --remove" direct_setup
 check "--direct: scripts.ini with a gap and others' entries: none renumbered or woken; --remove restores it" direct_scripts_gaps
 check "--direct: NTFS metadata to repair: says so, writes nothing; fine after ntfsfix" damaged_metadata
+check "--defer: a 3 GB scripts.ini refused unread, image unchanged (--direct, appliance)" direct_huge_ini
 check "--direct --defer: SIGKILL at 30 moments (template: ini files replaced, scripts created)" defer_kills qcow2 template.qcow2 30
 check "--direct --defer: SIGKILL at 30 moments (no GPO yet: directories created)" defer_kills raw win.raw 30
 check "appliance: template without adapter: install, again (nothing written), --remove" appliance_template
