@@ -36,6 +36,7 @@ struct image_uri {
   const char *protocol;         /* libguestfs's: "nbd", "ssh", "http", "https" */
   int read_only;                /* the protocol cannot write (http, https) */
   int is_nbd;
+  int unlocked;                 /* writable, but qemu locks nothing there (ssh) */
   char host[256];               /* "" with nbd+unix; IPv6 without brackets */
   int port;                     /* 0: the protocol's default */
   char socket[PATH_MAX];        /* nbd+unix: the server's socket */

@@ -20,13 +20,15 @@ static const struct {
   const char *name;
   enum uri_scheme scheme;
   const char *protocol;
-  int read_only, is_nbd;
+  int read_only, is_nbd, unlocked;
 } schemes[] = {
-  { "nbd", URI_NBD, "nbd", 0, 1 },
-  { "nbd+unix", URI_NBD_UNIX, "nbd", 0, 1 },
-  { "ssh", URI_SSH, "ssh", 0, 0 },
-  { "http", URI_HTTP, "http", 1, 0 },
-  { "https", URI_HTTPS, "https", 1, 0 },
+  /* an NBD server locks its export (qemu-nbd does); qemu's ssh driver
+   * locks nothing on the server */
+  { "nbd", URI_NBD, "nbd", 0, 1, 0 },
+  { "nbd+unix", URI_NBD_UNIX, "nbd", 0, 1, 0 },
+  { "ssh", URI_SSH, "ssh", 0, 0, 1 },
+  { "http", URI_HTTP, "http", 1, 0, 0 },
+  { "https", URI_HTTPS, "https", 1, 0, 0 },
 };
 
 #define SCHEME_LIST "nbd://, nbd+unix://, ssh://, http:// or https://"
@@ -183,6 +185,7 @@ uri_parse (const char *target, struct image_uri *u, struct np_error *err)
   u->protocol = schemes[i].protocol;
   u->read_only = schemes[i].read_only;
   u->is_nbd = schemes[i].is_nbd;
+  u->unlocked = schemes[i].unlocked;
 
   auth = target + sl + 3;
   end = target + strlen (target);
@@ -283,9 +286,7 @@ uri_write_warning (const struct options *o, const char *target)
   struct image_uri u;
   struct np_error ignored;
 
-  /* qemu's ssh driver locks nothing on the server (local files and
-   * qemu-nbd's exports are locked by qemu there) */
-  if (o->mode == RUN_PATCH && uri_parse (target, &u, &ignored) == 0 && u.scheme == URI_SSH)
+  if (o->mode == RUN_PATCH && uri_parse (target, &u, &ignored) == 0 && u.unlocked)
     return "qemu takes no lock on an ssh server's file: make sure no VM there runs from "
       "this image (or serve it with qemu-nbd, which locks it, and give nbd://)";
   return NULL;

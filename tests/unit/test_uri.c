@@ -127,6 +127,8 @@ START_TEST (test_allowed)
   ck_assert_int_eq (uri_allowed (&o, "ssh://h/x.img", "raw", &err), 0);
   ck_assert_ptr_nonnull (strstr (uri_write_warning (&o, "ssh://h/x.img"), "no lock"));
   ck_assert_ptr_null (uri_write_warning (&o, "nbd://h/e"));
+  ck_assert_ptr_null (uri_write_warning (&o, "nbd+unix:///e?socket=/s"));
+  ck_assert_ptr_null (uri_write_warning (&o, "/images/x.img"));
   ck_assert_int_eq (uri_allowed (&o, "http://h/x.img", NULL, &err), -1);
   ck_assert_int_eq (err.code, NP_EXIT_USAGE);
   ck_assert_ptr_nonnull (strstr (err.msg, "http:// images are read-only"));
