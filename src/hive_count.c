@@ -31,6 +31,7 @@ map_hive (const char *path, const unsigned char **buf, size_t *len)
 
   if (fd == -1)
     return -1;
+  errno = 0;                    /* a short read sets none */
   if (fstat (fd, &st) == -1 || pread (fd, head, sizeof head, 0) != (ssize_t) sizeof head) {
     e = errno ? errno : EINVAL;
     close (fd);
