@@ -102,6 +102,16 @@ int hive_set_dword (struct hive *hv, hive_node_h node, const char *name,
 int hive_set_string (struct hive *hv, hive_node_h node, const char *name,
                      const char *utf8);
 
+/* Can hivex rewrite NODE's values (hive_set_*, hive_delete_value) on
+ * this hive?  Doing so, libhivex frees the value list, each value and
+ * each value's data without checking that they are distinct cells: a
+ * list naming a value twice, or values sharing a cell (with each other,
+ * the list or the key), makes it abort (assertion in mark_block_unused)
+ * or write into a freed cell.  Checked on the hive's file before the
+ * first change to NODE: 0, or -1 with errno EINVAL (a cell named twice,
+ * a value that is not one, data not in a cell) or another errno. */
+int hive_values_rewritable (struct hive *hv, hive_node_h node);
+
 /* Delete value NAME from NODE (hivex has no single-value delete: the
  * node's remaining values are written back as a set). */
 int hive_delete_value (struct hive *hv, hive_node_h node, const char *name);

@@ -135,6 +135,24 @@ int
 apply_plan (struct hive *hv, const struct plan *p, const char *out_path,
             struct np_error *err)
 {
+  /* Each key written to, checked before anything changes: libhivex
+   * aborts on a key whose values it cannot free one by one. */
+  for (size_t i = 0; i < p->n_changes; i++) {
+    const struct change *c = &p->changes[i];
+    const struct adapter *a = &p->adapters.v[c->adapter];
+    size_t j = 0;
+    if (c->action == CHANGE_KEEP)
+      continue;
+    while (j < i && (p->changes[j].action == CHANGE_KEEP || p->changes[j].adapter != c->adapter))
+      j++;
+    if (j < i)
+      continue;                 /* checked already */
+    if (hive_values_rewritable (hv, a->node) == -1)
+      return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s\\%s\\%s: the key's values are damaged "
+                           "(%s): nothing written", hv->path, a->control_set, NET_CLASS_PATH,
+                           a->index, errno == EINVAL ? "a cell named twice among them, or "
+                           "a value or its data not a cell" : strerror (errno));
+  }
   for (size_t i = 0; i < p->n_changes; i++) {
     const struct change *c = &p->changes[i];
     const struct adapter *a = &p->adapters.v[c->adapter];

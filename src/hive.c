@@ -413,6 +413,74 @@ hive_set_string (struct hive *hv, hive_node_h node, const char *name,
   return r;
 }
 
+static int
+cmp_offset (const void *a, const void *b)
+{
+  size_t x = *(const size_t *) a, y = *(const size_t *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+int
+hive_values_rewritable (struct hive *hv, hive_node_h node)
+{
+  hive_value_h *values = hivex_node_values (hv->h, node);
+  size_t n = 0, k = 0, *cells = NULL;
+  unsigned char list[4];
+  int fd, r = -1;
+
+  if (values == NULL)
+    return -1;
+  while (values[n])
+    n++;
+  if (n == 0) {
+    free (values);
+    return 0;                   /* nothing to free */
+  }
+  /* the list's own cell: the key's "nk" record holds it at 0x28 after
+   * the cell's size (hivex's node handles are file offsets) */
+  fd = open (hv->path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1 || pread (fd, list, 4, (off_t) node + 4 + 0x28) != 4) {
+    if (fd != -1)
+      close (fd);
+    if (errno == 0)
+      errno = EINVAL;
+    free (values);
+    return -1;
+  }
+  close (fd);
+  cells = malloc ((2 * n + 2) * sizeof *cells);
+  if (cells == NULL)
+    goto out;
+  /* the key's own cell too: freed as a value's data, the key would be
+   * written to after its cell was given to something else */
+  cells[k++] = node;
+  cells[k++] = (size_t) get_le32 (list) + REGF_BASE_BLOCK_SIZE;
+  for (size_t i = 0; i < n; i++) {
+    size_t len, data;
+    cells[k++] = values[i];
+    errno = 0;
+    data = hivex_value_data_cell_offset (hv->h, values[i], &len);
+    if (data == 0 && errno != 0) {
+      errno = EINVAL;           /* not a value, or its data not in a cell */
+      goto out;
+    }
+    if (data)
+      cells[k++] = data;
+  }
+  qsort (cells, k, sizeof *cells, cmp_offset);
+  for (size_t i = 1; i < k; i++)
+    if (cells[i] == cells[i - 1]) {
+      errno = EINVAL;
+      goto out;
+    }
+  r = 0;
+ out:
+  free (cells);
+  free (values);
+  return r;
+}
+
 int
 hive_delete_value (struct hive *hv, hive_node_h node, const char *name)
 {

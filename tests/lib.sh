@@ -178,3 +178,19 @@ case_refused () {
     same_bytes "$WORK/$img.raw" "$WORK/$img.orig" || return 1
   done
 }
+
+# abort_shim: $WORK/abort.so (tests/abort-shim.c), preloaded by the
+# containment tests: libhivex's hivex_node_set_value aborts on a key
+# holding a value named NetvscPatchTestAbort (marked_hive makes one).
+abort_shim () {
+  [ -f "$WORK/abort.so" ] ||
+    cc -shared -fPIC -o "$WORK/abort.so" "$TOP/tests/abort-shim.c" -lhivex
+}
+# marked_hive IN OUT KEY: IN with NetvscPatchTestAbort=1 added to KEY
+# (a path below SYSTEM), by hivexregedit.
+marked_hive () {
+  printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SYSTEM\\%s]\n"NetvscPatchTestAbort"=dword:00000001\n' \
+    "$3" >"$WORK/mark.reg"
+  cp "$1" "$2"
+  hivexregedit --merge --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$2" "$WORK/mark.reg"
+}

@@ -1,8 +1,11 @@
 #!/bin/bash
-# A hive that makes libhivex abort (tests/crash-hive.py: a value listed
-# twice, which hivex frees twice when the tool rewrites the key's
-# values: the assertion in its mark_block_unused).  Whatever the mode,
-# the target that crashes the parser ends with exit 1 and one line
+# A parser that aborts.  The hive libhivex really aborted on
+# (tests/crash-hive.py: a value listed twice, which hivex frees twice
+# when it rewrites the key's values: the assertion in its
+# mark_block_unused) is now refused before hivex writes.  The
+# containment is tested with tests/abort-shim.c preloaded, which makes
+# hivex_node_set_value abort on a hive marked for it.  Whatever the
+# mode, the target that crashes the parser ends with exit 1 and one line
 # naming it, its bytes unchanged, no temporary file left beside it or in
 # TMPDIR, and the other targets of the run are patched.  Hive mode,
 # --direct batches, and the appliance backend (one launch).
@@ -21,7 +24,11 @@ CRASHED="crashed the parser (SIGABRT: "
 
 img_copy () { cp --sparse=always "$IMAGES/$1" "$WORK/$1"; echo "$WORK/$1"; }
 extract () { sh "$TOP/tests/extract-hive.sh" "$@" 2>/dev/null; }
-crash_hive () { python3 "$TOP/tests/crash-hive.py" "$HIVES/ws2019.hive" "$1" "$KEY1"; }
+# crash_hive OUT: ws2019 marked for abort-shim.c
+crash_hive () { marked_hive "$HIVES/ws2019.hive" "$1" "$KEY1"; }
+abort_shim
+SHIM=$WORK/abort.so
+SHIM_LINE="abort-shim.c: hivex_node_set_value: injected abort"
 
 tmp_empty () {
   [ -z "$(ls -A "$TMPDIR")" ] || { echo "left in TMPDIR:"; ls -la "$TMPDIR"; return 1; }
@@ -42,18 +49,28 @@ crash_image () {
   rm -f "$WORK/p"
 }
 
-# The crafted hive really aborts libhivex when it is written: hivex's
-# own hivexregedit --merge of the same change dies by SIGABRT.
-the_hive_aborts_hivex () {
-  mkdir -p "$WORK/h"; crash_hive "$WORK/h/SYSTEM"
+# The crafted hive (a value listed twice) really aborts libhivex when it
+# is written: hivex's own hivexregedit --merge of the same change dies by
+# SIGABRT.  netvsc-patch refuses it before hivex writes, in one line,
+# and reads it fine (--list, --dry-run).
+values_listed_twice () {
+  mkdir -p "$WORK/h"
+  python3 "$TOP/tests/crash-hive.py" "$HIVES/ws2019.hive" "$WORK/h/SYSTEM" "$KEY1"
+  cp "$WORK/h/SYSTEM" "$WORK/h/orig"
   printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SYSTEM\\%s]\n"ReceiveBufferSize"=dword:00001000\n' \
     "$KEY1" >"$WORK/set.reg"
-  rc=0; hivexregedit --merge --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$WORK/h/SYSTEM" "$WORK/set.reg" \
+  cp "$WORK/h/SYSTEM" "$WORK/h/hx"
+  rc=0; hivexregedit --merge --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' "$WORK/h/hx" "$WORK/set.reg" \
     2>"$WORK/err" || rc=$?
   # perl reports a child's abort as 134 (128 + SIGABRT) or dies itself
   err_has "mark_block_unused: Assertion"
   [ "$rc" -ne 0 ]
-  # and it reads fine: --list, --dry-run and --check work on it
+  run 1 "$N" --hive "$WORK/h/SYSTEM" -r 4M -s 4M
+  err_has "netvsc-patch: $WORK/h/SYSTEM: $KEY1: the key's values are damaged (a cell named twice among them, or a value or its data not a cell): nothing written"
+  err_lines 1
+  same_bytes "$WORK/h/SYSTEM" "$WORK/h/orig"
+  no_temp_beside "$WORK/h"
+  tmp_empty
   run 0 "$N" --list --hive "$WORK/h/SYSTEM"
   out_has "Microsoft Hyper-V Network Adapter"
   run 0 "$N" -n --hive "$WORK/h/SYSTEM" -r 4M
@@ -62,9 +79,9 @@ the_hive_aborts_hivex () {
 
 hive_mode () {
   mkdir -p "$WORK/h1"; crash_hive "$WORK/h1/SYSTEM"; cp "$WORK/h1/SYSTEM" "$WORK/orig"
-  run 1 "$N" --hive "$WORK/h1/SYSTEM" -r 4M -s 4M
+  run 1 env LD_PRELOAD="$SHIM" "$N" --hive "$WORK/h1/SYSTEM" -r 4M -s 4M
   err_has "netvsc-patch: $WORK/h1/SYSTEM: the hive $CRASHED"
-  err_has "mark_block_unused: Assertion"
+  err_has "$SHIM_LINE"
   err_has "); it was left as it was"
   err_lines 1
   [ ! -s "$WORK/out" ]
@@ -72,19 +89,19 @@ hive_mode () {
   no_temp_beside "$WORK/h1"
   tmp_empty
   # --json: one object, the same error
-  run 1 "$N" --json --hive "$WORK/h1/SYSTEM" -r 4M -s 4M
+  run 1 env LD_PRELOAD="$SHIM" "$N" --json --hive "$WORK/h1/SYSTEM" -r 4M -s 4M
   python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["status"]=="error" and o["exit_code"]==1 and "crashed the parser (SIGABRT" in o["error"], o' "$WORK/out"
   err_lines 1
   # -o: the temp file beside the output is removed too
   mkdir -p "$WORK/o"
-  run 1 "$N" --hive "$WORK/h1/SYSTEM" -o "$WORK/o/NEW" -r 4M
+  run 1 env LD_PRELOAD="$SHIM" "$N" --hive "$WORK/h1/SYSTEM" -o "$WORK/o/NEW" -r 4M
   err_lines 1
   [ -z "$(ls -A "$WORK/o")" ] || { ls -la "$WORK/o"; exit 1; }
   same_bytes "$WORK/h1/SYSTEM" "$WORK/orig"
   tmp_empty
   # then a sound hive in the same places: patched, as ever
   cp "$HIVES/ws2019.hive" "$WORK/h1/GOOD"
-  run 0 "$N" --hive "$WORK/h1/GOOD" -r 4M -s 4M
+  run 0 env LD_PRELOAD="$SHIM" "$N" --hive "$WORK/h1/GOOD" -r 4M -s 4M
   out_has "patched, 1 adapter matched"
   [ "$(hget "$WORK/h1/GOOD" "$KEY1" ReceiveBufferSize)" = 4096 ]
   no_temp_beside "$WORK/h1"
@@ -142,7 +159,7 @@ hive_mode_sigterm () {
 direct_batch () {
   crash_image "$WORK/bad.raw"; cp --sparse=always "$WORK/bad.raw" "$WORK/bad.orig"
   a=$(img_copy win-dyn.vhd); b=$(img_copy win.qcow2)
-  run 1 "$N" --direct -j 2 -r 4M -s 2M "$a" "$WORK/bad.raw" "$b"
+  run 1 env LD_PRELOAD="$SHIM" "$N" --direct -j 2 -r 4M -s 2M "$a" "$WORK/bad.raw" "$b"
   err_has "netvsc-patch: $WORK/bad.raw: its NTFS volume or SYSTEM hive $CRASHED"
   err_has "); the image was left as it was"
   err_lines 1
@@ -157,7 +174,7 @@ direct_batch () {
   # one worker, the crashing image first: the others still go through;
   # --json: one object per image
   a=$(img_copy win-dyn.vhd); b=$(img_copy win.vhdx)
-  run 1 "$N" --direct -j 1 --json -r 4M "$WORK/bad.raw" "$a" "$b"
+  run 1 env LD_PRELOAD="$SHIM" "$N" --direct -j 1 --json -r 4M "$WORK/bad.raw" "$a" "$b"
   python3 - "$WORK/out" <<'PY'
 import json, sys
 objs = [json.loads(l) for l in open(sys.argv[1])]
@@ -177,7 +194,7 @@ PY
 appliance_batch () {
   crash_image "$WORK/bad.raw"; cp --sparse=always "$WORK/bad.raw" "$WORK/bad.orig"
   a=$(img_copy win-dyn.vhd)
-  run 1 "$N" -j 1 -r 4M -s 2M "$WORK/bad.raw" "$a"
+  run 1 env LD_PRELOAD="$SHIM" "$N" -j 1 -r 4M -s 2M "$WORK/bad.raw" "$a"
   err_has "netvsc-patch: $WORK/bad.raw: the SYSTEM hive $CRASHED"
   err_has "the image was left as it was"
   err_lines 1
@@ -189,7 +206,7 @@ appliance_batch () {
   tmp_empty
 }
 
-check "the crafted hive aborts libhivex (hivexregedit) and reads fine" the_hive_aborts_hivex
+check "a value listed twice: aborts libhivex (hivexregedit); refused before hivex writes, reads fine" values_listed_twice
 check "hive mode: exit 1, one line, unchanged, no temp files; next run patches" hive_mode
 check "hive mode: SIGTERM to the parent only is forwarded" hive_mode_sigterm
 check "--direct batch: the crashing image fails alone, the others patched" direct_batch

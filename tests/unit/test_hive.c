@@ -353,6 +353,103 @@ START_TEST (test_count_not_taken)
 }
 END_TEST
 
+static uint32_t
+peek32 (const char *path, off_t off)
+{
+  unsigned char b[4];
+  int fd = open (path, O_RDONLY);
+
+  ck_assert_int_ne (fd, -1);
+  ck_assert_int_eq (pread (fd, b, 4, off), 4);
+  close (fd);
+  return (uint32_t) b[0] | (uint32_t) b[1] << 8 | (uint32_t) b[2] << 16 | (uint32_t) b[3] << 24;
+}
+
+/* ws2019's Hyper-V adapter key, in a fresh copy made broken by BREAK
+ * (file offsets of the key's record, its value list's entries, and its
+ * first value whose data is in a cell); hive_values_rewritable's result
+ * and errno. */
+struct values_scene {
+  const char *path;
+  off_t nk, list;               /* the key's "nk" data, its list's entries */
+  off_t vk;                     /* a value whose data is in a cell: its "vk" data */
+};
+
+static void
+values_case (void (*broken) (const struct values_scene *), int want, int want_errno)
+{
+  char *copy = fixture_copy ("ws2019");
+  struct hive hv;
+  struct np_error err;
+  struct values_scene sc = { copy, 0, 0, 0 };
+  hive_node_h node;
+  hive_value_h *values;
+
+  ck_assert_msg (hive_open (&hv, copy, 0, &err) == 0, "%s", err.msg);
+  node = hive_lookup (&hv, hivex_root (hv.h), "ControlSet001\\" NET_CLASS_PATH "\\0001");
+  ck_assert (node != 0);
+  sc.nk = (off_t) node + 4;
+  sc.list = 4096 + (off_t) peek32 (copy, sc.nk + 0x28) + 4;
+  values = hivex_node_values (hv.h, node);
+  ck_assert_ptr_nonnull (values);
+  for (size_t i = 0; values[i] && sc.vk == 0; i++) {
+    uint32_t len = peek32 (copy, (off_t) values[i] + 4 + 4);
+    if (!(len & 0x80000000u) && len > 4)
+      sc.vk = (off_t) values[i] + 4;
+  }
+  ck_assert (sc.vk != 0);
+  free (values);
+  hive_close (&hv);
+  if (broken)
+    broken (&sc);
+  ck_assert_msg (hive_open (&hv, copy, 0, &err) == 0, "%s", err.msg);
+  errno = 0;
+  ck_assert_int_eq (hive_values_rewritable (&hv, node), want);
+  if (want == -1)
+    ck_assert_int_eq (errno, want_errno);
+  hive_close (&hv);
+  unlink (copy);
+  free (copy);
+}
+
+/* what tests/crash-hive.py does: the list's first value twice */
+static void
+value_twice (const struct values_scene *sc)
+{
+  poke32 (sc->path, sc->list + 4, peek32 (sc->path, sc->list));
+}
+
+static void
+data_is_the_list (const struct values_scene *sc)
+{
+  poke32 (sc->path, sc->vk + 8, peek32 (sc->path, sc->nk + 0x28));
+}
+
+static void
+data_is_the_key (const struct values_scene *sc)
+{
+  poke32 (sc->path, sc->vk + 8, (uint32_t) (sc->nk - 4 - 4096));
+}
+
+static void
+data_nowhere (const struct values_scene *sc)
+{
+  poke32 (sc->path, sc->vk + 8, 0x7ffffff0);
+}
+
+/* libhivex frees a key's value list, values and data one by one when it
+ * rewrites them, and aborts on a cell freed twice: hive_values_rewritable
+ * says beforehand (apply_plan refuses then). */
+START_TEST (test_values_rewritable)
+{
+  values_case (NULL, 0, 0);
+  values_case (value_twice, -1, EINVAL);
+  values_case (data_is_the_list, -1, EINVAL);
+  values_case (data_is_the_key, -1, EINVAL);
+  values_case (data_nowhere, -1, EINVAL);
+}
+END_TEST
+
 Suite *
 hive_suite (void)
 {
@@ -367,6 +464,7 @@ hive_suite (void)
   tcase_add_test (tc, test_enumerate);
   tcase_add_test (tc, test_count_alongside);
   tcase_add_test (tc, test_count_not_taken);
+  tcase_add_test (tc, test_values_rewritable);
   suite_add_tcase (s, tc);
   return s;
 }
