@@ -53,4 +53,8 @@ void plan_free (struct plan *p);
 
 const char *change_action_name (enum change_action a);
 
+/* Is change I the first of P's writes (not CHANGE_KEEP) to its adapter's
+ * key?  For what is done once for each key written to. */
+int plan_first_write_to_key (const struct plan *p, size_t i);
+
 #endif

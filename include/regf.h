@@ -17,6 +17,8 @@
  * out of an image or read. */
 #define REGF_MAX_FILE ((uint64_t) REGF_BASE_BLOCK_SIZE + REGF_MAX_BINS)
 #define REGF_CHECKSUM_AT 508
+/* In a key's "nk" record (after its cell's size): its value list's cell */
+#define REGF_NK_VALUE_LIST_AT 0x28
 
 /* A base block's checksum: XOR-32 of its first 508 bytes, with 0 and -1
  * mapped to 1 and -2.  The same for a hive's 4096-byte base block and a

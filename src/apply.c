@@ -114,12 +114,8 @@ hive_census_take (struct hive *hv, const struct plan *p, struct hive_census *c,
     return np_error_set (err, NP_EXIT_RUNTIME, "out of memory");
   for (size_t i = 0; i < p->n_changes; i++) {
     const struct change *ch = &p->changes[i];
-    size_t j = 0;
-    if (ch->action == CHANGE_KEEP)
-      continue;
-    while (j < c->n_touched && c->touched[j].adapter != ch->adapter)
-      j++;
-    if (j < c->n_touched)
+    size_t j = c->n_touched;
+    if (!plan_first_write_to_key (p, i))
       continue;
     c->touched[j].adapter = ch->adapter;
     c->n_touched++;
@@ -138,15 +134,9 @@ apply_plan (struct hive *hv, const struct plan *p, const char *out_path,
   /* Each key written to, checked before anything changes: libhivex
    * aborts on a key whose values it cannot free one by one. */
   for (size_t i = 0; i < p->n_changes; i++) {
-    const struct change *c = &p->changes[i];
-    const struct adapter *a = &p->adapters.v[c->adapter];
-    size_t j = 0;
-    if (c->action == CHANGE_KEEP)
+    const struct adapter *a = &p->adapters.v[p->changes[i].adapter];
+    if (!plan_first_write_to_key (p, i))
       continue;
-    while (j < i && (p->changes[j].action == CHANGE_KEEP || p->changes[j].adapter != c->adapter))
-      j++;
-    if (j < i)
-      continue;                 /* checked already */
     if (hive_values_rewritable (hv, a->node) == -1)
       return np_error_set (err, NP_EXIT_RUNTIME, "%s: %s\\%s\\%s: the key's values are damaged "
                            "(%s): nothing written", hv->path, a->control_set, NET_CLASS_PATH,

@@ -437,10 +437,11 @@ hive_values_rewritable (struct hive *hv, hive_node_h node)
     free (values);
     return 0;                   /* nothing to free */
   }
-  /* the list's own cell: the key's "nk" record holds it at 0x28 after
-   * the cell's size (hivex's node handles are file offsets) */
+  /* the list's own cell, read from the key's "nk" record in the file
+   * (hivex's API does not give it; its node handles are file offsets) */
+  errno = 0;                    /* a short read sets none */
   fd = open (hv->path, O_RDONLY | O_CLOEXEC);
-  if (fd == -1 || pread (fd, list, 4, (off_t) node + 4 + 0x28) != 4) {
+  if (fd == -1 || pread (fd, list, 4, (off_t) node + 4 + REGF_NK_VALUE_LIST_AT) != 4) {
     if (fd != -1)
       close (fd);
     if (errno == 0)

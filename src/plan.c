@@ -187,3 +187,14 @@ change_action_name (enum change_action a)
   }
   return "?";
 }
+
+int
+plan_first_write_to_key (const struct plan *p, size_t i)
+{
+  if (p->changes[i].action == CHANGE_KEEP)
+    return 0;
+  for (size_t j = 0; j < i; j++)
+    if (p->changes[j].action != CHANGE_KEEP && p->changes[j].adapter == p->changes[i].adapter)
+      return 0;
+  return 1;
+}

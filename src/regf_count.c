@@ -217,7 +217,7 @@ visit (struct cells *c, uint32_t off)
   n_values = get_le32 (nk + 0x24);
   if (n_values) {
     list = n_values <= UINT32_MAX / 4
-      ? record (c, get_le32 (nk + 0x28), 4 * n_values, NULL, &vlen) : NULL;
+      ? record (c, get_le32 (nk + REGF_NK_VALUE_LIST_AT), 4 * n_values, NULL, &vlen) : NULL;
     if (list == NULL) {
       errno = EINVAL;
       return -1;
